@@ -1,0 +1,152 @@
+"""The resolved run config: schema, parsing of `key=value` overrides, validation and fingerprint.
+
+A run config is a plain nested dict (what sacred records):
+    {"method": "clip", "scale": "tiny", "seed": 0, "encoder": "ViT-Tiny-8-64",
+     "train": {...}, "data": {...}, "eval": {...}, "<method>": {...its Config fields}}
+Sections are the library's frozen dataclasses, so every default has one home and a docstring. Validation runs
+before any work and raises ConfigError with a one-line message naming the key and the valid choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+from methods import METHODS
+from methods.evals import EvalConfig, check_sets
+from methods.train import DataConfig, TrainConfig
+
+from .errors import ConfigError
+from .scales import SCALES, scale_overrides
+
+SECTIONS = {"train": TrainConfig, "data": DataConfig, "eval": EvalConfig}
+TOP_LEVEL = {"method": str, "scale": str, "seed": int, "encoder": str}
+# Keys that change how a run executes but not what it computes: excluded from the fingerprint.
+NON_SEMANTIC = {("data", "workers"), ("train", "ckpt_every"), ("train", "log_every"), ("eval", "batch_size"),
+                ("eval", "workers")}
+
+
+def _fields(cls) -> dict[str, object]:
+    return {f.name: f.default for f in dataclasses.fields(cls)}
+
+
+def defaults(method: str) -> dict:
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; valid choices: {', '.join(METHODS)}")
+    cfg = {"method": method, "scale": "tiny", "seed": 0, "encoder": "ViT-B-16"}
+    cfg |= {name: _fields(cls) for name, cls in SECTIONS.items()}
+    cfg[method] = _fields(METHODS[method].Config)
+    return cfg
+
+
+def parse_value(key: str, text: str, default):
+    """Parse a command-line string to the type of the field's default."""
+    try:
+        if isinstance(default, bool):
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return text.lower() in ("true", "1", "yes")
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, tuple):
+            items = json.loads(text) if text.startswith("[") else [t for t in text.split(",") if t.strip()]
+            kind = type(default[0]) if default else str
+            return tuple(kind(x) if not isinstance(x, kind) else x for x in items)
+        return text
+    except (ValueError, TypeError):
+        raise ConfigError(f"config key {key!r} expects {type(default).__name__}, got {text!r}") from None
+
+
+def _check_type(key: str, value, default):
+    ok = isinstance(value, type(default)) or (isinstance(default, float) and isinstance(value, int)
+                                               and not isinstance(value, bool))
+    if isinstance(default, tuple) and isinstance(value, list):
+        value, ok = tuple(value), True
+    if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, bool):
+        ok = False
+    if not ok:
+        raise ConfigError(f"config key {key!r} expects {type(default).__name__}, got {value!r}")
+    return float(value) if isinstance(default, float) else value
+
+
+def apply(cfg: dict, key: str, value, *, from_text: bool) -> None:
+    """Set a dotted key in cfg, checking that it exists and that the value has the right type."""
+    parts = key.split(".")
+    if len(parts) == 1:
+        if key not in TOP_LEVEL:
+            valid = list(TOP_LEVEL) + [f"{s}.<field>" for s in cfg if isinstance(cfg[s], dict)]
+            raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(valid)}")
+        default = TOP_LEVEL[key]()
+    elif len(parts) == 2 and isinstance(cfg.get(parts[0]), dict):
+        section, field = parts
+        if field not in cfg[section]:
+            raise ConfigError(f"unknown config key {key!r}; valid keys in {section!r}: {', '.join(cfg[section])}")
+        default = _fields(SECTIONS.get(section) or METHODS[cfg["method"]].Config)[field]
+    else:
+        sections = [s for s in cfg if isinstance(cfg[s], dict)]
+        raise ConfigError(f"unknown config key {key!r}; valid sections: {', '.join(sections)}")
+    value = parse_value(key, value, default) if from_text else _check_type(key, value, default)
+    if len(parts) == 1:
+        cfg[key] = value
+    else:
+        cfg[parts[0]][parts[1]] = value
+
+
+def resolve(overrides: dict, *, from_text: bool = False) -> dict:
+    """defaults(method) <- scale profile <- overrides, validated. overrides use dotted keys."""
+    overrides = dict(overrides)
+    method = overrides.get("method", "clip")
+    scale = overrides.get("scale", "tiny")
+    if scale not in SCALES:
+        raise ConfigError(f"unknown scale {scale!r}; valid choices: {', '.join(SCALES)}")
+    cfg = defaults(method)
+    for key, value in scale_overrides(scale, method).items():
+        apply(cfg, key, value, from_text=False)
+    for key, value in overrides.items():
+        apply(cfg, key, value, from_text=from_text)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: dict) -> None:
+    """Cross-field checks that need the whole config; each dataclass's own checks run here too."""
+    from methods.encoders import ZOO
+
+    import open_clip
+
+    if cfg["encoder"] not in open_clip.list_models():
+        raise ConfigError(f"unknown encoder {cfg['encoder']!r}; valid choices: {', '.join(ZOO)}")
+    try:
+        for name, cls in SECTIONS.items():
+            cls(**cfg[name])
+        METHODS[cfg["method"]].Config(**cfg[cfg["method"]])
+        check_sets(cfg["eval"]["sets"])
+    except (ValueError, TypeError) as exn:
+        raise ConfigError(str(exn)) from None
+    if cfg["data"]["dataset"] not in ("scenes", "shards"):
+        raise ConfigError(f"unknown data.dataset {cfg['data']['dataset']!r}; valid choices: scenes, shards")
+    if cfg["data"]["dataset"] == "shards" and not cfg["data"]["shards"]:
+        raise ConfigError("data.dataset=shards needs data.shards=<folder of .tar or brace pattern>")
+
+
+def fingerprint(cfg: dict) -> str:
+    """Hash of the resolved config minus non-semantic keys: equal fingerprints = the same experiment."""
+    sem = {k: ({f: v for f, v in val.items() if (k, f) not in NON_SEMANTIC} if isinstance(val, dict) else val)
+           for k, val in cfg.items()}
+    return hashlib.sha256(json.dumps(sem, sort_keys=True, default=list).encode()).hexdigest()[:16]
+
+
+def method_config(cfg: dict):
+    """The method's frozen Config instance (lists from JSON turned back into tuples)."""
+    cls = METHODS[cfg["method"]].Config
+    d = _fields(cls)
+    return cls(**{k: tuple(v) if isinstance(d[k], tuple) else v for k, v in cfg[cfg["method"]].items()})
+
+
+def section(cfg: dict, name: str):
+    cls = SECTIONS[name]
+    d = _fields(cls)
+    return cls(**{k: tuple(v) if isinstance(d[k], tuple) else v for k, v in cfg[name].items()})

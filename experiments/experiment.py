@@ -1,0 +1,99 @@
+"""One training (or evaluation) run recorded by sacred.
+
+The run's config is the whole resolved config (experiments/config.py), validated before sacred starts. Observers:
+a FileStorageObserver under runs/ by default, plus a MongoObserver when a Mongo URL is given (Omniboard setups).
+Curves go through log_scalar, final metrics are the run's result, skipped samples / wall time / fingerprint are
+in the run's info. Checkpoints live in <runs_dir>/checkpoints/<fingerprint>/, so re-running the same config
+resumes from its last atomic checkpoint.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from sacred import SETTINGS, Experiment
+from sacred.observers import FileStorageObserver
+from sacred.utils import apply_backspaces_and_linefeeds
+
+from . import config as C
+
+SETTINGS.CAPTURE_MODE = "sys"  # tee via sys.stdout: works in subprocesses, pytest and torchrun alike
+SETTINGS.DISCOVER_SOURCES = "sys"
+
+
+class SacredLogger:
+    """The loop's Logger protocol on a sacred Run."""
+
+    def __init__(self, run):
+        self.run = run
+
+    def scalar(self, name: str, value: float, step: int) -> None:
+        self.run.log_scalar(name, value, step)
+
+    def info(self, key: str, value) -> None:
+        self.run.info[key] = value
+
+
+def train_urls(cfg: dict) -> tuple[list[str], Path | None]:
+    """Training shard URLs and, for the synthetic benchmark, its folder (generated on first use)."""
+    if cfg["data"]["dataset"] == "scenes":
+        from methods.data.scenes import ensure_scenes, preset
+
+        root = ensure_scenes(preset(cfg["scale"]))
+        return sorted(str(p) for p in (root / "train").glob("*.tar")), root
+    spec = cfg["data"]["shards"]
+    if os.path.isdir(spec):
+        urls = sorted(glob.glob(os.path.join(spec, "*.tar")))
+    else:
+        import braceexpand
+
+        urls = list(braceexpand.braceexpand(spec))
+    if not urls:
+        raise FileNotFoundError(f"no .tar shards found for data.shards={spec!r}")
+    return urls, None
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> Experiment:
+    ex = Experiment("cosmos-suite", interactive=True)
+    ex.captured_out_filter = apply_backspaces_and_linefeeds
+    ex.add_config(cfg)
+    if _rank() == 0:
+        ex.observers.append(FileStorageObserver(str(runs_dir)))
+        if mongo_url:
+            from sacred.observers import MongoObserver
+
+            ex.observers.append(MongoObserver(url=mongo_url))
+
+    @ex.main
+    def main(_config, _run):
+        import torch
+
+        from methods import build_method
+        from methods.evals import evaluate
+        from methods.train import train
+
+        run_cfg = dict(_config)
+        fp = C.fingerprint(run_cfg)
+        _run.info["fingerprint"] = fp
+        urls, scenes = train_urls(run_cfg)
+        _run.info["data"] = scenes.name if scenes else run_cfg["data"]["shards"]
+        torch.manual_seed(run_cfg["seed"])
+        method = build_method(run_cfg["method"], C.method_config(run_cfg), run_cfg["encoder"])
+        eval_cfg = C.section(run_cfg, "eval")
+        return train(method, urls, C.section(run_cfg, "train"), C.section(run_cfg, "data"), seed=run_cfg["seed"],
+                     ckpt_dir=Path(runs_dir) / "checkpoints" / fp, logger=SacredLogger(_run),
+                     evaluate=lambda m: evaluate(m, eval_cfg, scenes), progress=True)
+
+    return ex
+
+
+def run_training(cfg: dict, runs_dir: Path = Path("runs"), mongo_url: str | None = None):
+    """Run one validated config as a sacred run; returns the sacred Run (its .result holds the metrics)."""
+    ex = make_experiment(cfg, Path(runs_dir), mongo_url)
+    return ex.run(options={"--name": f"{cfg['method']}-{cfg['scale']}"})

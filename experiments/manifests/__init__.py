@@ -1,0 +1,35 @@
+"""Experiment manifests: one torch-free module per paper table, figure or ablation.
+
+A manifest module defines:
+    TITLE: str                     what it reproduces
+    ROWS: dict[str, dict]          row label -> dotted config overrides (method, switches)
+    COLUMNS: dict[str, str]        metric key -> column header
+    SEEDS: tuple[int, ...]         default seeds
+    SCALES: tuple[str, ...]        scales it supports
+    PAPER: dict[str, dict]         row label -> {metric key: (value, tag)}; tag A / T / U (paper_numbers.md)
+Its docstring states what the paper artefact shows, the command, and the compute budget per scale.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
+
+from ..errors import ConfigError
+
+REQUIRED = ("TITLE", "ROWS", "COLUMNS", "SEEDS", "SCALES", "PAPER")
+
+
+def names() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def load(name: str) -> ModuleType:
+    if name not in names():
+        raise ConfigError(f"unknown manifest {name!r}; valid choices: {', '.join(names())}")
+    mod = importlib.import_module(f"{__name__}.{name}")
+    missing = [k for k in REQUIRED if not hasattr(mod, k)]
+    if missing:
+        raise ValueError(f"manifest {name!r} lacks {', '.join(missing)}")
+    return mod

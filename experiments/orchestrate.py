@@ -1,0 +1,86 @@
+"""Run a manifest: resolve its cells, reuse completed runs by fingerprint, train what is missing, tabulate.
+
+A cell is (row, seed). Cells match runs by the fingerprint of their resolved config, so a baseline shared by two
+manifests trains once, a changed default makes old runs stale, and an interrupted manifest resumes only the
+missing cells (and a half-trained cell resumes from its checkpoint).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from . import config as C
+from . import manifests
+
+
+@dataclasses.dataclass
+class Cell:
+    row: str
+    seed: int
+    config: dict
+    fingerprint: str
+
+
+def cells(manifest, scale: str, seeds: tuple[int, ...] | None = None, rows: list[str] | None = None) -> list[Cell]:
+    if scale not in manifest.SCALES:
+        raise C.ConfigError(f"manifest {manifest.__name__.rsplit('.', 1)[-1]!r} does not run at scale {scale!r}; "
+                            f"valid choices: {', '.join(manifest.SCALES)}")
+    for r in rows or []:
+        if r not in manifest.ROWS:
+            raise C.ConfigError(f"unknown row {r!r}; valid choices: {', '.join(manifest.ROWS)}")
+    out = []
+    for row, updates in manifest.ROWS.items():
+        if rows and row not in rows:
+            continue
+        for seed in seeds or manifest.SEEDS:
+            cfg = C.resolve({**updates, "scale": scale, "seed": seed})
+            out.append(Cell(row, seed, cfg, C.fingerprint(cfg)))
+    return out
+
+
+def completed_fingerprints(runs_dir: Path) -> set[str]:
+    from analysis.load import load_runs
+
+    df = load_runs(runs_dir)
+    return set(df["fingerprint"].dropna()) if len(df) else set()
+
+
+def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir: Path = Path("runs"),
+                 mongo_url: str | None = None, dry_run: bool = False, out_dir: Path = Path("reports")) -> Path | None:
+    from .experiment import run_training
+
+    manifest = manifests.load(name)
+    todo = cells(manifest, scale, seeds, rows)
+    done = completed_fingerprints(runs_dir)
+    for i, cell in enumerate(todo, 1):
+        state = "done" if cell.fingerprint in done else "to run"
+        print(f"[{i}/{len(todo)}] {cell.row} seed={cell.seed} {cell.fingerprint}: {state}")
+        if dry_run:
+            print(f"    method={cell.config['method']} encoder={cell.config['encoder']} "
+                  f"steps={cell.config['train']['steps']} batch={cell.config['train']['batch_size']}")
+            continue
+        if cell.fingerprint not in done:
+            run_training(cell.config, runs_dir, mongo_url)
+    if dry_run:
+        return None
+    return write_table(name, manifest, todo, runs_dir, out_dir)
+
+
+def write_table(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir: Path) -> Path:
+    from analysis.load import load_runs
+    from analysis.tables import cell_stats, latex_table
+
+    df = load_runs(runs_dir)
+    fps = {}
+    for c in todo:
+        fps.setdefault(c.row, []).append(c.fingerprint)
+    stats = cell_stats(df, fps, list(manifest.COLUMNS))
+    scale = todo[0].config["scale"] if todo else "tiny"
+    tex = latex_table(stats, manifest.COLUMNS, f"{manifest.TITLE} ({scale} scale)", f"tab:{name}")
+    path = Path(out_dir) / "tables" / f"{name}.tex"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tex)
+    print(stats.pivot(index="row", columns="metric", values="mean").round(2).to_string())
+    print(f"wrote {path}")
+    return path

@@ -1,0 +1,108 @@
+"""The suite's one command line.
+
+    python experiments/run.py list                                  manifests and what they reproduce
+    python experiments/run.py train method=clip scale=tiny [k=v]    one training run and its evaluations
+    python experiments/run.py data scenes [--scale tiny]            generate the synthetic benchmark
+    python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run]
+
+Config errors print one line naming the key and the valid choices, and exit with code 2 before any work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog)
+    p.add_argument("--runs-dir", type=Path, default=Path("runs"), help="sacred FileStorageObserver folder")
+    p.add_argument("--mongo", default=None, help="also record runs to this MongoDB URL (Omniboard)")
+    return p
+
+
+def cmd_list() -> int:
+    from experiments import manifests
+
+    for name in manifests.names():
+        m = manifests.load(name)
+        print(f"{name:16s} {m.TITLE}  [scales: {', '.join(m.SCALES)}; rows: {len(m.ROWS)}; seeds: {len(m.SEEDS)}]")
+    return 0
+
+
+def cmd_train(argv: list[str]) -> int:
+    from experiments import config as C
+
+    p = _parser("run.py train")
+    p.add_argument("overrides", nargs="*", help="key=value, e.g. method=clip scale=tiny train.steps=100")
+    args = p.parse_args(argv)
+    updates = {}
+    for item in args.overrides:
+        if "=" not in item:
+            raise C.ConfigError(f"expected key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        updates[k] = v
+    cfg = C.resolve(updates, from_text=True)
+    from experiments.experiment import run_training
+
+    run = run_training(cfg, args.runs_dir, args.mongo)
+    print({k: round(v, 2) for k, v in (run.result or {}).items()})
+    return 0 if run.status == "COMPLETED" else 1
+
+
+def cmd_data(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="run.py data")
+    p.add_argument("name", choices=["scenes"])
+    p.add_argument("--scale", default="tiny")
+    args = p.parse_args(argv)
+    from experiments.errors import ConfigError
+    from methods.data.scenes import PRESETS, ensure_scenes
+
+    if args.scale not in PRESETS:
+        raise ConfigError(f"unknown scale {args.scale!r}; valid choices: {', '.join(PRESETS)}")
+    out = ensure_scenes(PRESETS[args.scale])
+    print(f"scenes benchmark ready: {out} (card: {out / 'CARD.md'})")
+    return 0
+
+
+def cmd_manifest(name: str, argv: list[str]) -> int:
+    from experiments import manifests
+    from experiments.orchestrate import run_manifest
+
+    manifests.load(name)  # unknown manifest -> clear error before parsing anything else
+    p = _parser(f"run.py {name}")
+    p.add_argument("--scale", default="tiny")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the manifest's)")
+    p.add_argument("--rows", default=None, help="comma-separated row labels (default: all)")
+    p.add_argument("--dry-run", action="store_true", help="print the cells and their configs; run nothing")
+    args = p.parse_args(argv)
+    seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
+    rows = args.rows.split(",") if args.rows else None
+    run_manifest(name, args.scale, seeds, rows, args.runs_dir, args.mongo, args.dry_run)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    from experiments.errors import ConfigError
+
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    try:
+        if argv[0] == "list":
+            return cmd_list()
+        if argv[0] == "train":
+            return cmd_train(argv[1:])
+        if argv[0] == "data":
+            return cmd_data(argv[1:])
+        return cmd_manifest(argv[0], argv[1:])
+    except ConfigError as exn:
+        print(f"error: {exn}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,37 @@
+"""Scale profiles: what `scale=tiny|small|paper` changes in a run config (sizes, steps, data), nothing else.
+
+tiny: this 2-core CPU in minutes, on the bundled synthetic benchmark (64 px).
+small: one GPU, ViT-S/16 on the synthetic benchmark at 224 px.
+paper: the papers' recipes (methods.md) on real data at user-given local paths, under torchrun / SLURM.
+"""
+
+from __future__ import annotations
+
+SCALES = ("tiny", "small", "paper")
+
+_PROFILES: dict[str, dict] = {
+    "tiny": {
+        "encoder": "ViT-Tiny-8-64",
+        "train.steps": 600, "train.batch_size": 64, "train.warmup": 50, "train.lr": 1e-3, "train.weight_decay": 0.1,
+        "train.ckpt_every": 100, "train.log_every": 10,
+        "data.workers": 1, "data.shuffle_buffer": 500,
+    },
+    "small": {
+        "encoder": "ViT-S-16",
+        "train.steps": 20_000, "train.batch_size": 256, "train.warmup": 1000, "train.ckpt_every": 1000,
+        "data.workers": 8,
+    },
+    "paper": {
+        "encoder": "ViT-B-16",
+        "data.dataset": "shards", "data.workers": 8, "data.shuffle_buffer": 5000, "train.ckpt_every": 2000,
+        "eval.sets": ("retrieval/coco", "retrieval/flickr30k", "classification/imagenet"),
+    },
+}
+
+# Per-method changes a scale needs beyond the shared profile (filled by the methods issue: crop sizes etc.).
+_METHOD_PROFILES: dict[tuple[str, str], dict] = {}
+
+
+def scale_overrides(scale: str, method: str) -> dict:
+    """Dotted-key overrides of `scale` for `method` (shared profile, then the method's own)."""
+    return dict(_PROFILES[scale]) | _METHOD_PROFILES.get((scale, method), {})

@@ -1,0 +1,74 @@
+"""The Method contract every method implements; the loop and the evaluators know nothing else.
+
+- `views`: batch key -> view spec; the data pipeline builds exactly these.
+- `forward(batch) -> dict`: "loss" (the total), terms ending in `_loss`, other scalars as diagnostics.
+- `encode_image`, `encode_text` (L2-normalised) and `image_tokens` (dense patch features in the joint space):
+  the only surface evaluators use, so every method is scored by the same code.
+- `param_groups(wd)`, `clamp_logit_scales()` and `on_step_end(step, total)` keep the loop method-agnostic.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .encoders import Encoders
+
+MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clamps the learnable temperature at 100
+
+
+class Method(nn.Module):
+    Config: ClassVar[type]
+    name: ClassVar[str]
+
+    def __init__(self, cfg, encoders: Encoders):
+        super().__init__()
+        self.cfg, self.encoders = cfg, encoders
+
+    @property
+    def views(self) -> dict[str, object]:
+        raise NotImplementedError
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def eval_encoders(self) -> Encoders:
+        """The weights evaluation uses; methods with a teacher make this configurable (student / teacher)."""
+        return self.encoders
+
+    @torch.no_grad()
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        return self.eval_encoders().encode_image(images)
+
+    @torch.no_grad()
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.eval_encoders().encode_text(tokens)
+
+    @torch.no_grad()
+    def image_tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, N, D) L2-normalised patch features through the visual projection (dense, for segmentation)."""
+        enc = self.eval_encoders()
+        return F.normalize(enc.project_image_tokens(enc.image_forward(images)[1]), dim=-1)
+
+    def param_groups(self, weight_decay: float) -> list[dict]:
+        """AdamW groups as in CLIP/open_clip: no weight decay on gains, biases, embeddings' 1-d params, scales."""
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():
+            if not p.requires_grad:
+                continue
+            (no_decay if p.ndim < 2 or "logit_scale" in name else decay).append(p)
+        return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+    @torch.no_grad()
+    def clamp_logit_scales(self) -> None:
+        """Clamp every learnable log-temperature to [0, ln 100] after each optimiser step."""
+        for name, p in self.named_parameters():
+            if name.endswith("logit_scale"):
+                p.clamp_(0.0, MAX_LOGIT_SCALE)
+
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        """Called after every optimiser step (EMA teachers update here)."""

@@ -1,0 +1,132 @@
+"""The encoder zoo: open_clip ViT CLIP models (a dependency, never vendored) with pooled and token outputs.
+
+`Encoders` wraps one `open_clip.CLIP` and adds what the methods need and open_clip does not expose in one call:
+image patch tokens after ln_post and text tokens after ln_final next to the pooled, projected embeddings, and
+image inputs smaller than the config's size (local crops) through a bicubically interpolated positional
+embedding. Tiny CPU configs live as open_clip JSON files in configs/ and are registered with open_clip on import.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from open_clip.transformer import VisionTransformer, text_global_pool
+from torch import nn
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+open_clip.add_model_config(CONFIG_DIR)
+
+# The zoo the suite is tested with: GPU architectures from open_clip plus our tiny CPU configs.
+ZOO = ("ViT-B-16", "ViT-B-32", "ViT-S-16", "ViT-Tiny-8-64", "ViT-Micro-8-32")
+
+
+class _QuietRandomInit(logging.Filter):
+    """open_clip warns on every random init; in a training suite that is the normal case, not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("No pretrained weights loaded")
+
+
+logging.getLogger().addFilter(_QuietRandomInit())
+
+
+def build_encoders(name: str) -> Encoders:
+    """A randomly initialised encoder pair by open_clip name (no download: pretrained weights load elsewhere)."""
+    if name not in open_clip.list_models():
+        raise ValueError(f"unknown encoder {name!r}; valid choices: {', '.join(ZOO)} (or any open_clip ViT name)")
+    return Encoders(open_clip.create_model(name, pretrained=None, pretrained_text=False), name)
+
+
+class Encoders(nn.Module):
+    """Image and text towers of one open_clip CLIP model, with token outputs and cached position interpolation."""
+
+    def __init__(self, model: open_clip.CLIP, name: str):
+        super().__init__()
+        if not isinstance(model, open_clip.CLIP) or not isinstance(model.visual, VisionTransformer):
+            raise ValueError(f"{name}: only open_clip CLIP models with a ViT image tower are supported")
+        if model.visual.attn_pool is not None:
+            raise ValueError(f"{name}: attentional pooling towers are not supported")
+        self.model, self.name = model, name
+        self.patch_size = model.visual.patch_size[0]
+        self.image_size = model.visual.image_size[0]
+        self.context_length = model.context_length
+        self.embed_dim = model.text_projection.shape[1]
+        self.image_width = model.visual.conv1.out_channels
+        self.text_width = model.transformer.width
+        self._pos_cache: dict[tuple, torch.Tensor] = {}
+
+    @property
+    def logit_scale(self) -> nn.Parameter:
+        return self.model.logit_scale
+
+    def tokenizer(self):
+        return open_clip.get_tokenizer(self.name)
+
+    def positional_embedding(self, gh: int, gw: int) -> torch.Tensor:
+        """The (1 + gh*gw, width) positional embedding for a gh x gw patch grid, bicubically interpolated.
+
+        Without gradient (teacher, evaluation) the result is cached per (grid, parameter version), so it is
+        computed once per resolution until the weights change. With gradient it is recomputed: the interpolation
+        must sit in each step's graph anyway, and one interpolate per resolution per forward is negligible.
+        """
+        pe = self.model.visual.positional_embedding
+        g = int(round((pe.shape[0] - 1) ** 0.5))
+        if (gh, gw) == (g, g):
+            return pe
+        key = (gh, gw, pe._version, pe.device, pe.dtype)
+        cacheable = not (torch.is_grad_enabled() and pe.requires_grad)
+        if cacheable and key in self._pos_cache:
+            return self._pos_cache[key]
+        grid = pe[1:].reshape(1, g, g, -1).permute(0, 3, 1, 2)
+        grid = F.interpolate(grid.float(), size=(gh, gw), mode="bicubic", align_corners=False).to(pe.dtype)
+        out = torch.cat([pe[:1], grid.permute(0, 2, 3, 1).reshape(gh * gw, -1)])
+        if cacheable:
+            self._pos_cache = {k: v for k, v in self._pos_cache.items() if k[2] == pe._version}
+            self._pos_cache[key] = out
+        return out
+
+    def image_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pooled projected embedding (B, D), patch tokens after ln_post (B, N, width)); any size % patch == 0."""
+        v = self.model.visual
+        x = v.conv1(x)
+        gh, gw = x.shape[-2:]
+        x = x.flatten(2).transpose(1, 2)
+        cls = v.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
+        x = torch.cat([cls, x], dim=1) + self.positional_embedding(gh, gw).to(x.dtype)
+        x = v.ln_pre(v.patch_dropout(x))
+        x = v.transformer(x)
+        pooled, tokens = v._pool(x)
+        if v.proj is not None:
+            pooled = pooled @ v.proj
+        return pooled, tokens
+
+    def text_forward(self, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pooled projected embedding (B, D), token features after ln_final (B, L, text width))."""
+        m = self.model
+        L = text.shape[1]
+        cast = m.transformer.get_cast_dtype()
+        x = m.token_embedding(text).to(cast) + m.positional_embedding[:L].to(cast)
+        x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:L, :L]))
+        pooled = text_global_pool(x, text, m.text_pool_type, eos_token_id=getattr(m, "text_eos_id", None))
+        if isinstance(m.text_projection, nn.Linear):
+            pooled = m.text_projection(pooled)
+        elif m.text_projection is not None:
+            pooled = pooled @ m.text_projection
+        return pooled, x
+
+    def project_image_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Patch tokens through the visual projection (dense features in the joint space, for segmentation)."""
+        proj = self.model.visual.proj
+        return tokens @ proj if proj is not None else tokens
+
+    def encode_image(self, x: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        z = self.image_forward(x)[0]
+        return F.normalize(z, dim=-1) if normalize else z
+
+    def encode_text(self, text: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        z = self.text_forward(text)[0]
+        return F.normalize(z, dim=-1) if normalize else z

@@ -1,0 +1,118 @@
+"""Evaluators as plug-ins: each names a task and a dataset ("retrieval/coco") and scores any Method through
+encode_image / encode_text only. Metric keys are `<task>/<dataset>/<metric>` (e.g. retrieval/coco/i2t_r1)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+from open_clip.transform import image_transform
+from torch.utils.data import DataLoader
+
+from . import datasets
+from .classification import class_embeddings, classification_metrics
+from .retrieval import retrieval_metrics
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """Which evaluations a run performs and where their data lies (real datasets: local paths only)."""
+
+    sets: tuple[str, ...] = ("retrieval/scenes", "classification/scenes")
+    batch_size: int = 256
+    workers: int = 0
+    coco_images: str = ""  # folder of COCO images (val2017 or train2014+val2014 for Karpathy)
+    coco_captions: str = ""  # captions_val2017.json or Karpathy dataset_coco.json
+    flickr_images: str = ""
+    flickr_karpathy: str = ""  # dataset_flickr30k.json
+    imagenet_dir: str = ""  # ImageNet-style class folders (val split)
+    mean_per_class: bool = False
+
+
+def _retrieval_data(name: str, cfg: EvalConfig, scenes: Path | None) -> datasets.ImageTextSet:
+    if name == "scenes":
+        return datasets.scenes_retrieval(scenes)
+    if name == "coco":
+        return datasets.coco_captions(cfg.coco_images, cfg.coco_captions)
+    return datasets.karpathy(cfg.flickr_images, cfg.flickr_karpathy)  # flickr30k
+
+
+def _classification_data(name: str, cfg: EvalConfig, scenes: Path | None) -> datasets.LabelledImages:
+    if name == "scenes":
+        return datasets.scenes_classification(scenes)
+    return datasets.image_folder(cfg.imagenet_dir)  # imagenet
+
+
+# task -> (valid datasets, data reader)
+TASKS: dict[str, tuple[tuple[str, ...], Callable]] = {
+    "retrieval": (("scenes", "coco", "flickr30k"), _retrieval_data),
+    "classification": (("scenes", "imagenet"), _classification_data),
+}
+EVAL_SETS = tuple(f"{t}/{d}" for t, (ds, _) in TASKS.items() for d in ds)
+
+
+def check_sets(sets) -> None:
+    for s in sets:
+        if s not in EVAL_SETS:
+            raise ValueError(f"unknown evaluation {s!r}; valid choices: {', '.join(EVAL_SETS)}")
+
+
+@torch.no_grad()
+def embed_images(method, images, cfg: EvalConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, D) normalised embeddings and an (N,) bool mask of images that decoded (corrupt ones are zero rows)."""
+    size = method.encoders.image_size
+    tf = image_transform(size, is_train=False, mean=OPENAI_DATASET_MEAN, std=OPENAI_DATASET_STD)
+    loader = DataLoader(datasets.ImageSource(images, tf, size), batch_size=cfg.batch_size, num_workers=cfg.workers)
+    device = next(method.parameters()).device
+    embs, oks = [], []
+    for x, ok in loader:
+        embs.append(method.encode_image(x.to(device)).float().cpu())
+        oks.append(ok.bool())
+    return torch.cat(embs), torch.cat(oks)
+
+
+@torch.no_grad()
+def embed_texts(method, texts: list[str], batch_size: int) -> torch.Tensor:
+    tok = method.encoders.tokenizer()
+    device = next(method.parameters()).device
+    return torch.cat([method.encode_text(tok(texts[i:i + batch_size]).to(device)).float().cpu()
+                      for i in range(0, len(texts), batch_size)])
+
+
+def run_retrieval(method, data: datasets.ImageTextSet, cfg: EvalConfig) -> dict[str, float]:
+    img, ok = embed_images(method, data.images, cfg)
+    owner = torch.tensor(data.caption_image)
+    keep = ok[owner]  # captions of a skipped image leave with it
+    remap = torch.cumsum(ok.long(), 0) - 1
+    txt = embed_texts(method, [c for c, k in zip(data.captions, keep.tolist()) if k], cfg.batch_size)
+    out = retrieval_metrics(img[ok], txt, remap[owner[keep]])
+    return out | {"skipped_images": float((~ok).sum())}
+
+
+def run_classification(method, data: datasets.LabelledImages, cfg: EvalConfig) -> dict[str, float]:
+    img, ok = embed_images(method, data.images, cfg)
+    device = next(method.parameters()).device
+    tok = method.encoders.tokenizer()
+    classes = class_embeddings(lambda t: method.encode_text(t.to(device)).float().cpu(), tok, data.classnames,
+                               data.templates)
+    labels = torch.tensor(data.labels)[ok]
+    out = classification_metrics(img[ok], classes, labels, cfg.mean_per_class)
+    return out | {"skipped_images": float((~ok).sum())}
+
+
+_RUNNERS = {"retrieval": run_retrieval, "classification": run_classification}
+
+
+def evaluate(method, cfg: EvalConfig, scenes: Path | None = None) -> dict[str, float]:
+    """Every configured evaluation -> flat {"<task>/<dataset>/<metric>": value}."""
+    check_sets(cfg.sets)
+    metrics = {}
+    for spec in cfg.sets:
+        task, name = spec.split("/")
+        data = TASKS[task][1](name, cfg, scenes)
+        for k, v in _RUNNERS[task](method, data, cfg).items():
+            metrics[f"{spec}/{k}"] = v
+    return metrics

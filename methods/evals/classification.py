@@ -1,0 +1,31 @@
+"""Zero-shot classification (CLIP protocol): class embedding = mean of normalised template embeddings,
+re-normalised; top-1 / top-5 accuracy and optionally the mean per-class accuracy."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def class_embeddings(encode_text, tokenizer, classnames: list[str], templates: list[str]) -> torch.Tensor:
+    """(C, D): for each class, encode every template, normalise, average, re-normalise."""
+    rows = []
+    for name in classnames:
+        emb = F.normalize(encode_text(tokenizer([t.format(name) for t in templates])), dim=-1)
+        rows.append(F.normalize(emb.mean(dim=0), dim=-1))
+    return torch.stack(rows)
+
+
+def classification_metrics(image_emb: torch.Tensor, class_emb: torch.Tensor, labels: torch.Tensor,
+                           mean_per_class: bool = False) -> dict[str, float]:
+    """image_emb (N, D), class_emb (C, D) normalised, labels (N,) -> {"top1": %, "top5": %[, "mean_per_class"]}."""
+    logits = image_emb @ class_emb.T
+    k = min(5, class_emb.shape[0])
+    topk = logits.topk(k, dim=1).indices
+    hit = topk == labels[:, None]
+    out = {"top1": 100.0 * hit[:, 0].float().mean().item(), "top5": 100.0 * hit.any(dim=1).float().mean().item()}
+    if mean_per_class:
+        count = torch.bincount(labels, minlength=class_emb.shape[0]).float()
+        correct = torch.bincount(labels, weights=hit[:, 0].float(), minlength=class_emb.shape[0])
+        out["mean_per_class"] = 100.0 * (correct[count > 0] / count[count > 0]).mean().item()
+    return out

@@ -1,0 +1,204 @@
+"""THE training loop: one step-based function for every method, on CPU, one GPU, or many under torchrun.
+
+build -> resume -> for step: lr from the schedule, forward under autocast, NaN guard, backward, optional clip,
+optimiser step, logit-scale clamp, `on_step_end` (EMA teachers), log, periodic eval, atomic checkpoint.
+The loop knows only the Method contract (methods/base.py); it never branches on a method's name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from . import distributed
+from .base import Method
+from .checkpoint import load, save_atomic
+from .data.stream import ShardStream, make_loader
+from .schedules import warmup_cosine
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation recipe. Defaults are the COSMOS paper's (methods.md: AdamW lr 5e-4, wd 0.5, betas
+    (0.9, 0.98), eps 1e-8, 2000 warmup steps then cosine to 0, no clipping); scales override sizes and steps."""
+
+    steps: int = 88_576  # 32 epochs x 2,768 steps on CC3M-recap at batch 1024
+    batch_size: int = 64  # per rank
+    lr: float = 5e-4
+    weight_decay: float = 0.5
+    warmup: int = 2000
+    min_lr: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.98
+    eps: float = 1e-8
+    grad_clip: float = 0.0  # max grad norm; 0 disables (the papers do not clip)
+    precision: str = "auto"  # auto = bf16 autocast on GPU, fp32 on CPU
+    ckpt_every: int = 200
+    eval_every: int = 0  # 0 = evaluate only at the end
+    log_every: int = 10
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; valid choices: {', '.join(PRECISIONS)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the training shards come from and how they are read."""
+
+    dataset: str = "scenes"  # the bundled synthetic benchmark; or "shards" with `shards` set
+    shards: str = ""  # a folder of .tar files or a brace pattern (e.g. /data/cc3m/{000000..000331}.tar)
+    workers: int = 2
+    shuffle_buffer: int = 1000
+    resampled: bool = False  # sample shards with replacement (long runs on many ranks)
+
+
+class Logger(Protocol):
+    def scalar(self, name: str, value: float, step: int) -> None: ...
+
+    def info(self, key: str, value) -> None: ...
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN/inf: training stops, the last good checkpoint is kept, the run is marked failed."""
+
+
+def autocast_context(precision: str, device: torch.device):
+    if device.type != "cuda" or precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def setup_device() -> torch.device:
+    """cuda:LOCAL_RANK under torchrun with GPUs, else cpu; initialises the process group when WORLD_SIZE > 1."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+        return device
+    return torch.device("cpu")
+
+
+def _gather_positions(positions: dict[int, int]) -> dict[int, int]:
+    if not distributed.is_distributed():
+        return dict(positions)
+    parts = [None] * distributed.world_size()
+    dist.all_gather_object(parts, positions)
+    return {k: v for p in parts for k, v in p.items()}
+
+
+def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *, seed: int, ckpt_dir: Path,
+          logger: Logger, evaluate: Callable[[Method], dict[str, float]] | None = None,
+          progress: bool = True) -> dict[str, float]:
+    """Train `method` for cfg.steps on the shards in `urls`, resuming from ckpt_dir/last.pt if present.
+
+    Returns the final evaluation metrics (on every rank; only rank 0 computes them)."""
+    t0 = time.time()
+    device = setup_device()
+    rank, world = distributed.rank(), distributed.world_size()
+    torch.manual_seed(seed)
+    method.to(device)
+    model = method
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            method, device_ids=[device.index] if device.type == "cuda" else None)
+    precision = cfg.precision if cfg.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
+    opt = torch.optim.AdamW(method.param_groups(cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                            eps=cfg.eps)
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16" and device.type == "cuda")
+
+    ckpt_path = Path(ckpt_dir) / "last.pt"
+    step, positions, skipped = 0, {}, 0
+    if ckpt_path.exists():
+        state = load(ckpt_path)
+        method.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        step, positions, skipped = state["step"], state["positions"], state["skipped"]
+        torch.set_rng_state(state["rng"])
+        logger.info("resumed_from_step", step)
+
+    def checkpoint(done: bool) -> None:
+        pos = _gather_positions(positions)
+        if rank == 0:
+            save_atomic({"model": method.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
+                         "step": step, "positions": pos, "skipped": skipped, "rng": torch.get_rng_state(),
+                         "done": done}, ckpt_path)
+
+    workers = data.workers
+    stream = ShardStream(urls, method.views, method.encoders.tokenizer(), cfg.batch_size, seed=seed,
+                         shuffle_buffer=data.shuffle_buffer, resampled=data.resampled, rank=rank, world_size=world,
+                         start=positions, rotation=step % max(workers, 1))
+    batches = iter(make_loader(stream, workers)) if step < cfg.steps else iter(())
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {method.name}", disable=not progress or rank != 0,
+               dynamic_ncols=True)
+    model.train()
+    while step < cfg.steps:
+        batch = next(batches)
+        positions[int(batch.pop("_slot"))] = int(batch.pop("_pos"))
+        skipped += int(batch.pop("_skipped"))
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        lr = warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, cfg.min_lr)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        with autocast_context(precision, device):
+            out = model(batch)
+        loss = out["loss"]
+        if not torch.isfinite(loss.detach()).all():
+            raise NonFiniteLoss(f"loss is {loss.item()} at step {step}; kept the checkpoint of step "
+                                f"{load(ckpt_path)['step'] if ckpt_path.exists() else 'none'}")
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if cfg.grad_clip > 0:
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(method.parameters(), cfg.grad_clip)
+        scaler.step(opt)
+        scaler.update()
+        method.clamp_logit_scales()
+        method.on_step_end(step, cfg.steps)
+        step += 1
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            scalars = {k: float(v) for k, v in out.items() if v.numel() == 1}
+            bar.set_postfix(loss=f"{scalars['loss']:.3f}")
+            if rank == 0:
+                for k, v in scalars.items() | {"lr": lr}.items():
+                    logger.scalar(f"train/{k}", v, step)
+        if evaluate and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
+            _evaluate(method, evaluate, logger, step, rank)
+        if step % cfg.ckpt_every == 0 and step < cfg.steps:
+            checkpoint(done=False)
+    bar.close()
+    checkpoint(done=True)
+    logger.info("skipped_samples", skipped)
+    metrics = _evaluate(method, evaluate, logger, step, rank) if evaluate else {}
+    logger.info("wall_time_s", round(time.time() - t0, 2))
+    return metrics
+
+
+def _evaluate(method: Method, evaluate, logger: Logger, step: int, rank: int) -> dict[str, float]:
+    metrics = {}
+    if rank == 0:
+        method.eval()
+        metrics = evaluate(method)
+        method.train()
+        for k, v in metrics.items():
+            if isinstance(v, float) and math.isfinite(v):
+                logger.scalar(k, v, step)
+    if distributed.is_distributed():
+        dist.barrier()
+    return metrics
