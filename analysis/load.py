@@ -28,7 +28,8 @@ def load_runs(runs_dir: str | Path, status: str | None = "COMPLETED") -> pd.Data
             continue
         cfg_path = run_json.parent / "config.json"
         cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
-        info = run.get("info", {})
+        info_path = run_json.parent / "info.json"
+        info = json.loads(info_path.read_text()) if info_path.exists() else run.get("info", {})
         row = {"run_id": run_json.parent.name, "status": run.get("status"), "fingerprint": info.get("fingerprint"),
                "data": info.get("data"), "wall_time_s": info.get("wall_time_s"),
                "skipped_samples": info.get("skipped_samples")}

@@ -113,9 +113,9 @@ def resolve(overrides: dict, *, from_text: bool = False) -> dict:
 
 def validate(cfg: dict) -> None:
     """Cross-field checks that need the whole config; each dataclass's own checks run here too."""
-    from methods.encoders import ZOO
-
     import open_clip
+
+    from methods.encoders import ZOO
 
     if cfg["encoder"] not in open_clip.list_models():
         raise ConfigError(f"unknown encoder {cfg['encoder']!r}; valid choices: {', '.join(ZOO)}")
@@ -128,6 +128,10 @@ def validate(cfg: dict) -> None:
         raise ConfigError(str(exn)) from None
     if cfg["data"]["dataset"] not in ("scenes", "shards"):
         raise ConfigError(f"unknown data.dataset {cfg['data']['dataset']!r}; valid choices: scenes, shards")
+    from methods.data.scenes import PRESETS
+
+    if cfg["data"]["scenes"] not in PRESETS:
+        raise ConfigError(f"unknown data.scenes {cfg['data']['scenes']!r}; valid choices: {', '.join(PRESETS)}")
     if cfg["data"]["dataset"] == "shards" and not cfg["data"]["shards"]:
         raise ConfigError("data.dataset=shards needs data.shards=<folder of .tar or brace pattern>")
 

@@ -3,6 +3,7 @@
     python experiments/run.py list                                  manifests and what they reproduce
     python experiments/run.py train method=clip scale=tiny [k=v]    one training run and its evaluations
     python experiments/run.py data scenes [--scale tiny]            generate the synthetic benchmark
+    python experiments/run.py prepare folder|img2dataset|dreamlip IN OUT [--captions F]   make shards
     python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run]
 
 Config errors print one line naming the key and the valid choices, and exit with code 2 before any work.
@@ -68,6 +69,25 @@ def cmd_data(argv: list[str]) -> int:
     return 0
 
 
+def cmd_prepare(argv: list[str]) -> int:
+    from methods.data.prepare import SOURCES, prepare
+
+    p = argparse.ArgumentParser(prog="run.py prepare", description="convert local data into webdataset shards")
+    p.add_argument("source", choices=SOURCES)
+    p.add_argument("input", type=Path, help="image folder, or img2dataset output folder")
+    p.add_argument("output", type=Path, help="folder for shard-NNNNNN.tar")
+    p.add_argument("--captions", type=Path, default=None, help="CSV / JSONL / JSON captions (folder, dreamlip)")
+    p.add_argument("--shard-size", type=int, default=1000)
+    p.add_argument("--image-col", default="image")
+    p.add_argument("--caption-col", default="caption")
+    args = p.parse_args(argv)
+    stats = prepare(args.source, args.input, args.output, args.captions, args.shard_size, args.image_col,
+                    args.caption_col)
+    print(f"wrote {stats['written']} samples in {stats['shards']} shards to {args.output}; "
+          f"skipped {stats['skipped']} unreadable or uncaptioned rows")
+    return 0
+
+
 def cmd_manifest(name: str, argv: list[str]) -> int:
     from experiments import manifests
     from experiments.orchestrate import run_manifest
@@ -98,6 +118,8 @@ def main(argv: list[str]) -> int:
             return cmd_train(argv[1:])
         if argv[0] == "data":
             return cmd_data(argv[1:])
+        if argv[0] == "prepare":
+            return cmd_prepare(argv[1:])
         return cmd_manifest(argv[0], argv[1:])
     except ConfigError as exn:
         print(f"error: {exn}", file=sys.stderr)

@@ -14,12 +14,12 @@ _PROFILES: dict[str, dict] = {
         "encoder": "ViT-Tiny-8-64",
         "train.steps": 600, "train.batch_size": 64, "train.warmup": 50, "train.lr": 1e-3, "train.weight_decay": 0.1,
         "train.ckpt_every": 100, "train.log_every": 10,
-        "data.workers": 1, "data.shuffle_buffer": 500,
+        "data.scenes": "tiny", "data.workers": 1, "data.shuffle_buffer": 500,
     },
     "small": {
         "encoder": "ViT-S-16",
         "train.steps": 20_000, "train.batch_size": 256, "train.warmup": 1000, "train.ckpt_every": 1000,
-        "data.workers": 8,
+        "data.scenes": "small", "data.workers": 8,
     },
     "paper": {
         "encoder": "ViT-B-16",

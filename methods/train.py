@@ -59,6 +59,7 @@ class DataConfig:
     """Where the training shards come from and how they are read."""
 
     dataset: str = "scenes"  # the bundled synthetic benchmark; or "shards" with `shards` set
+    scenes: str = "tiny"  # which benchmark preset (methods.data.scenes.PRESETS) when dataset=scenes
     shards: str = ""  # a folder of .tar files or a brace pattern (e.g. /data/cc3m/{000000..000331}.tar)
     workers: int = 2
     shuffle_buffer: int = 1000
@@ -91,6 +92,27 @@ def setup_device() -> torch.device:
         torch.cuda.set_device(device)
         return device
     return torch.device("cpu")
+
+
+def optimisation_step(model, method: Method, batch: dict, opt, scaler, lr: float, grad_clip: float,
+                      precision: str, device: torch.device) -> dict[str, torch.Tensor]:
+    """One step: set lr, forward under autocast, NaN guard, backward, optional clip, step, logit-scale clamp."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    with autocast_context(precision, device):
+        out = model(batch)
+    loss = out["loss"]
+    if not torch.isfinite(loss.detach()).all():
+        raise NonFiniteLoss(f"loss is {loss.item()}")
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if grad_clip > 0:
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(method.parameters(), grad_clip)
+    scaler.step(opt)
+    scaler.update()
+    method.clamp_logit_scales()
+    return out
 
 
 def _gather_positions(positions: dict[int, int]) -> dict[int, int]:
@@ -153,27 +175,16 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
         skipped += int(batch.pop("_skipped"))
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         lr = warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, cfg.min_lr)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        with autocast_context(precision, device):
-            out = model(batch)
-        loss = out["loss"]
-        if not torch.isfinite(loss.detach()).all():
-            raise NonFiniteLoss(f"loss is {loss.item()} at step {step}; kept the checkpoint of step "
-                                f"{load(ckpt_path)['step'] if ckpt_path.exists() else 'none'}")
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if cfg.grad_clip > 0:
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(method.parameters(), cfg.grad_clip)
-        scaler.step(opt)
-        scaler.update()
-        method.clamp_logit_scales()
+        try:
+            out = optimisation_step(model, method, batch, opt, scaler, lr, cfg.grad_clip, precision, device)
+        except NonFiniteLoss as exn:
+            kept = load(ckpt_path)["step"] if ckpt_path.exists() else "none"
+            raise NonFiniteLoss(f"{exn} at step {step}; kept the checkpoint of step {kept}") from None
         method.on_step_end(step, cfg.steps)
         step += 1
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
-            scalars = {k: float(v) for k, v in out.items() if v.numel() == 1}
+            scalars = {k: float(v.detach()) for k, v in out.items() if v.numel() == 1}
             bar.set_postfix(loss=f"{scalars['loss']:.3f}")
             if rank == 0:
                 for k, v in scalars.items() | {"lr": lr}.items():

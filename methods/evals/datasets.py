@@ -66,8 +66,9 @@ def _require(path: str | Path, what: str, layout: str) -> Path:
 
 def read_split(root: Path, split: str) -> list[dict]:
     """Raw samples (bytes members + parsed json) of one split of the synthetic benchmark, in key order."""
-    urls = sorted(str(p) for p in _require(Path(root) / split, f"scenes split {split!r}",
-                                           "<scenes>/<split>/<split>-NNNNNN.tar (run `run.py data scenes`)").glob("*.tar"))
+    folder = _require(Path(root) / split, f"scenes split {split!r}",
+                      "<scenes>/<split>/<split>-NNNNNN.tar (run `run.py data scenes`)")
+    urls = sorted(str(p) for p in folder.glob("*.tar"))
     out = []
     for s in wds.WebDataset(urls, shardshuffle=False, empty_check=False):
         out.append(s | {"meta": json.loads(s["json"])})

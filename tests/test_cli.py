@@ -1,0 +1,71 @@
+"""The command line: bad configs fail fast with one line naming the key and the valid choices (exit code 2)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from experiments import config as C
+from experiments.run import main
+
+from .conftest import ROOT
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "method=clipp"], "unknown method 'clipp'; valid choices: clip"),
+    (["train", "train.stepz=3"], "unknown config key 'train.stepz'; valid keys in 'train': steps"),
+    (["train", "train.steps=abc"], "config key 'train.steps' expects int, got 'abc'"),
+    (["train", "train.precision=fp8"], "unknown precision 'fp8'; valid choices: auto, fp32, bf16, fp16"),
+    (["train", "bogus=1"], "unknown config key 'bogus'; valid keys: method, scale, seed, encoder"),
+    (["train", "scale=huge"], "unknown scale 'huge'; valid choices: tiny, small, paper"),
+    (["train", "encoder=ViT-Q-1"], "unknown encoder 'ViT-Q-1'; valid choices: ViT-B-16"),
+    (["train", "eval.sets=retrieval/mars"], "unknown evaluation 'retrieval/mars'; valid choices: retrieval/scenes"),
+    (["train", "clip.caption=poem"], "unknown caption mode 'poem'; valid choices: raw, random, short, long"),
+    (["train", "scale=paper"], "data.dataset=shards needs data.shards="),
+    (["no_such_table"], "unknown manifest 'no_such_table'; valid choices: clip_tiny"),
+    (["clip_tiny", "--scale", "paper"], "does not run at scale 'paper'; valid choices: tiny, small"),
+    (["clip_tiny", "--rows", "SLIP"], "unknown row 'SLIP'; valid choices: CLIP"),
+])
+def test_bad_input_is_one_line_with_the_choices_and_exit_2(argv, message, capsys, tmp_path):
+    assert main(argv + (["--runs-dir", str(tmp_path)] if argv[0] != "train" else [])) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not any(tmp_path.iterdir()), "nothing was written before the error"
+
+
+def test_exit_code_from_a_real_process():
+    proc = subprocess.run([sys.executable, "experiments/run.py", "train", "method=nope"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: unknown method 'nope'")
+
+
+def test_list_prints_every_manifest(capsys):
+    from experiments import manifests
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in manifests.names())
+
+
+def test_fingerprint_ignores_non_semantic_keys_only():
+    base = C.resolve({"method": "clip"})
+    assert C.fingerprint(base) == C.fingerprint(C.resolve({"method": "clip", "data.workers": 7}))
+    assert C.fingerprint(base) == C.fingerprint(C.resolve({"method": "clip", "train.log_every": 3}))
+    assert C.fingerprint(base) != C.fingerprint(C.resolve({"method": "clip", "train.lr": 1e-4}))
+    assert C.fingerprint(base) != C.fingerprint(C.resolve({"method": "clip", "seed": 1}))
+
+
+def test_values_parse_to_the_field_types():
+    cfg = C.resolve({"train.lr": "0.01", "data.resampled": "true", "clip.crop_scale": "0.5,1.0",
+                     "eval.sets": "retrieval/scenes"}, from_text=True)
+    assert cfg["train"]["lr"] == 0.01 and cfg["data"]["resampled"] is True
+    assert cfg["clip"]["crop_scale"] == (0.5, 1.0) and cfg["eval"]["sets"] == ("retrieval/scenes",)
+
+
+def test_dry_run_lists_cells_and_runs_nothing(capsys, tmp_path):
+    assert main(["clip_tiny", "--dry-run", "--runs-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "CLIP seed=0" in out and "to run" in out and "steps=600" in out
+    assert not any(tmp_path.iterdir())

@@ -1,0 +1,57 @@
+"""Two processes on gloo see the loss and gradients of one process on the same global batch."""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from methods import METHODS, build_method
+
+
+def _batch(n=8):
+    g = torch.Generator().manual_seed(1)
+    text = torch.randint(1, 49000, (n, 16), generator=g)
+    text[:, -1] = 49407
+    return {"image": torch.randn(n, 3, 32, 32, generator=g), "text": text}
+
+
+def _model():
+    torch.manual_seed(0)
+    return build_method("clip", METHODS["clip"].Config(), "ViT-Micro-8-32")
+
+
+def _worker(rank: int, world: int, init: str, out: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    method = _model()
+    ddp = torch.nn.parallel.DistributedDataParallel(method)
+    batch = {k: v.chunk(world)[rank] for k, v in _batch().items()}
+    loss = ddp(batch)["loss"]
+    loss.backward()  # DDP averages gradients over ranks
+    if rank == 0:
+        torch.save({"loss": loss.detach(), "grads": {n: p.grad for n, p in method.named_parameters()
+                                                     if p.grad is not None}}, out)
+    dist.destroy_process_group()
+
+
+def test_two_gloo_processes_match_one_process(tmp_path):
+    out = str(tmp_path / "rank0.pt")
+    mp.spawn(_worker, args=(2, f"file://{tmp_path / 'init'}", out), nprocs=2, join=True)
+    assert not dist.is_initialized()
+    ref = _model()
+    loss = ref(_batch())["loss"]
+    loss.backward()
+    got = torch.load(out, weights_only=True)
+    assert torch.allclose(got["loss"], loss.detach(), atol=1e-5)
+    # Each rank's loss covers the global batch but only its own features carry gradient, so the per-rank encoder
+    # gradients sum to the full gradient and DDP's average is the single-process gradient / world size (AdamW is
+    # invariant to that scale). The temperature enters every rank's logits directly: each rank holds its full
+    # gradient, and the average is the single-process one (open_clip's ClipLoss behaves the same way).
+    checked = 0
+    for name, p in ref.named_parameters():
+        if p.grad is not None:
+            factor = 1 if name.endswith("logit_scale") else 2
+            assert torch.allclose(got["grads"][name] * factor, p.grad, atol=1e-5, rtol=1e-4), name
+            checked += 1
+    assert checked > 10

@@ -1,0 +1,82 @@
+"""The training stream: corrupt samples are skipped and counted; positions make resume exact."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+
+import pytest
+import torch
+import webdataset as wds
+from PIL import Image
+
+from methods.data.stream import ShardStream, make_loader
+from methods.data.views import ImageView, TextView
+from methods.encoders import build_encoders
+
+VIEWS = {"image": ImageView(32), "text": TextView("random")}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return build_encoders("ViT-Micro-8-32").tokenizer()
+
+
+def _jpg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 40), (10, 200, 30)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def test_corrupt_samples_are_skipped_and_counted(tmp_path, tokenizer):
+    good = {"jpg": _jpg(), "json": json.dumps({"raw_caption": ["a green square"]}).encode()}
+    bad = [
+        {"__key__": "bad_image", "jpg": b"\xff\xd8 definitely not a jpeg", "json": good["json"]},
+        {"__key__": "empty_caption", "jpg": good["jpg"], "json": json.dumps({"raw_caption": []}).encode()},
+        {"__key__": "not_utf8", "jpg": good["jpg"], "txt": b"caf\xe9 \xff"},
+        {"__key__": "no_caption", "jpg": good["jpg"]},
+        {"__key__": "bad_json", "jpg": good["jpg"], "json": b"{not json"},
+    ]
+    path = tmp_path / "shard-000000.tar"
+    with wds.TarWriter(str(path)) as w:
+        for s in bad:
+            w.write(s)
+        for i in range(6):
+            w.write({"__key__": f"good{i}", **good})
+    stream = ShardStream([str(path)], VIEWS, tokenizer, batch_size=2, shuffle_buffer=0)
+    batches = list(itertools.islice(iter(stream), 3))  # one pass over the shard = 3 batches of good samples
+    assert sum(int(b["_skipped"]) for b in batches) == len(bad)
+    assert batches[0]["image"].shape == (2, 3, 32, 32) and batches[0]["text"].shape == (2, 16)
+
+
+def _take(loader, n):
+    return list(itertools.islice(iter(loader), n))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resuming_from_recorded_positions_continues_with_identical_batches(scenes, tokenizer, workers):
+    urls = sorted(str(p) for p in (scenes / "train").glob("*.tar"))
+    kw = dict(views=VIEWS, tokenizer=tokenizer, batch_size=8, seed=3, shuffle_buffer=16)
+    full = _take(make_loader(ShardStream(urls, **kw), workers), 5)
+    k = 3
+    positions = {}
+    for b in full[:k]:
+        positions[int(b["_slot"])] = int(b["_pos"])
+    resumed = _take(make_loader(ShardStream(urls, **kw, start=positions, rotation=k % max(workers, 1)), workers), 2)
+    for a, b in zip(full[k:], resumed):
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["text"], b["text"])
+        assert int(a["_slot"]) == int(b["_slot"])
+
+
+def test_different_seeds_give_different_augmentations(scenes, tokenizer):
+    urls = sorted(str(p) for p in (scenes / "train").glob("*.tar"))
+    a = next(iter(ShardStream(urls, VIEWS, tokenizer, 4, seed=0, shuffle_buffer=0)))
+    b = next(iter(ShardStream(urls, VIEWS, tokenizer, 4, seed=1, shuffle_buffer=0)))
+    assert not torch.equal(a["image"], b["image"])
+
+
+def test_too_few_shards_for_the_readers_is_a_clear_error(scenes, tokenizer):
+    url = sorted(str(p) for p in (scenes / "train").glob("*.tar"))[0]
+    with pytest.raises(ValueError, match="cannot feed 2 readers"):
+        next(iter(ShardStream([url], VIEWS, tokenizer, 4, world_size=2)))

@@ -1,0 +1,122 @@
+"""The one loop end to end at a tiny size: sacred records, exact resume, NaN guard, decreasing loss."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from experiments import config as C
+from experiments.experiment import run_training, train_urls
+from methods import build_method
+from methods.checkpoint import load
+from methods.evals import EvalConfig, evaluate
+from methods.train import NonFiniteLoss, train
+
+from .conftest import tiny_overrides
+
+
+class ListLogger:
+    def __init__(self):
+        self.scalars, self.infos = [], {}
+
+    def scalar(self, name, value, step):
+        self.scalars.append((name, value, step))
+
+    def info(self, key, value):
+        self.infos[key] = value
+
+
+def _run(cfg, ckpt_dir, logger=None, hook=None):
+    torch.manual_seed(cfg["seed"])
+    method = build_method(cfg["method"], C.method_config(cfg), cfg["encoder"])
+    if hook:
+        hook(method)
+    urls, scenes = train_urls(cfg)
+    eval_cfg = EvalConfig(batch_size=64)
+    metrics = train(method, urls, C.section(cfg, "train"), C.section(cfg, "data"), seed=cfg["seed"],
+                    ckpt_dir=ckpt_dir, logger=logger or ListLogger(), evaluate=lambda m: evaluate(m, eval_cfg, scenes),
+                    progress=False)
+    return method, metrics
+
+
+def test_sacred_run_records_config_curves_result_and_info(scenes, tmp_path):
+    cfg = C.resolve(tiny_overrides())
+    run = run_training(cfg, tmp_path)
+    assert run.status == "COMPLETED"
+    rdir = tmp_path / "1"
+    assert json.loads((rdir / "config.json").read_text())["encoder"] == "ViT-Micro-8-32"
+    info = json.loads((rdir / "info.json").read_text())
+    assert info["skipped_samples"] == 0 and info["wall_time_s"] > 0 and info["fingerprint"] == C.fingerprint(cfg)
+    result = json.loads((rdir / "run.json").read_text())["result"]
+    assert "retrieval/scenes/i2t_r1" in result and "classification/scenes/top1" in result
+    curves = json.loads((rdir / "metrics.json").read_text())
+    assert curves["train/loss"]["steps"] == [1, 2, 3, 4, 5, 6]
+    assert (tmp_path / "checkpoints" / info["fingerprint"] / "last.pt").exists()
+
+
+def test_interrupted_run_resumes_to_the_same_result(scenes, tmp_path):
+    cfg = C.resolve(tiny_overrides())
+    straight, m_straight = _run(cfg, tmp_path / "a")
+
+    def crash_after_checkpoint(method):
+        original = method.on_step_end
+
+        def on_step_end(step, total):
+            if step == 4:  # the checkpoint of step 3 is on disk; step 4 dies
+                raise KeyboardInterrupt
+            original(step, total)
+        method.on_step_end = on_step_end
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(cfg, tmp_path / "b", hook=crash_after_checkpoint)
+    assert load(tmp_path / "b" / "last.pt")["step"] == 3
+    logger = ListLogger()
+    resumed, m_resumed = _run(cfg, tmp_path / "b", logger)
+    assert logger.infos["resumed_from_step"] == 3
+    assert m_resumed == m_straight
+    for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(scenes, tmp_path):
+    cfg = C.resolve(tiny_overrides())
+
+    def poison(method):
+        calls = {"n": 0}
+        forward = method.forward
+
+        def bad_forward(batch):
+            out = forward(batch)
+            calls["n"] += 1
+            if calls["n"] == 5:
+                out["loss"] = out["loss"] * float("nan")
+            return out
+        method.forward = bad_forward
+
+    with pytest.raises(NonFiniteLoss, match="kept the checkpoint of step 3"):
+        _run(cfg, tmp_path, hook=poison)
+    assert load(tmp_path / "last.pt")["step"] == 3
+
+
+def test_failed_sacred_run_is_marked_failed(scenes, tmp_path, monkeypatch):
+    from methods import clip
+
+    def nan_forward(self, batch):
+        loss = torch.tensor(float("nan"), requires_grad=True)
+        return {"loss": loss}
+
+    monkeypatch.setattr(clip.CLIP, "forward", nan_forward)
+    with pytest.raises(NonFiniteLoss):
+        run_training(C.resolve(tiny_overrides()), tmp_path)
+    assert json.loads((tmp_path / "1" / "run.json").read_text())["status"] == "FAILED"
+
+
+def test_loss_decreases_over_a_short_run(scenes, tmp_path):
+    cfg = C.resolve(tiny_overrides(**{"train.steps": 20, "train.lr": 2e-3, "train.ckpt_every": 100}))
+    logger = ListLogger()
+    _run(cfg, tmp_path, logger)
+    losses = [v for n, v, _ in logger.scalars if n == "train/loss"]
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5
