@@ -24,6 +24,12 @@ class CLIPConfig:
     crop_scale: tuple[float, float] = (0.9, 1.0)
     """RandomResizedCrop scale of the image view: open_clip's default training augmentation."""
 
+    def __post_init__(self):
+        TextView(self.caption)  # raises on an unknown caption mode, naming the valid ones
+        lo, hi = self.crop_scale
+        if not 0 < lo <= hi <= 1:
+            raise ValueError(f"crop_scale must satisfy 0 < lo <= hi <= 1, got {self.crop_scale}")
+
 
 class CLIP(Method):
     name = "clip"
