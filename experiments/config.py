@@ -72,8 +72,10 @@ def _check_type(key: str, value, default):
     return float(value) if isinstance(default, float) else value
 
 
-def apply(cfg: dict, key: str, value, *, from_text: bool) -> None:
-    """Set a dotted key in cfg, checking that it exists and that the value has the right type."""
+def apply(cfg: dict, key: str, value) -> None:
+    """Set a dotted key in cfg, checking that it exists and that the value has the right type.
+
+    A string for a non-string field is parsed (command-line `key=value`); anything else must have the type."""
     parts = key.split(".")
     if len(parts) == 1:
         if key not in TOP_LEVEL:
@@ -88,14 +90,15 @@ def apply(cfg: dict, key: str, value, *, from_text: bool) -> None:
     else:
         sections = [s for s in cfg if isinstance(cfg[s], dict)]
         raise ConfigError(f"unknown config key {key!r}; valid sections: {', '.join(sections)}")
-    value = parse_value(key, value, default) if from_text else _check_type(key, value, default)
+    text = isinstance(value, str) and not isinstance(default, str)
+    value = parse_value(key, value, default) if text else _check_type(key, value, default)
     if len(parts) == 1:
         cfg[key] = value
     else:
         cfg[parts[0]][parts[1]] = value
 
 
-def resolve(overrides: dict, *, from_text: bool = False) -> dict:
+def resolve(overrides: dict) -> dict:
     """defaults(method) <- scale profile <- overrides, validated. overrides use dotted keys."""
     overrides = dict(overrides)
     method = overrides.get("method", "clip")
@@ -104,9 +107,9 @@ def resolve(overrides: dict, *, from_text: bool = False) -> dict:
         raise ConfigError(f"unknown scale {scale!r}; valid choices: {', '.join(SCALES)}")
     cfg = defaults(method)
     for key, value in scale_overrides(scale, method).items():
-        apply(cfg, key, value, from_text=False)
+        apply(cfg, key, value)
     for key, value in overrides.items():
-        apply(cfg, key, value, from_text=from_text)
+        apply(cfg, key, value)
     validate(cfg)
     return cfg
 
@@ -138,8 +141,12 @@ def validate(cfg: dict) -> None:
 
 def fingerprint(cfg: dict) -> str:
     """Hash of the resolved config minus non-semantic keys: equal fingerprints = the same experiment."""
+    from methods.data.scenes import preset
+
     sem = {k: ({f: v for f, v in val.items() if (k, f) not in NON_SEMANTIC} if isinstance(val, dict) else val)
            for k, val in cfg.items()}
+    if cfg["data"]["dataset"] == "scenes":  # the generated data itself (settings + generator version)
+        sem["scenes_fingerprint"] = preset(cfg["data"]["scenes"]).fingerprint()
     return hashlib.sha256(json.dumps(sem, sort_keys=True, default=list).encode()).hexdigest()[:16]
 
 

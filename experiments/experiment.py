@@ -41,7 +41,7 @@ def train_urls(cfg: dict) -> tuple[list[str], Path | None]:
     if cfg["data"]["dataset"] == "scenes":
         from methods.data.scenes import ensure_scenes, preset
 
-        root = ensure_scenes(preset(cfg["data"]["scenes"]))
+        root = ensure_scenes(preset(cfg["data"]["scenes"]), generate_here=_rank() == 0)
         return sorted(str(p) for p in (root / "train").glob("*.tar")), root
     spec = cfg["data"]["shards"]
     if os.path.isdir(spec):

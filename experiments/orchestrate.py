@@ -22,7 +22,9 @@ class Cell:
     fingerprint: str
 
 
-def cells(manifest, scale: str, seeds: tuple[int, ...] | None = None, rows: list[str] | None = None) -> list[Cell]:
+def cells(manifest, scale: str, seeds: tuple[int, ...] | None = None, rows: list[str] | None = None,
+          overrides: dict | None = None) -> list[Cell]:
+    """The (row, seed) cells of a manifest at a scale; `overrides` (dotted keys) apply to every cell."""
     if scale not in manifest.SCALES:
         raise C.ConfigError(f"manifest {manifest.__name__.rsplit('.', 1)[-1]!r} does not run at scale {scale!r}; "
                             f"valid choices: {', '.join(manifest.SCALES)}")
@@ -34,7 +36,7 @@ def cells(manifest, scale: str, seeds: tuple[int, ...] | None = None, rows: list
         if rows and row not in rows:
             continue
         for seed in seeds or manifest.SEEDS:
-            cfg = C.resolve({**updates, "scale": scale, "seed": seed})
+            cfg = C.resolve({**updates, "scale": scale, "seed": seed, **(overrides or {})})
             out.append(Cell(row, seed, cfg, C.fingerprint(cfg)))
     return out
 
@@ -47,11 +49,13 @@ def completed_fingerprints(runs_dir: Path) -> set[str]:
 
 
 def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir: Path = Path("runs"),
-                 mongo_url: str | None = None, dry_run: bool = False, out_dir: Path = Path("reports")) -> Path | None:
+                 mongo_url: str | None = None, dry_run: bool = False, out_dir: Path = Path("reports"),
+                 overrides: dict | None = None) -> Path | None:
+    """Train the missing cells of a manifest, then write reports/tables/<name>.tex; returns its path."""
     from .experiment import run_training
 
     manifest = manifests.load(name)
-    todo = cells(manifest, scale, seeds, rows)
+    todo = cells(manifest, scale, seeds, rows, overrides)
     done = completed_fingerprints(runs_dir)
     for i, cell in enumerate(todo, 1):
         state = "done" if cell.fingerprint in done else "to run"

@@ -25,6 +25,18 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
+def _overrides(items: list[str]) -> dict[str, str]:
+    from experiments.errors import ConfigError
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"expected key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k] = v
+    return out
+
+
 def cmd_list() -> int:
     from experiments import manifests
 
@@ -40,13 +52,7 @@ def cmd_train(argv: list[str]) -> int:
     p = _parser("run.py train")
     p.add_argument("overrides", nargs="*", help="key=value, e.g. method=clip scale=tiny train.steps=100")
     args = p.parse_args(argv)
-    updates = {}
-    for item in args.overrides:
-        if "=" not in item:
-            raise C.ConfigError(f"expected key=value, got {item!r}")
-        k, v = item.split("=", 1)
-        updates[k] = v
-    cfg = C.resolve(updates, from_text=True)
+    cfg = C.resolve(_overrides(args.overrides))
     from experiments.experiment import run_training
 
     run = run_training(cfg, args.runs_dir, args.mongo)
@@ -98,10 +104,13 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the manifest's)")
     p.add_argument("--rows", default=None, help="comma-separated row labels (default: all)")
     p.add_argument("--dry-run", action="store_true", help="print the cells and their configs; run nothing")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override a key in every cell")
+    p.add_argument("--out", type=Path, default=Path("reports"), help="where tables/ is written")
     args = p.parse_args(argv)
     seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
     rows = args.rows.split(",") if args.rows else None
-    run_manifest(name, args.scale, seeds, rows, args.runs_dir, args.mongo, args.dry_run)
+    run_manifest(name, args.scale, seeds, rows, args.runs_dir, args.mongo, args.dry_run, args.out,
+                 _overrides(args.set))
     return 0
 
 

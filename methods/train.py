@@ -153,13 +153,17 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
         step, positions, skipped = state["step"], state["positions"], state["skipped"]
         torch.set_rng_state(state["rng"])
         logger.info("resumed_from_step", step)
+        if state.get("readers") != world * max(data.workers, 1):
+            # stream positions are per (rank, worker) reader: with another layout they cannot be mapped exactly
+            positions = {}
+            logger.info("resume_data_order", "restarted: the number of ranks x workers changed")
 
     def checkpoint(done: bool) -> None:
         pos = _gather_positions(positions)
         if rank == 0:
             save_atomic({"model": method.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
                          "step": step, "positions": pos, "skipped": skipped, "rng": torch.get_rng_state(),
-                         "done": done}, ckpt_path)
+                         "readers": world * max(data.workers, 1), "done": done}, ckpt_path)
 
     workers = data.workers
     stream = ShardStream(urls, method.views, method.encoders.tokenizer(), cfg.batch_size, seed=seed,

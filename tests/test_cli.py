@@ -59,7 +59,7 @@ def test_fingerprint_ignores_non_semantic_keys_only():
 
 def test_values_parse_to_the_field_types():
     cfg = C.resolve({"train.lr": "0.01", "data.resampled": "true", "clip.crop_scale": "0.5,1.0",
-                     "eval.sets": "retrieval/scenes"}, from_text=True)
+                     "eval.sets": "retrieval/scenes"})
     assert cfg["train"]["lr"] == 0.01 and cfg["data"]["resampled"] is True
     assert cfg["clip"]["crop_scale"] == (0.5, 1.0) and cfg["eval"]["sets"] == ("retrieval/scenes",)
 

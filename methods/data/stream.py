@@ -1,0 +1,126 @@
+"""The webdataset training stream: shards -> shuffled raw samples -> decoded views -> batches.
+
+Determinism is the design constraint. Shards are split over (rank, worker) "slots"; each slot reads an endless,
+seeded sequence of shards (epochs re-shuffled, or resampled with replacement for long runs), shuffles samples in
+a seeded buffer, and gives sample i of its stream the seed (run seed, slot, i) for its augmentations. Each batch
+records the slot and the stream position it reached, so a checkpoint can store one position per slot and a
+resumed run skips exactly what was consumed (raw bytes only, no decoding) and continues with identical batches.
+Corrupt samples (bad image bytes, missing/empty caption, non-UTF-8 text, unreadable tar member) are skipped and
+counted per batch in `_skipped`, never raised.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import random
+from collections.abc import Iterator
+
+import torch
+import webdataset as wds
+from PIL import Image
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from .text import split_sentences, validate_record
+from .views import ViewBuilder
+
+log = logging.getLogger(__name__)
+IMAGE_KEYS = ("jpg", "jpeg", "png", "webp")
+
+
+def decode_sample(raw: dict) -> dict:
+    """{"image": RGB PIL image, "captions": caption record}; raises ValueError/OSError on a corrupt sample."""
+    key = next((k for k in IMAGE_KEYS if k in raw), None)
+    if key is None:
+        raise ValueError("no image member")
+    img = Image.open(io.BytesIO(raw[key]))
+    img.load()
+    if "json" in raw:
+        record = json.loads(raw["json"].decode("utf-8"))
+    elif "txt" in raw:
+        record = {"raw_caption": split_sentences(raw["txt"].decode("utf-8"))}
+    else:
+        raise ValueError("no caption member (json or txt)")
+    validate_record(record)
+    return {"image": img.convert("RGB"), "captions": record, "key": raw.get("__key__")}
+
+
+def sample_seed(seed: int, slot: int, index: int) -> int:
+    return random.Random(f"{seed}/{slot}/{index}").getrandbits(62)
+
+
+class ShardStream(IterableDataset):
+    """Endless batches of the declared views; see the module docstring for the determinism contract."""
+
+    def __init__(self, urls: list[str], views: dict, tokenizer, batch_size: int, *, seed: int = 0,
+                 shuffle_buffer: int = 1000, resampled: bool = False, rank: int = 0, world_size: int = 1,
+                 start: dict[int, int] | None = None, rotation: int = 0):
+        if not urls:
+            raise ValueError("no training shards given")
+        self.urls, self.batch_size, self.seed = sorted(urls), batch_size, seed
+        self.builder = ViewBuilder(views, tokenizer)
+        self.shuffle_buffer, self.resampled = shuffle_buffer, resampled
+        self.rank, self.world_size = rank, world_size
+        self.start, self.rotation = dict(start or {}), rotation
+
+    def _shards(self, slot: int, n_slots: int) -> Iterator[dict]:
+        if self.resampled:
+            rng = random.Random(f"{self.seed}/shards/{slot}")
+            while True:
+                yield {"url": rng.choice(self.urls)}
+        if len(self.urls) < n_slots:
+            raise ValueError(f"{len(self.urls)} shards cannot feed {n_slots} readers (ranks x workers); use fewer "
+                             "data workers, more shards, or data.resampled=true")
+        epoch = 0
+        while True:
+            order = list(self.urls)
+            random.Random(f"{self.seed}/epoch/{epoch}").shuffle(order)
+            yield from ({"url": u} for u in order[slot::n_slots])
+            epoch += 1
+
+    def __iter__(self) -> Iterator[dict]:
+        info = get_worker_info()
+        n_workers, wid = (info.num_workers, info.id) if info else (1, 0)
+        local = (wid + self.rotation) % n_workers  # physical worker -> logical slot (exact resume mid-cycle)
+        slot = self.rank * n_workers + local
+        skipped = [0]
+
+        def count(exn: Exception) -> bool:  # webdataset handler: an unreadable tar member is skipped, counted
+            skipped[0] += 1
+            log.warning("skipping unreadable tar data: %s", exn)
+            return True
+
+        raw = wds.tarfile_to_samples(handler=count)(self._shards(slot, n_workers * self.world_size))
+        if self.shuffle_buffer > 1:
+            rng = random.Random(f"{self.seed}/buffer/{slot}")
+            raw = wds.shuffle(self.shuffle_buffer, self.shuffle_buffer, rng=rng)(raw)
+        pos, batch = 0, []
+        start = self.start.get(slot, 0)
+        for sample in raw:
+            pos += 1
+            if pos <= start:
+                continue
+            try:
+                views = self.builder(decode_sample(sample), sample_seed(self.seed, slot, pos))
+            except (ValueError, OSError, UnicodeDecodeError, KeyError, TypeError) as exn:
+                skipped[0] += 1
+                if skipped[0] <= 10:
+                    log.warning("skipping corrupt sample %s: %s", sample.get("__key__"), exn)
+                continue
+            batch.append(views)
+            if len(batch) == self.batch_size:
+                out = {k: torch.stack([b[k] for b in batch]) for k in batch[0]}
+                out |= {"_slot": torch.tensor(slot), "_pos": torch.tensor(pos), "_skipped": torch.tensor(skipped[0])}
+                skipped[0], batch = 0, []
+                yield out
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+def make_loader(stream: ShardStream, workers: int) -> DataLoader:
+    """A DataLoader over a ShardStream (batching happens in the stream; workers keep round-robin order)."""
+    return DataLoader(stream, batch_size=None, num_workers=workers, worker_init_fn=_worker_init if workers else None,
+                      persistent_workers=False, prefetch_factor=2 if workers else None)
