@@ -1,8 +1,8 @@
 """Our CLIP training step vs a bare open_clip model + ClipLoss + AdamW step, same config and batch.
 
 Paired: both steps alternate in one process for --steps iterations after warm-up; the median step-time ratio is
-ours / bare. Peak memory: on CUDA torch.cuda.max_memory_allocated per variant; on CPU the peak RSS growth of a
-fresh subprocess running only that variant.
+ours / bare. Peak memory: on CUDA torch.cuda.max_memory_allocated per variant; on CPU the peak RSS of a fresh
+subprocess running only that variant (Python + torch included, the same baseline for both).
 
     python benchmarks/step_time.py                      # tiny config (ViT-Tiny-8-64, batch 64) and ViT-B-16 batch 8
     python benchmarks/step_time.py --config ViT-B-16:8  # one config
@@ -105,8 +105,7 @@ def peak_memory_mb(variant: str, enc_name: str, batch: int, device, precision: s
             f"import step_time as s, torch; torch.set_num_threads({torch.get_num_threads()}); "
             f"b = s.make_batch({enc_name!r}, {batch}, torch.device('cpu')); "
             f"fn = s.{variant}({enc_name!r}, torch.device('cpu'), 'fp32'); "
-            "r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; [fn(b) for _ in range(3)]; "
-            "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - r0) / 1024)")
+            "[fn(b) for _ in range(3)]; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
