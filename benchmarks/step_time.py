@@ -2,7 +2,7 @@
 
 Paired: both steps alternate in one process for --steps iterations after warm-up; the median step-time ratio is
 ours / bare. Peak memory: on CUDA torch.cuda.max_memory_allocated per variant; on CPU the peak RSS of a fresh
-subprocess running only that variant (Python + torch included, the same baseline for both).
+subprocess running only that variant, above its RSS once model and batch are built (Linux only).
 
     python benchmarks/step_time.py                      # tiny config (ViT-Tiny-8-64, batch 64) and ViT-B-16 batch 8
     python benchmarks/step_time.py --config ViT-B-16:8  # one config
@@ -93,6 +93,23 @@ def paired(enc_name: str, batch: int, steps: int, device, precision: str) -> dic
             "ratios_per_pair": [round(a / b, 3) for a, b in zip(times["ours"], times["bare"])]}
 
 
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def step_peak_mb(fn, batch) -> float:
+    """Peak RSS growth over 3 steps above the RSS after building model and batch (Linux: VmHWM reset via
+    /proc/self/clear_refs), i.e. activations, gradients and optimiser state, without the import baseline."""
+    Path("/proc/self/clear_refs").write_text("5")
+    base = _status_kb("VmRSS")
+    for _ in range(3):
+        fn(batch)
+    return (_status_kb("VmHWM") - base) / 1024
+
+
 def peak_memory_mb(variant: str, enc_name: str, batch: int, device, precision: str) -> float:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -101,11 +118,10 @@ def peak_memory_mb(variant: str, enc_name: str, batch: int, device, precision: s
         for _ in range(3):
             fn(b)
         return torch.cuda.max_memory_allocated() / 2**20
-    code = (f"import sys, resource; sys.argv=['x']; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+    code = (f"import sys; sys.argv=['x']; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
             f"import step_time as s, torch; torch.set_num_threads({torch.get_num_threads()}); "
             f"b = s.make_batch({enc_name!r}, {batch}, torch.device('cpu')); "
-            f"fn = s.{variant}({enc_name!r}, torch.device('cpu'), 'fp32'); "
-            "[fn(b) for _ in range(3)]; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+            f"fn = s.{variant}({enc_name!r}, torch.device('cpu'), 'fp32'); print(s.step_peak_mb(fn, b))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
