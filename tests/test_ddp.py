@@ -55,3 +55,23 @@ def test_two_gloo_processes_match_one_process(tmp_path):
             assert torch.allclose(got["grads"][name] * factor, p.grad, atol=1e-5, rtol=1e-4), name
             checked += 1
     assert checked > 10
+
+
+def test_torchrun_two_processes_complete_one_recorded_run(scenes, tmp_path):
+    """The loop's DDP path end to end: torchrun, gloo, 2 ranks; only rank 0 records a sacred run."""
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    args = ["encoder=ViT-Micro-8-32", "data.scenes=test", "data.workers=0", "data.shuffle_buffer=16",
+            "train.batch_size=8", "train.steps=3", "train.warmup=1", "train.ckpt_every=2"]
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                           "experiments/run.py", "train", *args, "--runs-dir", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = [p for p in tmp_path.iterdir() if p.name.isdigit()]
+    assert len(runs) == 1
+    run = json.loads((runs[0] / "run.json").read_text())
+    assert run["status"] == "COMPLETED" and "retrieval/scenes/i2t_r1" in run["result"]

@@ -9,7 +9,7 @@ import webdataset as wds
 from PIL import Image
 
 from methods.data.prepare import dreamlip_record, prepare
-from methods.data.stream import decode_sample
+from methods.data.stream import decode_sample, read_all
 from methods.data.text import split_sentences
 
 
@@ -20,7 +20,7 @@ def _images(folder, names):
 
 
 def _read(out):
-    return [decode_sample(s) for s in wds.WebDataset(sorted(str(p) for p in out.glob("*.tar")), shardshuffle=False)]
+    return [decode_sample(s) for s in read_all(sorted(str(p) for p in out.glob("*.tar")))]
 
 
 def test_split_sentences_on_period_newline_and_eos():

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import webdataset as wds
 from PIL import Image
 
 from methods.data.scenes import ScenesConfig, generate
@@ -23,6 +22,7 @@ from methods.data.scenes.probes import (
 )
 from methods.data.scenes.render import Obj, Scene, object_mask, render
 from methods.data.scenes.vocab import CATEGORIES, CATEGORY_ID, POSITIONS
+from methods.data.stream import read_all
 
 SMALL = ScenesConfig(image_size=32, n_train=40, n_val=8, n_test=24, shard_size=16, perception_pairs=2)
 
@@ -41,7 +41,7 @@ def test_same_seed_gives_byte_identical_shards(tmp_path):
 
 
 def test_masks_agree_with_object_records(scenes):
-    samples = list(wds.WebDataset(sorted(str(p) for p in (scenes / "test").glob("*.tar")), shardshuffle=False))
+    samples = list(read_all(sorted(str(p) for p in (scenes / "test").glob("*.tar"))))
     assert len(samples) == 64
     for s in samples:
         meta = json.loads(s["json"])

@@ -21,6 +21,7 @@ from pathlib import Path
 import webdataset as wds
 from PIL import Image
 
+from .stream import read_all
 from .text import split_sentences
 
 SOURCES = ("folder", "img2dataset", "dreamlip")
@@ -64,7 +65,7 @@ def _rows(source: str, src: Path, captions: Path | None, image_col: str, caption
     elif source == "img2dataset":
         tars = sorted(src.rglob("*.tar"))
         if tars:
-            for s in wds.WebDataset([str(t) for t in tars], shardshuffle=False, empty_check=False):
+            for s in read_all([str(t) for t in tars]):
                 try:
                     record = {"raw_caption": split_sentences(s.get("txt", b"").decode("utf-8"))}
                 except UnicodeDecodeError:

@@ -46,6 +46,12 @@ def decode_sample(raw: dict) -> dict:
     return {"image": img.convert("RGB"), "captions": record, "key": raw.get("__key__")}
 
 
+def read_all(urls: list[str]):
+    """Every raw sample of these shards, in order, in this process (no node or worker splitting: for evaluation
+    sets, statistics and conversion, which every rank that calls it must see whole, even under torchrun)."""
+    return wds.DataPipeline(wds.SimpleShardList(list(urls)), wds.tarfile_to_samples())
+
+
 def sample_seed(seed: int, slot: int, index: int) -> int:
     return random.Random(f"{seed}/{slot}/{index}").getrandbits(62)
 

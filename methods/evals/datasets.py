@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-import webdataset as wds
 from PIL import Image
 from torch.utils.data import Dataset
+
+from ..data.stream import read_all
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".JPEG")
 
@@ -70,7 +71,7 @@ def read_split(root: Path, split: str) -> list[dict]:
                       "<scenes>/<split>/<split>-NNNNNN.tar (run `run.py data scenes`)")
     urls = sorted(str(p) for p in folder.glob("*.tar"))
     out = []
-    for s in wds.WebDataset(urls, shardshuffle=False, empty_check=False):
+    for s in read_all(urls):
         out.append(s | {"meta": json.loads(s["json"])})
     return out
 

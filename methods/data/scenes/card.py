@@ -8,9 +8,9 @@ from math import comb
 from pathlib import Path
 
 import numpy as np
-import webdataset as wds
 from PIL import Image
 
+from ..stream import read_all
 from .probes import PERCEPTION_PATTERNS
 from .vocab import CATEGORIES, CLASSIFICATION_TEMPLATES, COLOURS
 
@@ -34,7 +34,7 @@ def statistics(cfg, root: Path) -> dict:
     n_obj, dominant = [], np.zeros(len(cfg.categories) + 1)
     pixels = np.zeros(len(CATEGORIES) + 1)
     urls = sorted(str(p) for p in (root / "test").glob("*.tar"))
-    for s in wds.WebDataset(urls, shardshuffle=False, empty_check=False):
+    for s in read_all(urls):
         meta = json.loads(s["json"])
         objs = meta["scene"]["objects"]
         n_obj.append(len(objs))
