@@ -80,3 +80,15 @@ def test_too_few_shards_for_the_readers_is_a_clear_error(scenes, tokenizer):
     url = sorted(str(p) for p in (scenes / "train").glob("*.tar"))[0]
     with pytest.raises(ValueError, match="cannot feed 2 readers"):
         next(iter(ShardStream([url], VIEWS, tokenizer, 4, world_size=2)))
+
+
+def test_a_pipeline_where_every_sample_fails_stops_with_the_cause(tmp_path, tokenizer, monkeypatch):
+    from methods.data import stream as stream_mod
+
+    monkeypatch.setattr(stream_mod, "MAX_CONSECUTIVE_FAILURES", 5)
+    path = tmp_path / "shard-000000.tar"
+    with wds.TarWriter(str(path)) as w:
+        for i in range(8):
+            w.write({"__key__": f"k{i}", "jpg": b"garbage", "txt": b"a caption"})
+    with pytest.raises(RuntimeError, match="5 consecutive samples failed"):
+        next(iter(ShardStream([str(path)], VIEWS, tokenizer, batch_size=2, shuffle_buffer=0)))

@@ -27,6 +27,7 @@ from .views import ViewBuilder
 
 log = logging.getLogger(__name__)
 IMAGE_KEYS = ("jpg", "jpeg", "png", "webp")
+MAX_CONSECUTIVE_FAILURES = 1000
 
 
 def decode_sample(raw: dict) -> dict:
@@ -101,7 +102,7 @@ class ShardStream(IterableDataset):
         if self.shuffle_buffer > 1:
             rng = random.Random(f"{self.seed}/buffer/{slot}")
             raw = wds.shuffle(self.shuffle_buffer, self.shuffle_buffer, rng=rng)(raw)
-        pos, batch = 0, []
+        pos, batch, failures = 0, [], 0
         start = self.start.get(slot, 0)
         for sample in raw:
             pos += 1
@@ -111,9 +112,13 @@ class ShardStream(IterableDataset):
                 views = self.builder(decode_sample(sample), sample_seed(self.seed, slot, pos))
             except (ValueError, OSError, UnicodeDecodeError, KeyError, TypeError) as exn:
                 skipped[0] += 1
-                if skipped[0] <= 10:
+                failures += 1
+                if failures <= 10:
                     log.warning("skipping corrupt sample %s: %s", sample.get("__key__"), exn)
+                if failures >= MAX_CONSECUTIVE_FAILURES:  # a broken pipeline, not a few bad samples: stop loudly
+                    raise RuntimeError(f"{failures} consecutive samples failed to decode; last error: {exn!r}") from exn
                 continue
+            failures = 0
             batch.append(views)
             if len(batch) == self.batch_size:
                 out = {k: torch.stack([b[k] for b in batch]) for k in batch[0]}
