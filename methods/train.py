@@ -115,12 +115,13 @@ def optimisation_step(model, method: Method, batch: dict, opt, scaler, lr: float
     return out
 
 
-def _gather_positions(positions: dict[int, int]) -> dict[int, int]:
+def _all_ranks(obj) -> list:
+    """obj from every rank, in rank order (a one-element list without distributed)."""
     if not distributed.is_distributed():
-        return dict(positions)
+        return [obj]
     parts = [None] * distributed.world_size()
-    dist.all_gather_object(parts, positions)
-    return {k: v for p in parts for k, v in p.items()}
+    dist.all_gather_object(parts, obj)
+    return parts
 
 
 def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *, seed: int, ckpt_dir: Path,
@@ -150,7 +151,8 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
         method.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
-        step, positions, skipped = state["step"], state["positions"], state["skipped"]
+        step, positions = state["step"], state["positions"]
+        skipped = state["skipped"][rank] if len(state["skipped"]) == world else 0
         torch.set_rng_state(state["rng"])
         logger.info("resumed_from_step", step)
         if state.get("readers") != world * max(data.workers, 1):
@@ -159,10 +161,11 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
             logger.info("resume_data_order", "restarted: the number of ranks x workers changed")
 
     def checkpoint(done: bool) -> None:
-        pos = _gather_positions(positions)
+        parts = _all_ranks((positions, skipped))  # stream positions and skip counts are per rank
+        pos = {k: v for p, _ in parts for k, v in p.items()}
         if rank == 0:
             save_atomic({"model": method.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
-                         "step": step, "positions": pos, "skipped": skipped, "rng": torch.get_rng_state(),
+                         "step": step, "positions": pos, "skipped": [n for _, n in parts], "rng": torch.get_rng_state(),
                          "readers": world * max(data.workers, 1), "done": done}, ckpt_path)
 
     workers = data.workers
@@ -199,7 +202,7 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
             checkpoint(done=False)
     bar.close()
     checkpoint(done=True)
-    logger.info("skipped_samples", skipped)
+    logger.info("skipped_samples", sum(_all_ranks(skipped)))  # every rank reads its own shards
     metrics = _evaluate(method, evaluate, logger, step, rank) if evaluate else {}
     logger.info("wall_time_s", round(time.time() - t0, 2))
     return metrics
