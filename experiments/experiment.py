@@ -83,6 +83,10 @@ def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> 
         _run.info["fingerprint"] = fp
         urls, scenes = train_urls(run_cfg)
         _run.info["data"] = scenes.name if scenes else run_cfg["data"]["shards"]
+        if scenes is None and any(s.endswith("/scenes") for s in run_cfg["eval"]["sets"]):
+            from methods.data.scenes import ensure_scenes, preset  # trained on shards, evaluated on the benchmark
+
+            scenes = ensure_scenes(preset(run_cfg["data"]["scenes"]), generate_here=_rank() == 0)
         torch.manual_seed(run_cfg["seed"])
         method = build_method(run_cfg["method"], C.method_config(run_cfg), run_cfg["encoder"])
         eval_cfg = C.section(run_cfg, "eval")

@@ -92,3 +92,10 @@ def test_a_pipeline_where_every_sample_fails_stops_with_the_cause(tmp_path, toke
             w.write({"__key__": f"k{i}", "jpg": b"garbage", "txt": b"a caption"})
     with pytest.raises(RuntimeError, match="5 consecutive samples failed"):
         next(iter(ShardStream([str(path)], VIEWS, tokenizer, batch_size=2, shuffle_buffer=0)))
+
+
+def test_an_unknown_view_spec_fails_at_construction(tokenizer):
+    from methods.data.views import ViewBuilder
+
+    with pytest.raises(TypeError, match="view 'depth': unknown spec type dict"):
+        ViewBuilder({"depth": {"size": 3}}, tokenizer)

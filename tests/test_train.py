@@ -120,3 +120,11 @@ def test_loss_decreases_over_a_short_run(scenes, tmp_path):
     losses = [v for n, v, _ in logger.scalars if n == "train/loss"]
     assert all(torch.isfinite(torch.tensor(losses)))
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5
+
+
+def test_training_on_prepared_shards_still_evaluates_on_the_benchmark(scenes, tmp_path):
+    cfg = C.resolve(tiny_overrides(**{"data.dataset": "shards", "data.shards": str(scenes / "train"),
+                                      "train.steps": 2}))
+    run = run_training(cfg, tmp_path)
+    assert run.status == "COMPLETED" and "classification/scenes/top1" in run.result
+    assert json.loads((tmp_path / "1" / "info.json").read_text())["data"] == str(scenes / "train")

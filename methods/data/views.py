@@ -42,6 +42,9 @@ class ViewBuilder:
 
     def __init__(self, views: dict[str, object], tokenizer):
         self.views, self.tokenizer = dict(views), tokenizer
+        for key, spec in self.views.items():  # a bad spec is a programming error: fail here, not per sample
+            if not isinstance(spec, (ImageView, TextView)):
+                raise TypeError(f"view {key!r}: unknown spec type {type(spec).__name__}")
         self._transforms = {
             k: image_transform(v.size, is_train=v.train, mean=OPENAI_DATASET_MEAN, std=OPENAI_DATASET_STD,
                                aug_cfg=AugmentationCfg(scale=v.scale))
@@ -55,8 +58,6 @@ class ViewBuilder:
             for key, spec in self.views.items():
                 if isinstance(spec, ImageView):
                     out[key] = self._transforms[key](sample["image"])
-                elif isinstance(spec, TextView):
-                    out[key] = self.tokenizer([pick_caption(sample["captions"], spec.mode, rng)])[0]
                 else:
-                    raise TypeError(f"view {key!r}: unknown spec type {type(spec).__name__}")
+                    out[key] = self.tokenizer([pick_caption(sample["captions"], spec.mode, rng)])[0]
         return out
