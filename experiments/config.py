@@ -122,13 +122,14 @@ def validate(cfg: dict) -> None:
 
     if cfg["encoder"] not in open_clip.list_models():
         raise ConfigError(f"unknown encoder {cfg['encoder']!r}; valid choices: {', '.join(ZOO)}")
-    try:
-        for name, cls in SECTIONS.items():
-            cls(**cfg[name])
-        METHODS[cfg["method"]].Config(**cfg[cfg["method"]])
-        check_sets(cfg["eval"]["sets"])
-    except (ValueError, TypeError) as exn:
-        raise ConfigError(str(exn)) from None
+    checks = {name: lambda cls=cls, name=name: cls(**cfg[name]) for name, cls in SECTIONS.items()}
+    checks[cfg["method"]] = lambda: METHODS[cfg["method"]].Config(**cfg[cfg["method"]])
+    checks["eval.sets"] = lambda: check_sets(cfg["eval"]["sets"])
+    for section, check in checks.items():
+        try:
+            check()
+        except (ValueError, TypeError) as exn:
+            raise ConfigError(f"{section}: {exn}") from None
     if cfg["data"]["dataset"] not in ("scenes", "shards"):
         raise ConfigError(f"unknown data.dataset {cfg['data']['dataset']!r}; valid choices: scenes, shards")
     from methods.data.scenes import PRESETS

@@ -28,8 +28,18 @@ _PROFILES: dict[str, dict] = {
     },
 }
 
-# Per-method changes a scale needs beyond the shared profile (filled by the methods issue: crop sizes etc.).
-_METHOD_PROFILES: dict[tuple[str, str], dict] = {}
+# Per-method changes a scale needs beyond the shared profile: sizes only (heads, local-crop resolution scaled
+# with the global one: 96/224 of 64 px -> 32 px), plus the teacher momentum, which the papers tie to the length
+# of training (0.999 over ~88k steps at batch 1024); over 600 tiny steps 0.999 would leave the teacher mostly at
+# its random initialisation, so tiny uses 0.99 (COSMOS's value for batch 4096).
+_TINY_MULTICROP = {"local_size": 32, "ema_momentum": 0.99}
+_METHOD_PROFILES: dict[tuple[str, str], dict] = {
+    ("tiny", "slip"): {"slip.ssl_hidden": 512, "slip.ssl_dim": 128},
+    ("tiny", "silc"): {f"silc.{k}": v for k, v in _TINY_MULTICROP.items()} | {
+        "silc.head_dim": 1024, "silc.head_hidden": 512, "silc.head_bottleneck": 128},
+    ("tiny", "cosmos"): {f"cosmos.{k}": v for k, v in _TINY_MULTICROP.items()},
+    ("small", "silc"): {"silc.head_dim": 8192},
+}
 
 
 def scale_overrides(scale: str, method: str) -> dict:

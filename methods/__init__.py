@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from .base import Method
 from .clip import CLIP
+from .cosmos import COSMOS
+from .silc import SiLC
+from .slip import SLIP
 
-METHODS: dict[str, type[Method]] = {"clip": CLIP}
+METHODS: dict[str, type[Method]] = {"clip": CLIP, "slip": SLIP, "silc": SiLC, "cosmos": COSMOS}
 
 
 def build_method(name: str, cfg, encoder: str) -> Method:

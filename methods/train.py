@@ -137,6 +137,8 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
     method.to(device)
     model = method
     if world > 1:
+        if device.type == "cuda":  # BatchNorm in heads (SLIP) syncs statistics over the global batch;
+            torch.nn.SyncBatchNorm.convert_sync_batchnorm(method)  # torch's SyncBN has no CPU kernel
         model = torch.nn.parallel.DistributedDataParallel(
             method, device_ids=[device.index] if device.type == "cuda" else None)
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")

@@ -9,7 +9,7 @@ import torch
 
 from experiments import config as C
 from experiments.experiment import run_training, train_urls
-from methods import build_method
+from methods import METHODS, build_method
 from methods.checkpoint import load
 from methods.evals import EvalConfig, evaluate
 from methods.train import NonFiniteLoss, train
@@ -56,8 +56,9 @@ def test_sacred_run_records_config_curves_result_and_info(scenes, tmp_path):
     assert (tmp_path / "checkpoints" / info["fingerprint"] / "last.pt").exists()
 
 
-def test_interrupted_run_resumes_to_the_same_result(scenes, tmp_path):
-    cfg = C.resolve(tiny_overrides())
+@pytest.mark.parametrize("method", METHODS)
+def test_interrupted_run_resumes_to_the_same_result(scenes, tmp_path, method):
+    cfg = C.resolve(tiny_overrides(method))
     straight, m_straight = _run(cfg, tmp_path / "a")
 
     def crash_after_checkpoint(method):
@@ -113,12 +114,18 @@ def test_failed_sacred_run_is_marked_failed(scenes, tmp_path, monkeypatch):
     assert json.loads((tmp_path / "1" / "run.json").read_text())["status"] == "FAILED"
 
 
-def test_loss_decreases_over_a_short_run(scenes, tmp_path):
-    cfg = C.resolve(tiny_overrides(**{"train.steps": 20, "train.lr": 2e-3, "train.ckpt_every": 100}))
+@pytest.mark.parametrize("method", METHODS)
+def test_loss_decreases_over_a_short_run(scenes, tmp_path, method):
+    cfg = C.resolve(tiny_overrides(method, **{"train.steps": 20, "train.lr": 2e-3, "train.ckpt_every": 100}))
     logger = ListLogger()
     _run(cfg, tmp_path, logger)
-    losses = [v for n, v, _ in logger.scalars if n == "train/loss"]
-    assert all(torch.isfinite(torch.tensor(losses)))
+    """The total is finite and the image-text term falls. Self-distillation terms are not monotone over a short
+    run (their target, the teacher, moves: DINO's loss typically rises first), so they are only checked finite."""
+    curves = {n: [] for n, _, _ in logger.scalars}
+    for n, v, _ in logger.scalars:
+        curves[n].append(v)
+    assert all(torch.isfinite(torch.tensor(curves[k])).all() for k in curves if k.endswith("loss"))
+    losses = curves["train/clip_loss"]
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5
 
 

@@ -1,8 +1,11 @@
-"""View specifications a method declares, and the builders that turn one decoded sample into those views.
+"""View specifications a method declares, and the builder that turns one decoded sample into those views.
 
 A method's `views` maps batch keys to specs; the data pipeline builds exactly those keys, nothing else. Specs are
 frozen dataclasses (pure data, picklable into DataLoader workers). Randomness comes from the per-sample seed the
 stream hands in, so a sample's views depend only on (run seed, stream position): that is what makes resume exact.
+
+Shapes per sample: an ImageView with n == 1 gives (3, H, W), with n > 1 (n, 3, H, W) (multi-crop: all crops of
+one resolution, so the method encodes them in one pass); a TextView gives (L,) for one text, else (n, L).
 """
 
 from __future__ import annotations
@@ -12,29 +15,154 @@ import random
 
 import torch
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
-from open_clip.transform import AugmentationCfg, image_transform
+from open_clip.transform import image_transform
+from PIL import Image, ImageFilter
+from torchvision import transforms as T
 
-from .text import CAPTION_MODES, pick_caption
+from .text import CAPTION_MODES, all_captions, join_sentences, pick_caption
+
+
+@dataclasses.dataclass(frozen=True)
+class Augment:
+    """Photometric augmentations after the crop, each applied with its probability (0 = off)."""
+
+    flip: float = 0.0
+    jitter: tuple[float, ...] = ()  # ColorJitter (brightness, contrast, saturation, hue); () = off
+    jitter_p: float = 0.8
+    gray: float = 0.0
+    blur: float = 0.0  # Gaussian blur, sigma ~ U(0.1, 2)
+    solarize: float = 0.0  # threshold 128
+
+
+NO_AUGMENT = Augment()
+# SLIP's SSL views (SimCLR pipeline; methods.md): jitter (0.4, 0.4, 0.4, 0.1) p .8, gray .2, blur .5, flip.
+SIMCLR = Augment(flip=0.5, jitter=(0.4, 0.4, 0.4, 0.1), gray=0.2, blur=0.5)
+# DINO multi-crop (COSMOS official): jitter (0.4, 0.4, 0.2, 0.1) p .8, gray .2; blur 1.0 / 0.1 / 0.5 on
+# global-1 / global-2 / locals; solarize 0.2 on global-2 only.
+_DINO = Augment(flip=0.5, jitter=(0.4, 0.4, 0.2, 0.1), gray=0.2)
+DINO_GLOBAL1 = dataclasses.replace(_DINO, blur=1.0)
+DINO_GLOBAL2 = dataclasses.replace(_DINO, blur=0.1, solarize=0.2)
+DINO_LOCAL = dataclasses.replace(_DINO, blur=0.5)
 
 
 @dataclasses.dataclass(frozen=True)
 class ImageView:
-    """One image crop: open_clip's train transform (RandomResizedCrop, bicubic) or eval transform (resize+centre)."""
+    """n crops at `size` px: RandomResizedCrop(scale, bicubic) + `augment` (train), or resize + centre crop."""
 
     size: int
     scale: tuple[float, float] = (0.9, 1.0)
     train: bool = True
+    augment: Augment = NO_AUGMENT
+    n: int = 1
+
+    def __post_init__(self):
+        lo, hi = self.scale
+        if not 0 < lo <= hi <= 1:
+            raise ValueError(f"crop scale must satisfy 0 < lo <= hi <= 1, got {self.scale}")
+        if self.n < 1 or self.size < 1:
+            raise ValueError(f"an image view needs n >= 1 crops of size >= 1, got n={self.n}, size={self.size}")
+
+
+TEXT_MODES = CAPTION_MODES + ("textcrop",)
+LOCAL_TEXT = ("sentence", "masked")
 
 
 @dataclasses.dataclass(frozen=True)
 class TextView:
-    """One tokenised caption chosen by `mode` (see methods.data.text.pick_caption)."""
+    """n_global + n_local tokenised texts, in that order.
+
+    Global texts: a caption by `mode` (raw / random / short / long, see methods.data.text.pick_caption), or
+    "textcrop" (COSMOS): k ~ U{1..max_sentences} sentences of the sample's sentence pool, drawn without
+    replacement in random order, joined with ". ". Local texts: "sentence" = single sentences, one draw of n_local
+    without replacement from the pool (a smaller pool is repeated whole, then the remainder sampled); "masked"
+    (DeCLIP-style, for the text-cropping ablation) = global text i mod n_global with each word dropped with
+    probability mask_ratio (CLIP's BPE vocabulary has no mask token, so masked words are removed).
+    """
 
     mode: str = "random"
+    n_global: int = 1
+    n_local: int = 0
+    max_sentences: int = 5
+    local: str = "sentence"
+    mask_ratio: float = 0.15
 
     def __post_init__(self):
-        if self.mode not in CAPTION_MODES:
-            raise ValueError(f"unknown caption mode {self.mode!r}; valid choices: {', '.join(CAPTION_MODES)}")
+        if self.mode not in TEXT_MODES:
+            raise ValueError(f"unknown caption mode {self.mode!r}; valid choices: {', '.join(TEXT_MODES)}")
+        if self.local not in LOCAL_TEXT:
+            raise ValueError(f"unknown local text view {self.local!r}; valid choices: {', '.join(LOCAL_TEXT)}")
+        if self.n_global < 1 or self.n_local < 0 or self.max_sentences < 1 or not 0 <= self.mask_ratio < 1:
+            raise ValueError(f"bad text view counts: {self}")
+
+    @property
+    def n(self) -> int:
+        return self.n_global + self.n_local
+
+
+def sentence_pool(record: dict) -> list[str]:
+    """Every sentence of every caption of a record (raw, short, long), in record order."""
+    return [s for caption in all_captions(record) for s in caption]
+
+
+def text_crop(pool: list[str], max_sentences: int, rng: random.Random) -> str:
+    """One global text crop: k ~ U{1..max_sentences} (capped by the pool) distinct sentences in random order."""
+    k = rng.randint(1, min(max_sentences, len(pool)))
+    return join_sentences(rng.sample(pool, k))
+
+
+def local_sentences(pool: list[str], n: int, rng: random.Random) -> list[str]:
+    """n single sentences: one draw without replacement; a pool smaller than n is repeated, then topped up."""
+    whole, rest = divmod(n, len(pool))
+    return pool * whole + rng.sample(pool, rest) if whole else rng.sample(pool, n)
+
+
+def mask_words(text: str, ratio: float, rng: random.Random) -> str:
+    """The text with each word dropped with probability `ratio` (at least one word kept)."""
+    words = text.split()
+    kept = [w for w in words if rng.random() >= ratio]
+    return " ".join(kept or words[:1])
+
+
+def build_texts(record: dict, spec: TextView, rng: random.Random) -> list[str]:
+    pool = sentence_pool(record)
+    if spec.mode == "textcrop":
+        globals_ = [text_crop(pool, spec.max_sentences, rng) for _ in range(spec.n_global)]
+    else:
+        globals_ = [pick_caption(record, spec.mode, rng) for _ in range(spec.n_global)]
+    if spec.local == "sentence":
+        locals_ = [s + "." for s in local_sentences(pool, spec.n_local, rng)] if spec.n_local else []
+    else:
+        locals_ = [mask_words(globals_[i % spec.n_global], spec.mask_ratio, rng) for i in range(spec.n_local)]
+    return globals_ + locals_
+
+
+class PILGaussianBlur:
+    """DINO's blur: PIL's Gaussian filter with radius ~ U(0.1, 2) px, drawn from torch's RNG (seeded per sample).
+    PIL's C filter is ~10x faster than torchvision's tensor convolution on a PIL image."""
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        radius = 0.1 + 1.9 * float(torch.rand(()))
+        return img.filter(ImageFilter.GaussianBlur(radius))
+
+
+def image_pipeline(spec: ImageView):
+    """The torchvision transform of one crop of `spec` (eval: open_clip's resize + centre crop)."""
+    if not spec.train:
+        return image_transform(spec.size, is_train=False, mean=OPENAI_DATASET_MEAN, std=OPENAI_DATASET_STD)
+    a = spec.augment
+    ops = [T.RandomResizedCrop(spec.size, scale=spec.scale, interpolation=T.InterpolationMode.BICUBIC)]
+    if a.flip:
+        ops.append(T.RandomHorizontalFlip(a.flip))
+    if a.jitter:
+        ops.append(T.RandomApply([T.ColorJitter(*a.jitter)], p=a.jitter_p))
+    if a.gray:
+        ops.append(T.RandomGrayscale(a.gray))
+    if a.blur:
+        ops.append(T.RandomApply([PILGaussianBlur()], p=a.blur))
+    if a.solarize:
+        ops.append(T.RandomSolarize(128, p=a.solarize))
+    ops += [T.ToTensor(), T.Normalize(OPENAI_DATASET_MEAN, OPENAI_DATASET_STD)]
+    return T.Compose(ops)
 
 
 class ViewBuilder:
@@ -45,10 +173,7 @@ class ViewBuilder:
         for key, spec in self.views.items():  # a bad spec is a programming error: fail here, not per sample
             if not isinstance(spec, (ImageView, TextView)):
                 raise TypeError(f"view {key!r}: unknown spec type {type(spec).__name__}")
-        self._transforms = {
-            k: image_transform(v.size, is_train=v.train, mean=OPENAI_DATASET_MEAN, std=OPENAI_DATASET_STD,
-                               aug_cfg=AugmentationCfg(scale=v.scale))
-            for k, v in self.views.items() if isinstance(v, ImageView)}
+        self._transforms = {k: image_pipeline(v) for k, v in self.views.items() if isinstance(v, ImageView)}
 
     def __call__(self, sample: dict, seed: int) -> dict[str, torch.Tensor]:
         rng = random.Random(seed)
@@ -57,7 +182,9 @@ class ViewBuilder:
             torch.manual_seed(seed)
             for key, spec in self.views.items():
                 if isinstance(spec, ImageView):
-                    out[key] = self._transforms[key](sample["image"])
+                    crops = [self._transforms[key](sample["image"]) for _ in range(spec.n)]
+                    out[key] = crops[0] if spec.n == 1 else torch.stack(crops)
                 else:
-                    out[key] = self.tokenizer([pick_caption(sample["captions"], spec.mode, rng)])[0]
+                    tokens = self.tokenizer(build_texts(sample["captions"], spec, rng))
+                    out[key] = tokens[0] if spec.n == 1 else tokens
         return out

@@ -89,8 +89,9 @@ class Encoders(nn.Module):
             self._pos_cache[key] = out
         return out
 
-    def image_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(pooled projected embedding (B, D), patch tokens after ln_post (B, N, width)); any size % patch == 0."""
+    def image_forward(self, x: torch.Tensor, project: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pooled embedding (B, D) through the visual projection, or (B, width) raw with project=False;
+        patch tokens after ln_post (B, N, width)). Any input size divisible by the patch size."""
         v = self.model.visual
         x = v.conv1(x)
         gh, gw = x.shape[-2:]
@@ -100,7 +101,7 @@ class Encoders(nn.Module):
         x = v.ln_pre(v.patch_dropout(x))
         x = v.transformer(x)
         pooled, tokens = v._pool(x)
-        if v.proj is not None:
+        if project and v.proj is not None:
             pooled = pooled @ v.proj
         return pooled, tokens
 

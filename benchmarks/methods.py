@@ -1,0 +1,169 @@
+"""Each method's training step against CLIP's on the same encoders and batch, next to the ratio FLOPs predict;
+the COSMOS data pipeline's throughput; on a GPU, samples/s and model FLOP utilisation of a ViT-B/16 step.
+
+Step time: median over --steps after warm-up of one full optimisation step (forward, backward, AdamW, EMA) on a
+synthetic batch shaped as the method's views. FLOPs: torch.utils.flop_counter over forward + backward of the same
+step (matmuls and convolutions; the optimiser and EMA are bandwidth, not FLOPs). A measured ratio within 1.1x of
+the FLOP ratio means no wasted work (teacher without grad, one encoder pass per crop resolution).
+
+    python benchmarks/methods.py                         # tiny (ViT-Tiny-8-64, batch 64) + data throughput
+    python benchmarks/methods.py --encoder ViT-B-16 --batch 128 --methods clip cosmos   # GPU, paper config
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from experiments import config as C  # noqa: E402
+from methods import METHODS, build_method  # noqa: E402
+from methods.data.views import ImageView  # noqa: E402
+from methods.train import optimisation_step  # noqa: E402
+
+# H100 SXM dense bf16 peak (NVIDIA datasheet): the MFU denominator on an H100; H200 has the same compute.
+PEAK_BF16_FLOPS = 989e12
+
+
+def method_config(name: str, scale: str, encoder: str):
+    """The method's Config at `scale` (tiny sizes etc.), with the chosen encoder."""
+    return C.method_config(C.resolve({"method": name, "scale": scale, "encoder": encoder}))
+
+
+def synthetic_batch(method, batch: int, device) -> dict:
+    g = torch.Generator().manual_seed(0)
+    out = {}
+    for key, spec in method.views.items():
+        if isinstance(spec, ImageView):
+            shape = (batch, 3, spec.size, spec.size) if spec.n == 1 else (batch, spec.n, 3, spec.size, spec.size)
+            out[key] = torch.randn(shape, generator=g)
+        else:
+            ctx = method.encoders.context_length
+            tok = torch.randint(1, 49000, (batch, spec.n, ctx) if spec.n > 1 else (batch, ctx), generator=g)
+            tok[..., -1] = 49407
+            out[key] = tok
+    return {k: v.to(device) for k, v in out.items()}
+
+
+def build_step(name: str, scale: str, encoder: str, batch: int, device, precision: str):
+    torch.manual_seed(0)
+    method = build_method(name, method_config(name, scale, encoder), encoder).to(device)
+    opt = torch.optim.AdamW(method.param_groups(0.1), lr=1e-4, betas=(0.9, 0.98), eps=1e-8)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    b = synthetic_batch(method, batch, device)
+
+    def step():
+        optimisation_step(method, method, b, opt, scaler, 1e-4, 0.0, precision, device)
+        method.on_step_end(0, 100)
+    return method, step
+
+
+def count_flops(method, batch: dict, precision: str, device) -> float:
+    from methods.train import autocast_context
+
+    with FlopCounterMode(display=False) as counter, autocast_context(precision, device):
+        method(batch)["loss"].backward()
+    method.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops())
+
+
+def time_steps(step, steps: int, device) -> float:
+    times = []
+    for i in range(steps + 3):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= 3:
+            times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def step_table(names, scale, encoder, batch, steps, device, precision) -> list[dict]:
+    rows = []
+    for name in names:
+        method, step = build_step(name, scale, encoder, batch, device, precision)
+        flops = count_flops(method, synthetic_batch(method, batch, device), precision, device)
+        sec = time_steps(step, steps, device)
+        row = {"method": name, "step_ms": 1000 * sec, "gflops": flops / 1e9, "samples_per_s": batch / sec}
+        if device.type == "cuda":
+            row["mfu"] = flops / sec / PEAK_BF16_FLOPS
+        rows.append(row)
+        del method, step
+    base = next(r for r in rows if r["method"] == "clip")
+    for r in rows:
+        r["time_ratio"], r["flop_ratio"] = r["step_ms"] / base["step_ms"], r["gflops"] / base["gflops"]
+        r["time_over_flops"] = r["time_ratio"] / r["flop_ratio"]
+    return rows
+
+
+def data_throughput(seconds: float, local_size: int = 96, global_size: int = 224) -> dict:
+    """COSMOS views at paper resolution (2x224 + 6x96 crops, DINO augmentations, text crops, tokenisation),
+    built from decoded benchmark samples in this single-threaded process: samples/s per CPU core."""
+    import open_clip
+
+    from methods.cosmos import COSMOSConfig
+    from methods.data.scenes import ensure_scenes, preset
+    from methods.data.stream import decode_sample, read_all
+    from methods.data.views import ViewBuilder
+    from methods.multicrop import MultiCropMethod
+
+    torch.set_num_threads(1)
+    root = ensure_scenes(preset("tiny"), progress=False)
+    samples = [decode_sample(s) for _, s in zip(range(200), read_all(sorted(map(str, (root / "val").glob("*.tar")))))]
+
+    class Sizes:  # the encoder attributes the view declaration reads, at paper resolution
+        image_size, patch_size = global_size, 16
+
+    cfg = COSMOSConfig(local_size=local_size)
+    views = MultiCropMethod.image_views(type("V", (), {"cfg": cfg, "encoders": Sizes})())
+    from methods.data.views import TextView
+
+    views["texts"] = TextView(cfg.caption, cfg.global_texts, cfg.local_texts, cfg.max_sentences)
+    builder = ViewBuilder(views, open_clip.get_tokenizer("ViT-B-16"))
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        builder(samples[n % len(samples)], n)
+        n += 1
+    rate = n / (time.perf_counter() - t0)
+    return {"samples_per_s_per_core": rate, "views": {k: dataclasses.asdict(v) for k, v in views.items()}}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--encoder", default="ViT-Tiny-8-64")
+    p.add_argument("--scale", default="tiny", help="scale whose method sizes apply (tiny / small / paper)")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--methods", nargs="+", default=list(METHODS))
+    p.add_argument("--data-seconds", type=float, default=20.0, help="0 skips the data-throughput benchmark")
+    args = p.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    precision = "bf16" if device.type == "cuda" else "fp32"
+    names = ["clip"] + [m for m in args.methods if m != "clip"]
+    rows = step_table(names, args.scale, args.encoder, args.batch, args.steps, device, precision)
+    print(f"{args.encoder}, batch {args.batch}, {device} {precision}, {torch.get_num_threads()} threads")
+    for r in rows:
+        extra = f", {r['samples_per_s']:.0f} samples/s, MFU {r['mfu']:.1%}" if "mfu" in r else ""
+        print(f"  {r['method']:7s} {r['step_ms']:9.1f} ms  {r['gflops']:9.1f} GFLOP  time x{r['time_ratio']:.2f}  "
+              f"FLOPs x{r['flop_ratio']:.2f}  time/FLOP ratio {r['time_over_flops']:.2f}{extra}")
+    result = {"steps": rows}
+    if args.data_seconds:
+        result["data"] = data_throughput(args.data_seconds)
+        print(f"COSMOS data pipeline at 2x224 + 6x96: {result['data']['samples_per_s_per_core']:.1f} samples/s/core")
+    print(json.dumps(result, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""What SiLC and COSMOS share: DINO multi-crop image views and an EMA teacher of the student (composition of
+methods.modules parts; each method adds its own heads and losses).
+
+Views: 2 global crops at the encoder's resolution, scale (crop_split, 1), DINO augmentations (blur 1.0 on the
+first, blur 0.1 + solarize 0.2 on the second); `local_crops` crops at `local_size` px, scale (0.05, crop_split),
+blur 0.5. Both global crops go through the encoder in one pass, all local crops in another.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from .base import Method
+from .data.views import DINO_GLOBAL1, DINO_GLOBAL2, DINO_LOCAL, ImageView
+from .modules import EMA_SCHEDULES, EMATeacher, ema_momentum, encode_views, views_first
+
+EVAL_WEIGHTS = ("student", "teacher")
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiCropConfig:
+    local_crops: int = 6
+    """Number of local crops (COSMOS: 6; SiLC: 8)."""
+    local_size: int = 96
+    """Local crop resolution in px (DINO / COSMOS: 96 for 224-px global crops); a multiple of the patch size."""
+    crop_split: float = 0.4
+    """Scale boundary: global crops (crop_split, 1.0), local crops (0.05, crop_split) (DINO, COSMOS, SiLC)."""
+    ema_momentum: float = 0.999
+    """Teacher EMA momentum: COSMOS uses 0.999 at batch 1024 (CC3M) and 0.99 at 4096; SiLC gives no value and
+    COSMOS cites it for the fixed schedule."""
+    ema_schedule: str = "fixed"
+    """fixed (SiLC / COSMOS) or cosine to 1 (DINO)."""
+    eval_weights: str = "teacher"
+    """Which weights evaluation uses: the EMA teacher (COSMOS evaluates segmentation with it; retrieval and
+    classification were logged for both) or the student."""
+
+    def __post_init__(self):
+        if self.local_crops < 0 or self.local_size < 1:
+            raise ValueError(f"local_crops must be >= 0 and local_size >= 1, got {self.local_crops}, "
+                             f"{self.local_size}")
+        if not 0.05 < self.crop_split < 1:
+            raise ValueError(f"crop_split must lie in (0.05, 1), got {self.crop_split}")
+        if not 0 <= self.ema_momentum <= 1:
+            raise ValueError(f"ema_momentum must lie in [0, 1], got {self.ema_momentum}")
+        if self.ema_schedule not in EMA_SCHEDULES:
+            raise ValueError(f"unknown ema_schedule {self.ema_schedule!r}; valid choices: {', '.join(EMA_SCHEDULES)}")
+        if self.eval_weights not in EVAL_WEIGHTS:
+            raise ValueError(f"unknown eval_weights {self.eval_weights!r}; valid choices: {', '.join(EVAL_WEIGHTS)}")
+
+
+class MultiCropMethod(Method):
+    """A Method with multi-crop views and an EMA teacher over `self.student` (set by the subclass before
+    calling `init_teacher`)."""
+
+    def init_teacher(self, student: nn.Module) -> None:
+        self.student = student
+        self.teacher = EMATeacher(student)
+
+    def image_views(self, local: bool = True) -> dict[str, ImageView]:
+        """The global crops, and the local crops when `local` (a method leaves them out when nothing uses them)."""
+        cfg, size = self.cfg, self.encoders.image_size
+        if cfg.local_size % self.encoders.patch_size:
+            raise ValueError(f"local_size {cfg.local_size} is not a multiple of the patch size "
+                             f"{self.encoders.patch_size}")
+        views = {"global1": ImageView(size, (cfg.crop_split, 1.0), augment=DINO_GLOBAL1),
+                 "global2": ImageView(size, (cfg.crop_split, 1.0), augment=DINO_GLOBAL2)}
+        if cfg.local_crops and local:
+            views["local"] = ImageView(cfg.local_size, (0.05, cfg.crop_split), augment=DINO_LOCAL, n=cfg.local_crops)
+        return views
+
+    def encode_crops(self, batch: dict, project: bool = True):
+        """Student image features: (global pooled (2, B, D), global tokens (2, B, N, W), local pooled (n, B, D)
+        or None); one encoder pass per resolution."""
+        fn = lambda x: self.encoders.image_forward(x, project=project)  # noqa: E731
+        g_pooled, g_tokens = encode_views(fn, views_first(batch["global1"], batch["global2"]))
+        local = encode_views(fn, views_first(batch["local"]))[0] if "local" in batch else None
+        return g_pooled, g_tokens, local
+
+    def teacher_encoders(self):
+        return self.teacher.module["encoders"]
+
+    def eval_encoders(self):
+        return self.teacher_encoders() if self.cfg.eval_weights == "teacher" else self.encoders
+
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        """EMA update after the optimiser step (DINO's order; COSMOS's code updates between backward and step,
+        one step earlier: the difference is one step of lag)."""
+        self.teacher.update(self.student, ema_momentum(self.cfg.ema_momentum, self.cfg.ema_schedule, step,
+                                                       total_steps))
+
+    def teacher_image(self, batch: dict, project: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher (pooled, tokens) on the two global crops, (2, B, ...), without gradient."""
+        fn = lambda x: self.teacher_encoders().image_forward(x, project=project)  # noqa: E731
+        with torch.no_grad():
+            return encode_views(fn, views_first(batch["global1"], batch["global2"]))
