@@ -12,7 +12,7 @@ from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from open_clip.transform import image_transform
 from torch.utils.data import DataLoader
 
-from . import datasets
+from . import datasets, probes
 from .classification import class_embeddings, classification_metrics
 from .retrieval import retrieval_metrics
 
@@ -29,6 +29,8 @@ class EvalConfig:
     flickr_images: str = ""
     flickr_karpathy: str = ""  # dataset_flickr30k.json
     imagenet_dir: str = ""  # ImageNet-style class folders (val split)
+    sugarcrepe_dir: str = ""  # SugarCrepe's 7 json files (images: coco_images, the val2017 folder)
+    mmvp_dir: str = ""  # MMVP-VLM: Questions.csv + MMVP_VLM_Images/
     mean_per_class: bool = False
 
 
@@ -46,10 +48,22 @@ def _classification_data(name: str, cfg: EvalConfig, scenes: Path | None) -> dat
     return datasets.image_folder(cfg.imagenet_dir)  # imagenet
 
 
+def _compositional_data(name: str, cfg: EvalConfig, scenes: Path | None) -> probes.CaptionPairs:
+    if name == "scenes":
+        return probes.scenes_compositional(scenes)
+    return probes.sugarcrepe(cfg.sugarcrepe_dir, cfg.coco_images)
+
+
+def _perception_data(name: str, cfg: EvalConfig, scenes: Path | None) -> probes.ImagePairs:
+    return probes.scenes_perception(scenes) if name == "scenes" else probes.mmvp_vlm(cfg.mmvp_dir)
+
+
 # task -> (valid datasets, data reader)
 TASKS: dict[str, tuple[tuple[str, ...], Callable]] = {
     "retrieval": (("scenes", "coco", "flickr30k"), _retrieval_data),
     "classification": (("scenes", "imagenet"), _classification_data),
+    "compositional": (("scenes", "sugarcrepe"), _compositional_data),
+    "perception": (("scenes", "mmvp"), _perception_data),
 }
 EVAL_SETS = tuple(f"{t}/{d}" for t, (ds, _) in TASKS.items() for d in ds)
 
@@ -103,7 +117,30 @@ def run_classification(method, data: datasets.LabelledImages, cfg: EvalConfig) -
     return out | {"skipped_images": float((~ok).sum())}
 
 
-_RUNNERS = {"retrieval": run_retrieval, "classification": run_classification}
+def run_compositional(method, data: probes.CaptionPairs, cfg: EvalConfig) -> dict[str, float]:
+    unique = {item: i for i, item in enumerate(dict.fromkeys(data.images))}  # probe sets reuse their images
+    img_u, ok_u = embed_images(method, list(unique), cfg)
+    index = torch.tensor([unique[item] for item in data.images])
+    img, ok = img_u[index], ok_u[index]
+    keep = ok.nonzero().squeeze(1).tolist()
+    pos = embed_texts(method, [data.positives[i] for i in keep], cfg.batch_size)
+    neg = embed_texts(method, [data.negatives[i] for i in keep], cfg.batch_size)
+    out = probes.caption_pair_accuracy(img[ok], pos, neg, [data.types[i] for i in keep])
+    return out | {"skipped_images": float((~ok).sum())}
+
+
+def run_perception(method, data: probes.ImagePairs, cfg: EvalConfig) -> dict[str, float]:
+    (img_a, ok_a), (img_b, ok_b) = embed_images(method, data.images_a, cfg), embed_images(method, data.images_b, cfg)
+    ok = ok_a & ok_b  # a pair with a corrupt image leaves whole
+    keep = ok.nonzero().squeeze(1).tolist()
+    cap_a = embed_texts(method, [data.captions_a[i] for i in keep], cfg.batch_size)
+    cap_b = embed_texts(method, [data.captions_b[i] for i in keep], cfg.batch_size)
+    out = probes.image_pair_accuracy(img_a[ok], img_b[ok], cap_a, cap_b, [data.patterns[i] for i in keep])
+    return out | {"skipped_images": float((~ok_a).sum() + (~ok_b).sum())}
+
+
+_RUNNERS = {"retrieval": run_retrieval, "classification": run_classification, "compositional": run_compositional,
+            "perception": run_perception}
 
 
 def evaluate(method, cfg: EvalConfig, scenes: Path | None = None) -> dict[str, float]:

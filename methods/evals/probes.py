@@ -1,0 +1,129 @@
+"""Compositional and perception probes: scoring rules on embeddings, and their readers.
+
+- Compositional (SugarCrepe; the benchmark's 7 hard-negative sets): one image, a positive and a negative caption;
+  correct when sim(image, positive) > sim(image, negative). Accuracy per type and the mean over types.
+- Perception (MMVP-VLM; the benchmark's MMVP-style pairs): two images a, b with captions a, b; a pair counts only
+  if image a prefers caption a AND image b prefers caption b. Accuracy per pattern and the mean over patterns.
+Scoring uses only normalised global embeddings, so every method is scored by the same code.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from ..data.stream import read_all
+from .datasets import IMAGE_EXTS, _require, read_split
+
+
+@dataclasses.dataclass
+class CaptionPairs:
+    images: Sequence
+    positives: list[str]
+    negatives: list[str]
+    types: list[str]
+
+
+@dataclasses.dataclass
+class ImagePairs:
+    images_a: Sequence
+    images_b: Sequence
+    captions_a: list[str]
+    captions_b: list[str]
+    patterns: list[str]
+
+
+def _per_group(correct: torch.Tensor, groups: list[str]) -> dict[str, float]:
+    out = {}
+    for g in sorted(set(groups)):
+        idx = torch.tensor([i for i, x in enumerate(groups) if x == g])
+        out[g] = 100.0 * correct[idx].float().mean().item()
+    out["mean"] = sum(out.values()) / len(out)
+    return out
+
+
+def caption_pair_accuracy(img: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, types: list[str]):
+    """img, pos, neg: (N, D) normalised; row i of each belongs to item i. Percent correct per type and mean."""
+    return _per_group((img * pos).sum(-1) > (img * neg).sum(-1), types)
+
+
+def image_pair_accuracy(img_a, img_b, cap_a, cap_b, patterns: list[str]) -> dict[str, float]:
+    """(N, D) normalised each; pair i counts if a picks caption a and b picks caption b (MMVP-VLM rule)."""
+    a_ok = (img_a * cap_a).sum(-1) > (img_a * cap_b).sum(-1)
+    b_ok = (img_b * cap_b).sum(-1) > (img_b * cap_a).sum(-1)
+    return _per_group(a_ok & b_ok, patterns)
+
+
+# ---- readers -----------------------------------------------------------------------------------------------
+
+
+def scenes_compositional(root: Path) -> CaptionPairs:
+    """The benchmark's 7 SugarCrepe-style hard-negative sets over its test split."""
+    spec = json.loads(_require(Path(root) / "probes" / "compositional.json", "scenes compositional probes",
+                               "<scenes>/probes/compositional.json (run `run.py data scenes`)").read_text())
+    jpg = {s["__key__"]: s["jpg"] for s in read_split(root, "test")}
+    items = [(kind, it) for kind, rows in spec.items() for it in rows]
+    return CaptionPairs([jpg[it["key"]] for _, it in items], [it["positive"] for _, it in items],
+                        [it["negative"] for _, it in items], [kind for kind, _ in items])
+
+
+def scenes_perception(root: Path) -> ImagePairs:
+    """The benchmark's MMVP-style pairs (probes/perception-*.tar; members <pattern>-<pair>-{a,b}.jpg/json)."""
+    folder = _require(Path(root) / "probes", "scenes perception probes", "<scenes>/probes/perception-*.tar")
+    sides: dict[tuple, dict] = {}
+    for s in read_all(sorted(str(p) for p in folder.glob("perception-*.tar"))):
+        meta = json.loads(s["json"])
+        sides[(meta["pattern"], meta["pair"], meta["side"])] = {"jpg": s["jpg"], "caption": meta["caption"]}
+    keys = sorted({k[:2] for k in sides})
+    a, b = [sides[k + ("a",)] for k in keys], [sides[k + ("b",)] for k in keys]
+    return ImagePairs([x["jpg"] for x in a], [x["jpg"] for x in b], [x["caption"] for x in a],
+                      [x["caption"] for x in b], [k[0] for k in keys])
+
+
+SUGARCREPE_TYPES = ("add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
+_SUGARCREPE_LAYOUT = ("<dir>/{add_att,add_obj,replace_att,replace_obj,replace_rel,swap_att,swap_obj}.json, each "
+                      "{id: {filename, caption, negative_caption}}, images in the COCO val2017 folder")
+
+
+def sugarcrepe(json_dir: str | Path, images_dir: str | Path) -> CaptionPairs:
+    """SugarCrepe's 7 json files (Hsieh et al. 2023) over COCO val2017 images, from local paths."""
+    json_dir = _require(json_dir, "SugarCrepe json folder", _SUGARCREPE_LAYOUT)
+    images_dir = _require(images_dir, "COCO val2017 images folder", _SUGARCREPE_LAYOUT)
+    out = CaptionPairs([], [], [], [])
+    for kind in SUGARCREPE_TYPES:
+        data = json.loads(_require(json_dir / f"{kind}.json", f"SugarCrepe {kind}.json", _SUGARCREPE_LAYOUT)
+                          .read_text())
+        for item in data.values():
+            out.images.append(str(images_dir / item["filename"]))
+            out.positives.append(item["caption"])
+            out.negatives.append(item["negative_caption"])
+            out.types.append(kind)
+    return out
+
+
+_MMVP_LAYOUT = ("<root>/Questions.csv (columns 'Question ID', 'Type', 'Statement'; ids 2k-1 and 2k form a pair) "
+                "and <root>/MMVP_VLM_Images/<Type>/<Question ID>.jpg")
+
+
+def mmvp_vlm(root: str | Path) -> ImagePairs:
+    """MMVP-VLM (Tong et al. 2024) from a local copy: 9 patterns x 15 pairs of (image, statement)."""
+    root = _require(root, "MMVP-VLM folder", _MMVP_LAYOUT)
+    with open(_require(root / "Questions.csv", "MMVP-VLM Questions.csv", _MMVP_LAYOUT), newline="") as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: int(r["Question ID"]))
+    if len(rows) % 2:
+        raise ValueError(f"MMVP-VLM Questions.csv has an odd number of rows ({len(rows)}); expected pairs")
+
+    def image(r):
+        folder = root / "MMVP_VLM_Images" / r["Type"]
+        hits = [folder / f"{r['Question ID']}{ext}" for ext in IMAGE_EXTS if (folder / f"{r['Question ID']}{ext}")
+                .exists()]
+        return str(hits[0] if hits else folder / f"{r['Question ID']}.jpg")  # a missing file counts as corrupt
+
+    a, b = rows[0::2], rows[1::2]
+    return ImagePairs([image(r) for r in a], [image(r) for r in b], [r["Statement"] for r in a],
+                      [r["Statement"] for r in b], [r["Type"] for r in a])
