@@ -26,8 +26,13 @@ def _fmt(mean: float, std: float, n: int, bold: bool) -> str:
     return f"\\textbf{{{s}}}" if bold else s
 
 
-def latex_table(stats: pd.DataFrame, columns: dict[str, str], caption: str, label: str) -> str:
-    """A booktabs table (pandas Styler.to_latex); the best mean of each column is bold (higher is better)."""
+def latex_table(stats: pd.DataFrame, columns: dict[str, str], caption: str, label: str,
+                paper: dict | None = None) -> str:
+    """A booktabs table (pandas Styler.to_latex); the best mean of each column is bold (higher is better).
+
+    paper: row label -> {paper column: (value, tag)}: added as "<column> (paper)" columns, "86.6 [U]"; paper rows
+    that we do not train are added below ours with "-" in our columns."""
+    paper = paper or {}
     rows = list(dict.fromkeys(stats["row"]))
     best = stats.groupby("metric")["mean"].max()
     table = {}
@@ -38,6 +43,14 @@ def latex_table(stats: pd.DataFrame, columns: dict[str, str], caption: str, labe
             is_best = s["n"] > 0 and len(rows) > 1 and s["mean"] == best[key]
             col.append(_fmt(s["mean"], s["std"], int(s["n"]), is_best))
         table[header] = col
-    frame = pd.DataFrame(table, index=pd.Index(rows, name="Method"))
-    return frame.style.to_latex(hrules=True, caption=caption, label=label, position="t", position_float="centering",
-                                column_format="l" + "r" * len(columns))
+    extra = [r for r in paper if r not in rows]
+    for header in dict.fromkeys(h for cols in paper.values() for h in cols):
+        table[f"{header} (paper)"] = [f"{paper[r][header][0]:.1f} [{paper[r][header][1]}]"
+                                      if header in paper.get(r, {}) else "-" for r in rows + extra]
+    for key in list(table)[:len(columns)]:
+        table[key] += ["-"] * len(extra)
+    frame = pd.DataFrame(table, index=pd.Index(rows + extra))
+    frame.columns.name = "Method"  # printed in the header row's first cell
+    styler = frame.style.format_index(escape="latex", axis=0).format_index(escape="latex", axis=1)
+    return styler.to_latex(hrules=True, caption=caption, label=label, position="t", position_float="centering",
+                           column_format="l" + "r" * len(table))

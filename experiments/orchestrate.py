@@ -36,7 +36,8 @@ def cells(manifest, scale: str, seeds: tuple[int, ...] | None = None, rows: list
         if rows and row not in rows:
             continue
         for seed in seeds or manifest.SEEDS:
-            cfg = C.resolve({**updates, "scale": scale, "seed": seed, **(overrides or {})})
+            cfg = C.resolve({**manifests.settings(manifest, scale), **updates, "scale": scale, "seed": seed,
+                             **(overrides or {})})
             out.append(Cell(row, seed, cfg, C.fingerprint(cfg)))
     return out
 
@@ -71,7 +72,20 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
     return write_table(name, manifest, todo, runs_dir, out_dir)
 
 
+def _commit() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                             cwd=Path(__file__).parent)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def write_table(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir: Path) -> Path:
+    """reports/tables/<name>.tex, reports/<name>.md and reports/figures/<name>-*.png from the logged runs."""
+    from analysis import figures, report
     from analysis.load import load_runs
     from analysis.tables import cell_stats, latex_table
 
@@ -79,12 +93,39 @@ def write_table(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir: 
     fps = {}
     for c in todo:
         fps.setdefault(c.row, []).append(c.fingerprint)
-    stats = cell_stats(df, fps, list(manifest.COLUMNS))
     scale = todo[0].config["scale"] if todo else "tiny"
-    tex = latex_table(stats, manifest.COLUMNS, f"{manifest.TITLE} ({scale} scale)", f"tab:{name}")
-    path = Path(out_dir) / "tables" / f"{name}.tex"
+    columns = manifests.columns(manifest, scale)
+    stats = cell_stats(df, fps, list(columns))
+    tex = latex_table(stats, columns, f"{manifest.TITLE} ({scale} scale)", f"tab:{name}", manifest.PAPER)
+    out_dir = Path(out_dir)
+    path = out_dir / "tables" / f"{name}.tex"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(tex)
+    runs = _cell_runs(df, todo)
+    figs = []
+    if len(runs):
+        (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+        figs.append(figures.plot_curves(figures.curves(runs_dir, runs), "train/loss",
+                                        out_dir / "figures" / f"{name}-curves.png"))
+        figs.append(figures.plot_bars(stats, columns, out_dir / "figures" / f"{name}-bars.png"))
+    data = ", ".join(sorted(set(runs["data"].dropna()))) if len(runs) else "no runs yet"
+    md = report.render(name, manifest, scale, data, _commit(), runs, stats, columns,
+                       [str(f.relative_to(out_dir)) for f in figs])
+    (out_dir / f"{name}.md").write_text(md)
     print(stats.pivot(index="row", columns="metric", values="mean").round(2).to_string())
-    print(f"wrote {path}")
+    print(f"wrote {path}, {out_dir / f'{name}.md'}" + (f" and {len(figs)} figures" if figs else ""))
     return path
+
+
+def _cell_runs(df, todo: list[Cell]):
+    """The latest completed run of every cell: columns row, seed, run_id, data, fingerprint."""
+    import pandas as pd
+
+    records = []
+    for c in todo:
+        hit = df[df["fingerprint"] == c.fingerprint] if len(df) else df
+        if len(hit):
+            last = hit.iloc[-1]
+            records.append({"row": c.row, "seed": c.seed, "run_id": last["run_id"], "data": last["data"],
+                            "fingerprint": c.fingerprint, "wall_time_s": last["wall_time_s"]})
+    return pd.DataFrame(records, columns=["row", "seed", "run_id", "data", "fingerprint", "wall_time_s"])

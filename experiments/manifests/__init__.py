@@ -6,7 +6,11 @@ A manifest module defines:
     COLUMNS: dict[str, str]        metric key -> column header
     SEEDS: tuple[int, ...]         default seeds
     SCALES: tuple[str, ...]        scales it supports
-    PAPER: dict[str, dict]         row label -> {metric key: (value, tag)}; tag A / T / U (paper_numbers.md)
+    PAPER: dict[str, dict]         row label -> {paper column: (value, tag)}; tag A / T / U (paper_numbers.md)
+and optionally:
+    SETTINGS: dict[str, dict]      scale -> dotted overrides for every cell at that scale
+    COLUMNS_BY_SCALE: dict         scale -> COLUMNS where a scale measures other datasets (paper: real data)
+    CLAIMS: list[tuple]            (text, better row, worse row, metric key or "all"): checked in the report
 Its docstring states what the paper artefact shows, the command, and the compute budget per scale.
 """
 
@@ -33,3 +37,11 @@ def load(name: str) -> ModuleType:
     if missing:
         raise ValueError(f"manifest {name!r} lacks {', '.join(missing)}")
     return mod
+
+
+def columns(manifest: ModuleType, scale: str) -> dict[str, str]:
+    return getattr(manifest, "COLUMNS_BY_SCALE", {}).get(scale, manifest.COLUMNS)
+
+
+def settings(manifest: ModuleType, scale: str) -> dict:
+    return dict(getattr(manifest, "SETTINGS", {}).get(scale, {}))
