@@ -24,6 +24,8 @@ def check_claim(stats: pd.DataFrame, better: str, worse: str, metric: str) -> st
     spread = max(0.0 if math.isnan(a["std"]) else a["std"], 0.0 if math.isnan(b["std"]) else b["std"])
     seeds = int(min(a["n"], b["n"]))
     detail = f"{a['mean']:.1f} vs {b['mean']:.1f}, gap {gap:+.1f}, seed spread {spread:.1f} over {seeds} seed(s)"
+    if seeds < 2:  # no spread to judge the gap against
+        return f"{'holds' if gap > 0 else 'does not hold'} on one seed, untested against seed noise ({detail})"
     if abs(gap) <= spread:
         return f"within seed spread ({detail})"
     return f"{'holds' if gap > 0 else 'does not hold'} ({detail})"

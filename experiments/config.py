@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 
 from methods import METHODS
 from methods.evals import EvalConfig, check_sets
@@ -21,7 +22,10 @@ from .errors import ConfigError
 from .scales import SCALES, scale_overrides
 
 SECTIONS = {"train": TrainConfig, "data": DataConfig, "eval": EvalConfig}
-TOP_LEVEL = {"method": str, "scale": str, "seed": int, "encoder": str}
+TOP_LEVEL = {"method": str, "scale": str, "seed": int, "encoder": str, "checkpoint": str, "checkpoint_weights": str}
+# checkpoint: a local weights file -> an eval-only run (no training) of those weights in `encoder`;
+# checkpoint_weights: which part of a release checkpoint (state_dict / student / teacher, methods/interop.py).
+CHECKPOINT_WEIGHTS = ("state_dict", "student", "teacher")
 # Keys that change how a run executes but not what it computes: excluded from the fingerprint.
 NON_SEMANTIC = {("data", "workers"), ("train", "ckpt_every"), ("train", "log_every"), ("eval", "batch_size"),
                 ("eval", "workers")}
@@ -34,7 +38,8 @@ def _fields(cls) -> dict[str, object]:
 def defaults(method: str) -> dict:
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; valid choices: {', '.join(METHODS)}")
-    cfg = {"method": method, "scale": "tiny", "seed": 0, "encoder": "ViT-B-16"}
+    cfg = {"method": method, "scale": "tiny", "seed": 0, "encoder": "ViT-B-16", "checkpoint": "",
+           "checkpoint_weights": "state_dict"}
     cfg |= {name: _fields(cls) for name, cls in SECTIONS.items()}
     cfg[method] = _fields(METHODS[method].Config)
     return cfg
@@ -122,6 +127,11 @@ def validate(cfg: dict) -> None:
 
     if cfg["encoder"] not in open_clip.list_models():
         raise ConfigError(f"unknown encoder {cfg['encoder']!r}; valid choices: {', '.join(ZOO)}")
+    if cfg["checkpoint_weights"] not in CHECKPOINT_WEIGHTS:
+        raise ConfigError(f"unknown checkpoint_weights {cfg['checkpoint_weights']!r}; valid choices: "
+                          f"{', '.join(CHECKPOINT_WEIGHTS)}")
+    if cfg["checkpoint"] and not os.path.isfile(cfg["checkpoint"]):
+        raise ConfigError(f"checkpoint {cfg['checkpoint']!r} is not a file")
     checks = {name: lambda cls=cls, name=name: cls(**cfg[name]) for name, cls in SECTIONS.items()}
     checks[cfg["method"]] = lambda: METHODS[cfg["method"]].Config(**cfg[cfg["method"]])
     checks["eval.sets"] = lambda: check_sets(cfg["eval"]["sets"])
@@ -146,9 +156,23 @@ def fingerprint(cfg: dict) -> str:
 
     sem = {k: ({f: v for f, v in val.items() if (k, f) not in NON_SEMANTIC} if isinstance(val, dict) else val)
            for k, val in cfg.items()}
+    if cfg.get("checkpoint"):  # an eval-only run: what is evaluated is the file's content, wherever it lies
+        sem = {"checkpoint_sha256": file_sha256(cfg["checkpoint"]), "checkpoint_weights": cfg["checkpoint_weights"],
+               "encoder": cfg["encoder"], "method": cfg["method"], "eval": sem["eval"]}
+        return hashlib.sha256(json.dumps(sem, sort_keys=True, default=list).encode()).hexdigest()[:16]
+    sem.pop("checkpoint", None)
+    sem.pop("checkpoint_weights", None)
     if cfg["data"]["dataset"] == "scenes":  # the generated data itself (settings + generator version)
         sem["scenes_fingerprint"] = preset(cfg["data"]["scenes"]).fingerprint()
     return hashlib.sha256(json.dumps(sem, sort_keys=True, default=list).encode()).hexdigest()[:16]
+
+
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def method_config(cfg: dict):

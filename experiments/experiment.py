@@ -81,8 +81,12 @@ def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> 
         run_cfg = dict(_config)
         fp = C.fingerprint(run_cfg)
         _run.info["fingerprint"] = fp
-        urls, scenes = train_urls(run_cfg)
-        _run.info["data"] = scenes.name if scenes else run_cfg["data"]["shards"]
+        if run_cfg["checkpoint"]:  # eval-only: nothing to train on; the benchmark only if an evaluation needs it
+            urls, scenes = [], None
+            _run.info["data"] = f"checkpoint {run_cfg['checkpoint']} ({run_cfg['checkpoint_weights']})"
+        else:
+            urls, scenes = train_urls(run_cfg)
+            _run.info["data"] = scenes.name if scenes else run_cfg["data"]["shards"]
         if scenes is None and any(s.endswith("/scenes") for s in run_cfg["eval"]["sets"]):
             from methods.data.scenes import ensure_scenes, preset  # trained on shards, evaluated on the benchmark
 
@@ -90,11 +94,30 @@ def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> 
         torch.manual_seed(run_cfg["seed"])
         method = build_method(run_cfg["method"], C.method_config(run_cfg), run_cfg["encoder"])
         eval_cfg = C.section(run_cfg, "eval")
+        if run_cfg["checkpoint"]:
+            return evaluate_checkpoint(method, run_cfg, eval_cfg, scenes, _run)
         return train(method, urls, C.section(run_cfg, "train"), C.section(run_cfg, "data"), seed=run_cfg["seed"],
                      ckpt_dir=Path(runs_dir) / "checkpoints" / fp, logger=SacredLogger(_run),
                      evaluate=lambda m: evaluate(m, eval_cfg, scenes), progress=True)
 
     return ex
+
+
+def evaluate_checkpoint(method, cfg: dict, eval_cfg, scenes, run) -> dict:
+    """An eval-only run: load the checkpoint strictly into the weights evaluation uses, evaluate, record."""
+    import time
+
+    from methods.evals import evaluate
+    from methods.interop import load_into
+
+    t0 = time.time()
+    load_into(method.eval_encoders(), cfg["checkpoint"], cfg["checkpoint_weights"])
+    method.eval()
+    metrics = evaluate(method, eval_cfg, scenes)
+    for k, v in metrics.items():
+        run.log_scalar(k, v, 0)
+    run.info["wall_time_s"] = round(time.time() - t0, 2)
+    return metrics
 
 
 def run_training(cfg: dict, runs_dir: Path = Path("runs"), mongo_url: str | None = None):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import config as C
 from . import manifests
+from .scales import estimate
 
 
 @dataclasses.dataclass
@@ -53,8 +54,11 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
                  mongo_url: str | None = None, dry_run: bool = False, out_dir: Path = Path("reports"),
                  overrides: dict | None = None) -> Path | None:
     """Train the missing cells of a manifest, then write reports/tables/<name>.tex; returns its path."""
+    import time
+
     from .experiment import run_training
 
+    t0, trained = time.time(), 0
     manifest = manifests.load(name)
     todo = cells(manifest, scale, seeds, rows, overrides)
     done = completed_fingerprints(runs_dir)
@@ -63,13 +67,22 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
         print(f"[{i}/{len(todo)}] {cell.row} seed={cell.seed} {cell.fingerprint}: {state}")
         if dry_run:
             print(f"    method={cell.config['method']} encoder={cell.config['encoder']} "
-                  f"steps={cell.config['train']['steps']} batch={cell.config['train']['batch_size']}")
+                  f"steps={cell.config['train']['steps']} batch={cell.config['train']['batch_size']}: "
+                  f"{'reused' if cell.fingerprint in done else estimate(cell.config)}")
+            overrides_shown = {k: v for k, v in manifest.ROWS[cell.row].items() if k != "method"}
+            if overrides_shown:
+                print(f"    row settings: {overrides_shown}")
             continue
         if cell.fingerprint not in done:
             run_training(cell.config, runs_dir, mongo_url)
+            done.add(cell.fingerprint)  # two rows with one config (e.g. a shared default) train once
+            trained += 1
     if dry_run:
         return None
-    return write_table(name, manifest, todo, runs_dir, out_dir)
+    path = write_table(name, manifest, todo, runs_dir, out_dir)
+    print(f"{name}: {len(todo)} cells, {trained} trained now, {len(todo) - trained} reused; "
+          f"{(time.time() - t0) / 60:.1f} min")
+    return path
 
 
 def _commit() -> str:

@@ -2,6 +2,7 @@
 
     python experiments/run.py list                                  manifests and what they reproduce
     python experiments/run.py train method=clip scale=tiny [k=v]    one training run and its evaluations
+    python experiments/run.py eval checkpoint=PATH encoder=E [k=v]  evaluate a local checkpoint (a sacred run)
     python experiments/run.py data scenes [--scale tiny]            generate the synthetic benchmark
     python experiments/run.py prepare folder|img2dataset|dreamlip IN OUT [--captions F]   make shards
     python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run]
@@ -46,18 +47,28 @@ def cmd_list() -> int:
     return 0
 
 
-def cmd_train(argv: list[str]) -> int:
+def cmd_train(argv: list[str], prog: str = "run.py train") -> int:
     from experiments import config as C
+    from experiments.errors import ConfigError
 
-    p = _parser("run.py train")
+    p = _parser(prog)
     p.add_argument("overrides", nargs="*", help="key=value, e.g. method=clip scale=tiny train.steps=100")
     args = p.parse_args(argv)
-    cfg = C.resolve(_overrides(args.overrides))
+    overrides = _overrides(args.overrides)
+    if prog.endswith("eval") and not overrides.get("checkpoint"):
+        raise ConfigError("eval needs checkpoint=PATH (a local open_clip or COSMOS checkpoint file)")
+    cfg = C.resolve(overrides)
     from experiments.experiment import run_training
 
     run = run_training(cfg, args.runs_dir, args.mongo)
     print({k: round(v, 2) for k, v in (run.result or {}).items()})
     return 0 if run.status == "COMPLETED" else 1
+
+
+def cmd_eval(argv: list[str]) -> int:
+    """Eval-only: checkpoint=PATH (open_clip state dict or COSMOS release file, checkpoint_weights=student|teacher)
+    loaded strictly into encoder=E; evaluations from eval.sets; recorded as a sacred run like a training run."""
+    return cmd_train(argv, prog="run.py eval")
 
 
 def cmd_data(argv: list[str]) -> int:
@@ -125,6 +136,8 @@ def main(argv: list[str]) -> int:
             return cmd_list()
         if argv[0] == "train":
             return cmd_train(argv[1:])
+        if argv[0] == "eval":
+            return cmd_eval(argv[1:])
         if argv[0] == "data":
             return cmd_data(argv[1:])
         if argv[0] == "prepare":

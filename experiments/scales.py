@@ -9,7 +9,8 @@ from __future__ import annotations
 
 SCALES = ("tiny", "small", "paper")
 # What every method comparison evaluates on the synthetic benchmark (one set, so runs are shared between tables).
-COMPARISON_EVALS = ("retrieval/scenes", "classification/scenes", "compositional/scenes", "perception/scenes")
+COMPARISON_EVALS = ("retrieval/scenes", "classification/scenes", "compositional/scenes", "perception/scenes",
+                    "segmentation/scenes")
 
 _PROFILES: dict[str, dict] = {
     "tiny": {  # sized so that table3 (4 methods) trains and evaluates in < 15 min from nothing on 2 cores
@@ -48,3 +49,18 @@ _METHOD_PROFILES: dict[tuple[str, str], dict] = {
 def scale_overrides(scale: str, method: str) -> dict:
     """Dotted-key overrides of `scale` for `method` (shared profile, then the method's own)."""
     return dict(_PROFILES[scale]) | _METHOD_PROFILES.get((scale, method), {})
+
+
+# Measured seconds per training step at batch 32 on the reference 2-core CPU (tiny profile, data included;
+# benchmarks/methods.py and the table3 timing runs): the dry run's cost estimate at tiny scale.
+TINY_SECONDS_PER_STEP_B32 = {"clip": 0.24, "slip": 0.50, "silc": 1.23, "cosmos": 1.17}
+TINY_RUN_OVERHEAD_S = 20.0  # evaluation + set-up per run
+
+
+def estimate(cfg: dict) -> str:
+    """A one-line cost estimate of a run: wall minutes on the reference CPU at tiny scale, else samples seen."""
+    steps, batch = cfg["train"]["steps"], cfg["train"]["batch_size"]
+    if cfg["scale"] == "tiny" and cfg["method"] in TINY_SECONDS_PER_STEP_B32:
+        sec = TINY_SECONDS_PER_STEP_B32[cfg["method"]] * steps * batch / 32 + TINY_RUN_OVERHEAD_S
+        return f"~{sec / 60:.1f} min on a 2-core CPU"
+    return f"{steps * batch:,} samples per rank ({steps:,} steps x batch {batch})"

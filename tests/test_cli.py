@@ -14,7 +14,7 @@ from .conftest import ROOT
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "method=clipp"], "unknown method 'clipp'; valid choices: clip"),
+    (["train", "method=clipp"], "unknown method 'clipp'; valid choices: clip, slip, silc, cosmos"),
     (["train", "train.stepz=3"], "unknown config key 'train.stepz'; valid keys in 'train': steps"),
     (["train", "train.steps=abc"], "config key 'train.steps' expects int, got 'abc'"),
     (["train", "train.precision=fp8"], "unknown precision 'fp8'; valid choices: auto, fp32, bf16, fp16"),
@@ -24,7 +24,7 @@ from .conftest import ROOT
     (["train", "eval.sets=retrieval/mars"], "unknown evaluation 'retrieval/mars'; valid choices: retrieval/scenes"),
     (["train", "clip.caption=poem"], "unknown caption mode 'poem'; valid choices: raw, random, short, long"),
     (["train", "scale=paper"], "data.dataset=shards needs data.shards="),
-    (["no_such_table"], "unknown manifest 'no_such_table'; valid choices: clip_tiny"),
+    (["no_such_table"], "unknown manifest 'no_such_table'; valid choices: ablations, clip_tiny, slip_table, table1"),
     (["clip_tiny", "--scale", "paper"], "does not run at scale 'paper'; valid choices: tiny, small"),
     (["clip_tiny", "--rows", "SLIP"], "unknown row 'SLIP'; valid choices: CLIP"),
 ])

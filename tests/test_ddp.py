@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -55,6 +56,44 @@ def test_two_gloo_processes_match_one_process(tmp_path):
             assert torch.allclose(got["grads"][name] * factor, p.grad, atol=1e-5, rtol=1e-4), name
             checked += 1
     assert checked > 10
+
+
+def _method_worker(rank: int, world: int, init: str, out: str, name: str) -> None:
+    from experiments import config as C
+
+    from .conftest import tiny_overrides
+    from .test_methods import _batch as views_batch
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    torch.manual_seed(0)
+    method = build_method(name, C.method_config(C.resolve(tiny_overrides(name))), "ViT-Micro-8-32")
+    ddp = torch.nn.parallel.DistributedDataParallel(method)
+    batch = {k: v.chunk(world)[rank] for k, v in views_batch(method, 8).items()}
+    out_d = ddp(batch)
+    losses = torch.stack([out_d[k].detach() for k in sorted(out_d) if k.endswith("loss")])
+    dist.all_reduce(losses)  # InfoNCE terms are already global on every rank; per-sample terms average
+    if rank == 0:
+        torch.save(losses / world, out)
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("name", ["silc", "cosmos"])
+def test_two_gloo_processes_give_the_one_process_loss_for_distilled_methods(tmp_path, name):
+    """Gathered contrastive terms (CLIP, COSMOS distillation) and the DINO centre's all-reduce see the global
+    batch. (SLIP is left out on CPU: torch has no CPU SyncBatchNorm, so its head's BN statistics are per rank.)"""
+    from experiments import config as C
+
+    from .conftest import tiny_overrides
+    from .test_methods import _batch as views_batch
+
+    out = str(tmp_path / "rank0.pt")
+    mp.spawn(_method_worker, args=(2, f"file://{tmp_path / 'init'}", out, name), nprocs=2, join=True)
+    torch.manual_seed(0)
+    ref = build_method(name, C.method_config(C.resolve(tiny_overrides(name))), "ViT-Micro-8-32")
+    ref_out = ref(views_batch(ref, 8))
+    expected = torch.stack([ref_out[k].detach() for k in sorted(ref_out) if k.endswith("loss")])
+    assert torch.allclose(torch.load(out, weights_only=True), expected, atol=1e-5)
 
 
 def test_torchrun_two_processes_complete_one_recorded_run(scenes, tmp_path):

@@ -117,3 +117,26 @@ def test_evaluate_end_to_end_with_a_random_model_is_near_chance(scenes):
     assert set(out) >= {"retrieval/scenes/i2t_r1", "retrieval/scenes/t2i_r10", "classification/scenes/top1"}
     assert out["retrieval/scenes/skipped_images"] == 0
     assert out["classification/scenes/top1"] < 40
+
+
+def test_linear_probe_separates_separable_features_and_fails_on_noise():
+    from methods.evals.linear_probe import linear_probe
+
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(4, 16, generator=g) * 3
+    y_train, y_test = torch.arange(200) % 4, torch.arange(100) % 4
+    x_train = centres[y_train] + 0.3 * torch.randn(200, 16, generator=g)
+    x_test = centres[y_test] + 0.3 * torch.randn(100, 16, generator=g)
+    assert linear_probe(x_train, y_train, x_test, y_test)["top1"] == 100.0
+    noise = linear_probe(torch.randn(200, 16, generator=g), y_train, torch.randn(100, 16, generator=g), y_test)
+    assert noise["top1"] < 50.0  # chance is 25%
+
+
+def test_linear_probe_runs_on_the_benchmark(scenes):
+    from methods import build_method
+    from methods.clip import CLIPConfig
+    from methods.evals import EvalConfig, evaluate
+
+    method = build_method("clip", CLIPConfig(), "ViT-Micro-8-32").eval()
+    out = evaluate(method, EvalConfig(sets=("linear/scenes",), linear_train_size=200), scenes)
+    assert 0 <= out["linear/scenes/top1"] <= 100 and out["linear/scenes/skipped_images"] == 0

@@ -80,3 +80,8 @@ def test_every_manifest_resolves_at_every_scale_it_declares():
             if scale == "paper":
                 continue  # paper cells need real shard paths; their configs are checked by the dry run test
             assert cells(m, scale), (name, scale)
+
+
+def test_a_single_seed_claim_says_it_is_untested_against_noise():
+    assert "on one seed, untested against seed noise" in check_claim(_stats(12.0, 0.0, 10.0, 0.0, n=1), "A", "B",
+                                                                     "m")

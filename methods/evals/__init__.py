@@ -12,7 +12,7 @@ from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from open_clip.transform import image_transform
 from torch.utils.data import DataLoader
 
-from . import datasets, probes
+from . import datasets, probes, segmentation
 from .classification import class_embeddings, classification_metrics
 from .retrieval import retrieval_metrics
 
@@ -31,6 +31,8 @@ class EvalConfig:
     imagenet_dir: str = ""  # ImageNet-style class folders (val split)
     sugarcrepe_dir: str = ""  # SugarCrepe's 7 json files (images: coco_images, the val2017 folder)
     mmvp_dir: str = ""  # MMVP-VLM: Questions.csv + MMVP_VLM_Images/
+    linear_train_dir: str = ""  # linear probe on real data: train class folders (test: imagenet_dir)
+    linear_train_size: int = 5000  # linear probe on the benchmark: first N train samples
     mean_per_class: bool = False
 
 
@@ -48,6 +50,33 @@ def _classification_data(name: str, cfg: EvalConfig, scenes: Path | None) -> dat
     return datasets.image_folder(cfg.imagenet_dir)  # imagenet
 
 
+def _linear_data(name: str, cfg: EvalConfig, scenes: Path | None):
+    """(train, test) labelled images: the benchmark's train subset / test split, or train / val class folders."""
+    if name == "scenes":
+        train = datasets.scenes_classification(scenes, "train")
+        n = min(cfg.linear_train_size, len(train.images))
+        return datasets.LabelledImages(train.images[:n], train.labels[:n], train.classnames, train.templates), \
+            datasets.scenes_classification(scenes)
+    return datasets.image_folder(cfg.linear_train_dir), datasets.image_folder(cfg.imagenet_dir)
+
+
+def _segmentation_data(name: str, cfg: EvalConfig, scenes: Path | None):
+    """(images, label-map PNGs, class names, templates, protocol) of a segmentation set."""
+    import io
+
+    from PIL import Image
+
+    from ..data.scenes.vocab import CATEGORIES, CLASSIFICATION_TEMPLATES
+
+    samples = datasets.read_split(scenes, "test")
+    size = Image.open(io.BytesIO(samples[0]["jpg"])).size[0]
+    # the benchmark: 0 = background (COCO-Object style probability threshold), 1..16 = categories; one window
+    protocol = segmentation.SegmentationProtocol(window=size, stride=size // 2, short_side=size, logit_scale=40.0,
+                                                 prob_threshold=0.1)
+    return ([s["jpg"] for s in samples], [s["mask.png"] for s in samples], list(CATEGORIES),
+            list(CLASSIFICATION_TEMPLATES), protocol)
+
+
 def _compositional_data(name: str, cfg: EvalConfig, scenes: Path | None) -> probes.CaptionPairs:
     if name == "scenes":
         return probes.scenes_compositional(scenes)
@@ -63,6 +92,8 @@ TASKS: dict[str, tuple[tuple[str, ...], Callable]] = {
     "retrieval": (("scenes", "coco", "flickr30k"), _retrieval_data),
     "classification": (("scenes", "imagenet"), _classification_data),
     "compositional": (("scenes", "sugarcrepe"), _compositional_data),
+    "linear": (("scenes", "imagenet"), _linear_data),
+    "segmentation": (("scenes",), _segmentation_data),
     "perception": (("scenes", "mmvp"), _perception_data),
 }
 EVAL_SETS = tuple(f"{t}/{d}" for t, (ds, _) in TASKS.items() for d in ds)
@@ -139,8 +170,61 @@ def run_perception(method, data: probes.ImagePairs, cfg: EvalConfig) -> dict[str
     return out | {"skipped_images": float((~ok_a).sum() + (~ok_b).sum())}
 
 
+def run_linear(method, data, cfg: EvalConfig) -> dict[str, float]:
+    from .linear_probe import linear_probe
+
+    (train, test), feats = data, []
+    for part in (train, test):
+        x, ok = embed_images(method, part.images, cfg)
+        feats.append((x[ok], torch.tensor(part.labels)[ok], int((~ok).sum())))
+    (tx, ty, s1), (vx, vy, s2) = feats
+    return linear_probe(tx, ty, vx, vy) | {"skipped_images": float(s1 + s2)}
+
+
+@torch.no_grad()
+def run_segmentation(method, data, cfg: EvalConfig) -> dict[str, float]:
+    """SCLIP protocol (methods/evals/segmentation.py): short side resized, sliding windows, logits upsampled to
+    the label map's size, mIoU over the accumulated confusion matrix. A corrupt image or mask is skipped."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    images, masks, classnames, templates, p = data
+    device = next(method.parameters()).device
+    tok = method.encoders.tokenizer()
+    text, owner = segmentation.class_text_embeddings(lambda t: method.encode_text(t.to(device)), tok, classnames,
+                                                     templates)
+    n_classes = len(classnames) + (1 if p.prob_threshold > 0 else 0)
+    conf, skipped = torch.zeros(n_classes, n_classes, dtype=torch.long), 0
+    tf = _dense_transform()
+    for img_src, mask_src in zip(images, masks):
+        try:
+            img = Image.open(io.BytesIO(img_src) if isinstance(img_src, bytes) else img_src).convert("RGB")
+            gt = torch.from_numpy(np.array(Image.open(io.BytesIO(mask_src) if isinstance(mask_src, bytes)
+                                                      else mask_src))).long()
+        except (OSError, ValueError):
+            skipped += 1
+            continue
+        scale = p.short_side / min(img.size)
+        img = img.resize((round(img.size[0] * scale), round(img.size[1] * scale)), Image.BICUBIC)
+        x = tf(img).to(device)
+        logits = segmentation.dense_logits(method.image_tokens, x, text, owner, p.window, p.stride,
+                                           method.encoders.patch_size)
+        logits = torch.nn.functional.interpolate(logits[None], size=gt.shape, mode="bilinear",
+                                                 align_corners=False)[0]
+        conf += segmentation.confusion(segmentation.predict(logits, p).cpu(), gt, n_classes, p.ignore_index)
+    return segmentation.miou(conf) | {"skipped_images": float(skipped)}
+
+
+def _dense_transform():
+    from torchvision import transforms as T
+
+    return T.Compose([T.ToTensor(), T.Normalize(OPENAI_DATASET_MEAN, OPENAI_DATASET_STD)])
+
+
 _RUNNERS = {"retrieval": run_retrieval, "classification": run_classification, "compositional": run_compositional,
-            "perception": run_perception}
+            "perception": run_perception, "linear": run_linear, "segmentation": run_segmentation}
 
 
 def evaluate(method, cfg: EvalConfig, scenes: Path | None = None) -> dict[str, float]:

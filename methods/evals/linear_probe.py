@@ -1,0 +1,29 @@
+"""Linear probe on frozen image features (SLIP's second column): L2-regularised multinomial logistic regression
+(scikit-learn, L-BFGS) on normalised embeddings of a train split, top-1 on a test split. The regularisation
+strength is chosen on a held-out 20% of the train features from a small grid, then refit on all of them."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+C_GRID = (0.1, 1.0, 10.0, 100.0)
+
+
+def _fit(x: np.ndarray, y: np.ndarray, c: float):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, max_iter=1000).fit(x, y)
+
+
+def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+                 seed: int = 0) -> dict[str, float]:
+    """train_x (N, D), test_x (M, D) features; labels (N,), (M,) -> {"top1": %, "C": chosen strength}."""
+    x, y = train_x.float().numpy(), train_y.numpy()
+    order = np.random.default_rng(seed).permutation(len(x))
+    cut = int(0.8 * len(x))
+    fit_idx, val_idx = order[:cut], order[cut:]
+    scores = {c: _fit(x[fit_idx], y[fit_idx], c).score(x[val_idx], y[val_idx]) for c in C_GRID}
+    best = max(scores, key=scores.get)
+    model = _fit(x, y, best)
+    return {"top1": 100.0 * model.score(test_x.float().numpy(), test_y.numpy()), "C": float(best)}

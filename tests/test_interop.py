@@ -1,0 +1,72 @@
+"""Checkpoint interop: export -> open_clip round trip, strict loading with named keys, release formats."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from methods import build_method
+from methods.encoders import build_encoders
+from methods.interop import export_open_clip, load_into, read_state_dict
+
+from .test_methods import _build
+
+
+@pytest.mark.parametrize("name", ["clip", "cosmos"])
+def test_exported_method_loads_in_open_clip_with_the_same_embeddings(name, tmp_path):
+    import open_clip
+
+    method = _build(name).eval()
+    folder = export_open_clip(method, tmp_path / "export")
+    model = open_clip.create_model(f"local-dir:{folder}").eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.allclose(model.encode_image(x, normalize=True), method.encode_image(x), atol=1e-5)
+
+
+def test_strict_load_names_missing_and_unexpected_keys(tmp_path):
+    enc = build_encoders("ViT-Micro-8-32")
+    state = dict(enc.model.state_dict())
+    state.pop("logit_scale")
+    state["extra.weight"] = torch.zeros(1)
+    torch.save(state, tmp_path / "bad.pt")
+    with pytest.raises(KeyError, match=r"missing \['logit_scale'\].*unexpected \['extra.weight'\]"):
+        load_into(enc, tmp_path / "bad.pt")
+
+
+def test_release_style_checkpoints_need_a_choice_and_load_the_chosen_weights(tmp_path):
+    torch.manual_seed(1)
+    student = build_encoders("ViT-Micro-8-32")
+    teacher = build_encoders("ViT-Micro-8-32")
+    torch.save({"student": {f"module.{k}": v for k, v in student.model.state_dict().items()},
+                "teacher": teacher.model.state_dict()}, tmp_path / "cosmos.pt")
+    with pytest.raises(KeyError, match="which=student"):
+        read_state_dict(tmp_path / "cosmos.pt")
+    target = build_encoders("ViT-Micro-8-32")
+    load_into(target, tmp_path / "cosmos.pt", which="student")
+    assert all(torch.equal(a, b) for a, b in zip(target.model.state_dict().values(),
+                                                 student.model.state_dict().values()))
+    load_into(target, tmp_path / "cosmos.pt", which="teacher")
+    assert all(torch.equal(a, b) for a, b in zip(target.model.state_dict().values(),
+                                                 teacher.model.state_dict().values()))
+
+
+def test_a_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        load_into(build_method("clip", _build("clip").cfg, "ViT-Micro-8-32").encoders, tmp_path / "none.pt")
+
+
+def test_eval_only_run_records_a_sacred_run_of_a_local_checkpoint(scenes, tmp_path):
+    import json
+
+    from experiments.run import main
+
+    enc = build_encoders("ViT-Micro-8-32")
+    torch.save(enc.model.state_dict(), tmp_path / "w.pt")
+    args = ["eval", f"checkpoint={tmp_path / 'w.pt'}", "encoder=ViT-Micro-8-32", "data.scenes=test",
+            "eval.sets=retrieval/scenes", "--runs-dir", str(tmp_path / "runs")]
+    assert main(args) == 0
+    run = json.loads((tmp_path / "runs" / "1" / "run.json").read_text())
+    info = json.loads((tmp_path / "runs" / "1" / "info.json").read_text())
+    assert run["status"] == "COMPLETED" and "retrieval/scenes/i2t_r1" in run["result"]
+    assert info["data"].startswith("checkpoint ") and len(info["fingerprint"]) == 16
+    assert main(["eval", "encoder=ViT-Micro-8-32"]) == 2  # no checkpoint: a clear error
