@@ -23,12 +23,19 @@ _PREFIXES = ("module.", "model.", "encoders.model.")
 
 def read_state_dict(path: str | Path, which: str = "state_dict") -> dict[str, torch.Tensor]:
     """A CLIP state dict from a local file: a plain state dict (open_clip), {"state_dict": ...} (open_clip training
-    checkpoints), or {"student": ..., "teacher": ...} (COSMOS release; `which` picks one). DDP / wrapper
-    prefixes ("module.", "model.") are stripped."""
+    checkpoints), {"student": ..., "teacher": ...} (COSMOS release; `which` picks one), or this suite's own
+    training checkpoint (runs/checkpoints/<fingerprint>/last.pt; student encoders, or the EMA teacher's with
+    which="teacher"). DDP / wrapper prefixes ("module.", "model.") are stripped."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(ckpt, dict) and "model" in ckpt and "optimizer" in ckpt:  # this suite's training checkpoint
+        prefix = "teacher.module.encoders.model." if which == "teacher" else "encoders.model."
+        state = {k[len(prefix):]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
+        if not state:
+            raise KeyError(f"{path}: a suite checkpoint without {which} weights (keys starting {prefix!r})")
+        return state
     if isinstance(ckpt, dict) and which in ckpt and isinstance(ckpt[which], dict):
         ckpt = ckpt[which]
     elif isinstance(ckpt, dict) and "state_dict" in ckpt:

@@ -70,3 +70,18 @@ def test_eval_only_run_records_a_sacred_run_of_a_local_checkpoint(scenes, tmp_pa
     assert run["status"] == "COMPLETED" and "retrieval/scenes/i2t_r1" in run["result"]
     assert info["data"].startswith("checkpoint ") and len(info["fingerprint"]) == 16
     assert main(["eval", "encoder=ViT-Micro-8-32"]) == 2  # no checkpoint: a clear error
+
+
+def test_suite_training_checkpoints_load_student_or_teacher(tmp_path):
+    from methods.checkpoint import save_atomic
+
+    method = _build("cosmos")
+    with torch.no_grad():
+        for p in method.teacher.parameters():
+            p.add_(1.0)
+    save_atomic({"model": method.state_dict(), "optimizer": {}}, tmp_path / "last.pt")
+    for which, source in (("student", method.encoders), ("teacher", method.teacher_encoders())):
+        target = build_encoders("ViT-Micro-8-32")
+        load_into(target, tmp_path / "last.pt", which=which)
+        assert all(torch.equal(a, b) for a, b in zip(target.model.state_dict().values(),
+                                                     source.model.state_dict().values())), which

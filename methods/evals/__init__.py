@@ -66,14 +66,16 @@ def _segmentation_data(name: str, cfg: EvalConfig, scenes: Path | None):
 
     from PIL import Image
 
-    from ..data.scenes.vocab import CATEGORIES, CLASSIFICATION_TEMPLATES
+    from ..data.scenes.vocab import BACKGROUNDS, CATEGORIES, CLASSIFICATION_TEMPLATES, TEXTURES
 
     samples = datasets.read_split(scenes, "test")
     size = Image.open(io.BytesIO(samples[0]["jpg"])).size[0]
-    # the benchmark: 0 = background (COCO-Object style probability threshold), 1..16 = categories; one window
-    protocol = segmentation.SegmentationProtocol(window=size, stride=size // 2, short_side=size, logit_scale=40.0,
-                                                 prob_threshold=0.1)
-    return ([s["jpg"] for s in samples], [s["mask.png"] for s in samples], list(CATEGORIES),
+    # label 0 = background, named by synonyms as SCLIP's VOC21 list does (here the benchmark's backdrops),
+    # 1..16 = categories; logit scale 40; the 64-px image in one window
+    background = ", ".join(["background"] + [f"{c} background" for c in BACKGROUNDS] +
+                           [f"{t} background" for t in TEXTURES])
+    protocol = segmentation.SegmentationProtocol(window=size, stride=size // 2, short_side=size, logit_scale=40.0)
+    return ([s["jpg"] for s in samples], [s["mask.png"] for s in samples], [background] + list(CATEGORIES),
             list(CLASSIFICATION_TEMPLATES), protocol)
 
 
