@@ -117,9 +117,23 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
     p.add_argument("--dry-run", action="store_true", help="print the cells and their configs; run nothing")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override a key in every cell")
     p.add_argument("--out", type=Path, default=Path("reports"), help="where tables/ is written")
+    p.add_argument("--slurm", type=Path, default=None, metavar="FILE",
+                   help="write a SLURM array script (one multi-node torchrun per cell) instead of running")
+    p.add_argument("--nodes", type=int, default=2, help="nodes per cell for --slurm")
+    p.add_argument("--gpus-per-node", type=int, default=8, help="GPUs per node for --slurm")
     args = p.parse_args(argv)
     seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
     rows = args.rows.split(",") if args.rows else None
+    if args.slurm:
+        from experiments import orchestrate
+        from experiments.slurm import slurm_script
+
+        todo = orchestrate.cells(manifests.load(name), args.scale, seeds, rows, _overrides(args.set))
+        args.slurm.write_text(slurm_script(name, todo, args.scale, args.nodes, args.gpus_per_node,
+                                           str(args.runs_dir), args.set))
+        print(f"wrote {args.slurm}: {len(todo)} array tasks of {args.nodes} x {args.gpus_per_node} GPUs; "
+              f"submit with: sbatch {args.slurm}")
+        return 0
     run_manifest(name, args.scale, seeds, rows, args.runs_dir, args.mongo, args.dry_run, args.out,
                  _overrides(args.set))
     return 0

@@ -69,3 +69,17 @@ def test_dry_run_lists_cells_and_runs_nothing(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "CLIP seed=0" in out and "to run" in out and "steps=200" in out
     assert not any(tmp_path.iterdir())
+
+
+def test_slurm_script_has_one_array_task_per_cell_and_is_valid_bash(tmp_path):
+    import subprocess
+
+    out = tmp_path / "table3.sh"
+    assert main(["table3", "--slurm", str(out), "--seeds", "0,1", "--nodes", "2", "--gpus-per-node", "8",
+                 "--set", "data.workers=4"]) == 0
+    text = out.read_text()
+    assert "#SBATCH --array=0-7" in text and "#SBATCH --nodes=2" in text and "--nproc_per_node 8" in text
+    assert "ROWS=(CLIP SLIP SiLC COSMOS CLIP SLIP SiLC COSMOS)" not in text  # cells are row-major: row x seeds
+    assert "ROWS=(CLIP CLIP SLIP SLIP SiLC SiLC COSMOS COSMOS)" in text and "SEEDS=(0 1 0 1 0 1 0 1)" in text
+    assert "--set data.workers=4" in text
+    subprocess.run(["bash", "-n", str(out)], check=True)
