@@ -47,3 +47,36 @@ def plot_bars(stats: pd.DataFrame, columns: dict[str, str], path: Path) -> Path:
     fig.savefig(path, dpi=120, metadata={"Software": None})
     plt.close(fig)
     return path
+
+
+def plot_attention(maps: dict[str, dict], path: Path, sample: int = 0) -> Path:
+    """Paper Fig. 3/4-style panels: per row (method) the image, its patch-to-caption similarity overlay and, where
+    the method has cross-attention, the caption's attention over patches; the caption is printed below.
+    maps: row label -> the arrays of a run's attention_maps.npz."""
+    import numpy as np
+
+    kinds = ["patch_text"] + (["xattn_patches"] if any("xattn_patches" in m for m in maps.values()) else [])
+    fig, axes = plt.subplots(len(maps), 1 + len(kinds), figsize=(2.2 * (1 + len(kinds)), 2.3 * len(maps)),
+                             squeeze=False)
+    titles = {"patch_text": "patch-caption similarity", "xattn_patches": "cross-attention (caption -> patches)"}
+    for r, (label, m) in enumerate(maps.items()):
+        img = m["images"][sample]
+        axes[r, 0].imshow(img)
+        axes[r, 0].set_ylabel(label)
+        for c, kind in enumerate(kinds, 1):
+            ax = axes[r, c]
+            if kind in m:
+                heat = np.kron(m[kind][sample], np.ones((img.shape[0] // m[kind].shape[-1],) * 2))
+                ax.imshow(img)
+                ax.imshow(heat, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+            if r == 0:
+                ax.set_title(titles[kind], fontsize=8)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    caption = str(next(iter(maps.values()))["captions"][sample])
+    fig.text(0.5, 0.005, caption[:160] + ("..." if len(caption) > 160 else ""), ha="center", fontsize=7, wrap=True)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.savefig(path, dpi=120, metadata={"Software": None})
+    plt.close(fig)
+    return path

@@ -28,7 +28,7 @@ TOP_LEVEL = {"method": str, "scale": str, "seed": int, "encoder": str, "checkpoi
 CHECKPOINT_WEIGHTS = ("state_dict", "student", "teacher")
 # Keys that change how a run executes but not what it computes: excluded from the fingerprint.
 NON_SEMANTIC = {("data", "workers"), ("train", "ckpt_every"), ("train", "log_every"), ("eval", "batch_size"),
-                ("eval", "workers")}
+                ("eval", "workers"), ("eval", "maps")}
 
 
 def _fields(cls) -> dict[str, object]:

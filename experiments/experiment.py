@@ -95,12 +95,29 @@ def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> 
         method = build_method(run_cfg["method"], C.method_config(run_cfg), run_cfg["encoder"])
         eval_cfg = C.section(run_cfg, "eval")
         if run_cfg["checkpoint"]:
-            return evaluate_checkpoint(method, run_cfg, eval_cfg, scenes, _run)
-        return train(method, urls, C.section(run_cfg, "train"), C.section(run_cfg, "data"), seed=run_cfg["seed"],
-                     ckpt_dir=Path(runs_dir) / "checkpoints" / fp, logger=SacredLogger(_run),
-                     evaluate=lambda m: evaluate(m, eval_cfg, scenes), progress=True)
+            metrics = evaluate_checkpoint(method, run_cfg, eval_cfg, scenes, _run)
+        else:
+            metrics = train(method, urls, C.section(run_cfg, "train"), C.section(run_cfg, "data"),
+                            seed=run_cfg["seed"], ckpt_dir=Path(runs_dir) / "checkpoints" / fp,
+                            logger=SacredLogger(_run), evaluate=lambda m: evaluate(m, eval_cfg, scenes),
+                            progress=True)
+        if scenes is not None and eval_cfg.maps and _rank() == 0:
+            save_maps(method, scenes, eval_cfg.maps, _run)
+        return metrics
 
     return ex
+
+
+def save_maps(method, scenes: Path, n: int, run) -> None:
+    """Attention / similarity maps of n benchmark test images, stored as the run's attention_maps.npz."""
+    import tempfile
+
+    from methods.evals.attention import attention_maps
+    from methods.evals.attention import save_maps as write
+
+    method.eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        run.add_artifact(str(write(attention_maps(method, scenes, n), Path(tmp) / "attention_maps.npz")))
 
 
 def evaluate_checkpoint(method, cfg: dict, eval_cfg, scenes, run) -> dict:

@@ -121,6 +121,9 @@ def write_table(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir: 
         figs.append(figures.plot_curves(figures.curves(runs_dir, runs), "train/loss",
                                         out_dir / "figures" / f"{name}-curves.png"))
         figs.append(figures.plot_bars(stats, columns, out_dir / "figures" / f"{name}-bars.png"))
+        maps = _maps(runs_dir, runs)
+        if maps:
+            figs.append(figures.plot_attention(maps, out_dir / "figures" / f"{name}-attention.png"))
     data = ", ".join(sorted(set(runs["data"].dropna()))) if len(runs) else "no runs yet"
     md = report.render(name, manifest, scale, data, _commit(), runs, stats, columns,
                        [str(f.relative_to(out_dir)) for f in figs])
@@ -128,6 +131,19 @@ def write_table(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir: 
     print(stats.pivot(index="row", columns="metric", values="mean").round(2).to_string())
     print(f"wrote {path}, {out_dir / f'{name}.md'}" + (f" and {len(figs)} figures" if figs else ""))
     return path
+
+
+def _maps(runs_dir: Path, runs) -> dict:
+    """Row label -> the arrays of its first seed's attention_maps.npz (runs that saved maps)."""
+    import numpy as np
+
+    out = {}
+    for r in runs.itertuples():
+        path = Path(runs_dir) / str(r.run_id) / "attention_maps.npz"
+        if path.exists() and r.row not in out:
+            with np.load(path) as z:
+                out[r.row] = {k: z[k] for k in z.files}
+    return out
 
 
 def _cell_runs(df, todo: list[Cell]):

@@ -135,3 +135,19 @@ class COSMOS(MultiCropMethod):
         with torch.no_grad():
             t_txt = encode_views(self.teacher_encoders().text_forward, global_texts)[0]
         return F.normalize(t_img, dim=-1), F.normalize(t_txt, dim=-1)
+
+    @torch.no_grad()
+    def cross_attention_maps(self, images: torch.Tensor, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Student cross-attention weights for figures: the caption's query over image patches (B, gh, gw) and
+        the image's query over caption tokens (B, L), where those layers exist."""
+        enc, out = self.encoders, {}
+        img, patches = enc.image_forward(images)
+        txt, words = enc.text_forward(tokens)
+        pad = (tokens == 0) if self.cfg.mask_text_padding else None
+        if hasattr(self, "text_xattn"):
+            w = self.text_xattn.weights(txt[:, None], self.image_token_map(patches))[:, 0]
+            g = images.shape[-1] // enc.patch_size
+            out["xattn_patches"] = w.reshape(-1, g, g)
+        if hasattr(self, "image_xattn"):
+            out["xattn_tokens"] = self.image_xattn.weights(img[:, None], self.text_token_map(words), pad)[:, 0]
+        return out

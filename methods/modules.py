@@ -121,3 +121,9 @@ class CrossAttentionPool(nn.Module):
         kv = self.norm_kv(tokens)
         out, _ = self.attn(self.norm_q(query), kv, kv, key_padding_mask=pad_mask, need_weights=False)
         return query + out
+
+    def weights(self, query: torch.Tensor, tokens: torch.Tensor, pad_mask: torch.Tensor | None = None):
+        """(B, V, L) attention weights of each query over the tokens, averaged over heads (for figures)."""
+        kv = self.norm_kv(tokens)
+        return self.attn(self.norm_q(query), kv, kv, key_padding_mask=pad_mask, need_weights=True,
+                         average_attn_weights=True)[1]

@@ -54,6 +54,7 @@ def test_sacred_run_records_config_curves_result_and_info(scenes, tmp_path):
     curves = json.loads((rdir / "metrics.json").read_text())
     assert curves["train/loss"]["steps"] == [1, 2, 3, 4, 5, 6]
     assert (tmp_path / "checkpoints" / info["fingerprint"] / "last.pt").exists()
+    assert (rdir / "attention_maps.npz").exists(), "maps for figures are saved with the run"
 
 
 @pytest.mark.parametrize("method", METHODS)

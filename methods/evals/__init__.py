@@ -33,6 +33,7 @@ class EvalConfig:
     mmvp_dir: str = ""  # MMVP-VLM: Questions.csv + MMVP_VLM_Images/
     linear_train_dir: str = ""  # linear probe on real data: train class folders (test: imagenet_dir)
     linear_train_size: int = 5000  # linear probe on the benchmark: first N train samples
+    maps: int = 8  # attention / similarity maps of the first N benchmark test images saved with the run (0: none)
     mean_per_class: bool = False
 
 
