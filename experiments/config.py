@@ -26,9 +26,12 @@ TOP_LEVEL = {"method": str, "scale": str, "seed": int, "encoder": str, "checkpoi
 # checkpoint: a local weights file -> an eval-only run (no training) of those weights in `encoder`;
 # checkpoint_weights: which part of a release checkpoint (state_dict / student / teacher, methods/interop.py).
 CHECKPOINT_WEIGHTS = ("state_dict", "student", "teacher")
-# Keys that change how a run executes but not what it computes: excluded from the fingerprint.
+# Keys that change how a run executes but not what it computes, and locations of evaluation data (where a
+# dataset lies, not what it is): excluded from the fingerprint.
+EVAL_PATHS = ("coco_images", "coco_captions", "flickr_images", "flickr_karpathy", "imagenet_dir", "sugarcrepe_dir",
+              "mmvp_dir", "svo_dir", "linear_train_dir")
 NON_SEMANTIC = {("data", "workers"), ("train", "ckpt_every"), ("train", "log_every"), ("eval", "batch_size"),
-                ("eval", "workers"), ("eval", "maps")}
+                ("eval", "workers"), ("eval", "maps")} | {("eval", k) for k in EVAL_PATHS}
 
 
 def _fields(cls) -> dict[str, object]:

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data.views import LOCAL_TEXT, TextView
+from .data.views import TextView
 from .losses import cosmos, multi_info_nce
 from .modules import CrossAttentionPool, encode_views, views_first
 from .multicrop import MultiCropConfig, MultiCropMethod
@@ -57,8 +57,8 @@ class COSMOSConfig(MultiCropConfig):
         super().__post_init__()
         TextView(self.caption, self.global_texts, self.local_texts, self.max_sentences, self.local_text,
                  self.mask_ratio)  # validates the text fields, naming the bad one
-        if self.local_text not in LOCAL_TEXT or self.distill_weight < 0 or self.heads < 1:
-            raise ValueError("distill_weight must be >= 0 and heads >= 1")
+        if self.distill_weight < 0 or self.heads < 1:
+            raise ValueError(f"distill_weight must be >= 0 and heads >= 1, got {self.distill_weight}, {self.heads}")
 
     @property
     def distills(self) -> bool:

@@ -53,6 +53,7 @@ def test_fingerprint_ignores_non_semantic_keys_only():
     base = C.resolve({"method": "clip"})
     assert C.fingerprint(base) == C.fingerprint(C.resolve({"method": "clip", "data.workers": 7}))
     assert C.fingerprint(base) == C.fingerprint(C.resolve({"method": "clip", "train.log_every": 3}))
+    assert C.fingerprint(base) == C.fingerprint(C.resolve({"method": "clip", "eval.coco_images": "/data/coco"}))
     assert C.fingerprint(base) != C.fingerprint(C.resolve({"method": "clip", "train.lr": 1e-4}))
     assert C.fingerprint(base) != C.fingerprint(C.resolve({"method": "clip", "seed": 1}))
 

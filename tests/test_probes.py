@@ -90,3 +90,33 @@ def test_scenes_probes_score_every_type_and_pattern(scenes):
     assert {f"compositional/scenes/{t}" for t in COMPOSITIONAL_TYPES} <= set(out)
     assert all(0 <= out[k] <= 100 for k in out if not k.endswith("skipped_images"))
     assert "perception/scenes/colour" in out and "perception/scenes/mean" in out
+
+
+def test_image_choice_accuracy_known_answer():
+    txt = torch.eye(3)
+    pos = torch.eye(3)
+    neg = torch.eye(3)[[1, 2, 0]]
+    neg[2] = txt[2] * 2  # the negative image scores higher for sentence 2
+    out = probes.image_choice_accuracy(txt, pos, neg, ["subj", "verb", "verb"])
+    assert out["subj"] == 100.0 and out["verb"] == 50.0 and out["mean"] == 75.0
+
+
+def test_svo_reader_and_runner_on_fixture_files(tmp_path):
+    (tmp_path / "images").mkdir()
+    for i, colour in enumerate(["red", "blue", "green"]):
+        _jpg(tmp_path / "images" / f"{i}.jpg", colour)
+    rows = [("a dog chases a cat", 0, 1, "True", "False", "False"), ("a man rides a horse", 1, 2, "False", "True",
+                                                                     "False"),
+            ("a girl eats an apple", 2, 9, "False", "False", "True")]  # image 9 is missing: skipped, counted
+    with open(tmp_path / "svo_probes.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["sentence", "pos_image_id", "neg_image_id", "subj_neg", "verb_neg", "obj_neg"])
+        w.writerows(rows)
+    data = probes.svo_probes(tmp_path)
+    assert data.types == ["subj", "verb", "obj"] and data.negatives[2].endswith("images/9.jpg")
+    from methods import build_method
+    from methods.clip import CLIPConfig
+
+    method = build_method("clip", CLIPConfig(), "ViT-Micro-8-32").eval()
+    out = evaluate(method, EvalConfig(sets=("compositional/svo",), svo_dir=str(tmp_path)))
+    assert out["compositional/svo/skipped_images"] == 1.0 and "compositional/svo/subj" in out

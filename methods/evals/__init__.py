@@ -31,6 +31,7 @@ class EvalConfig:
     imagenet_dir: str = ""  # ImageNet-style class folders (val split)
     sugarcrepe_dir: str = ""  # SugarCrepe's 7 json files (images: coco_images, the val2017 folder)
     mmvp_dir: str = ""  # MMVP-VLM: Questions.csv + MMVP_VLM_Images/
+    svo_dir: str = ""  # SVO-Probes: svo_probes.csv + images/<id>.jpg
     linear_train_dir: str = ""  # linear probe on real data: train class folders (test: imagenet_dir)
     linear_train_size: int = 5000  # linear probe on the benchmark: first N train samples
     maps: int = 8  # attention / similarity maps of the first N benchmark test images saved with the run (0: none)
@@ -80,9 +81,11 @@ def _segmentation_data(name: str, cfg: EvalConfig, scenes: Path | None):
             list(CLASSIFICATION_TEMPLATES), protocol)
 
 
-def _compositional_data(name: str, cfg: EvalConfig, scenes: Path | None) -> probes.CaptionPairs:
+def _compositional_data(name: str, cfg: EvalConfig, scenes: Path | None):
     if name == "scenes":
         return probes.scenes_compositional(scenes)
+    if name == "svo":
+        return probes.svo_probes(cfg.svo_dir)
     return probes.sugarcrepe(cfg.sugarcrepe_dir, cfg.coco_images)
 
 
@@ -94,7 +97,7 @@ def _perception_data(name: str, cfg: EvalConfig, scenes: Path | None) -> probes.
 TASKS: dict[str, tuple[tuple[str, ...], Callable]] = {
     "retrieval": (("scenes", "coco", "flickr30k"), _retrieval_data),
     "classification": (("scenes", "imagenet"), _classification_data),
-    "compositional": (("scenes", "sugarcrepe"), _compositional_data),
+    "compositional": (("scenes", "sugarcrepe", "svo"), _compositional_data),
     "linear": (("scenes", "imagenet"), _linear_data),
     "segmentation": (("scenes",), _segmentation_data),
     "perception": (("scenes", "mmvp"), _perception_data),
@@ -151,7 +154,14 @@ def run_classification(method, data: datasets.LabelledImages, cfg: EvalConfig) -
     return out | {"skipped_images": float((~ok).sum())}
 
 
-def run_compositional(method, data: probes.CaptionPairs, cfg: EvalConfig) -> dict[str, float]:
+def run_compositional(method, data, cfg: EvalConfig) -> dict[str, float]:
+    if isinstance(data, probes.ImageChoices):  # SVO: one sentence, two images
+        (pos, ok_p), (neg, ok_n) = embed_images(method, data.positives, cfg), embed_images(method, data.negatives, cfg)
+        ok = ok_p & ok_n
+        keep = ok.nonzero().squeeze(1).tolist()
+        txt = embed_texts(method, [data.sentences[i] for i in keep], cfg.batch_size)
+        out = probes.image_choice_accuracy(txt, pos[ok], neg[ok], [data.types[i] for i in keep])
+        return out | {"skipped_images": float((~ok_p).sum() + (~ok_n).sum())}
     unique = {item: i for i, item in enumerate(dict.fromkeys(data.images))}  # probe sets reuse their images
     img_u, ok_u = embed_images(method, list(unique), cfg)
     index = torch.tensor([unique[item] for item in data.images])

@@ -2,6 +2,8 @@
 
 - Compositional (SugarCrepe; the benchmark's 7 hard-negative sets): one image, a positive and a negative caption;
   correct when sim(image, positive) > sim(image, negative). Accuracy per type and the mean over types.
+- SVO probes: one sentence, a positive and a negative image (differing in subject, verb or object); correct
+  when sim(sentence, positive image) > sim(sentence, negative image). Accuracy per negative type and mean.
 - Perception (MMVP-VLM; the benchmark's MMVP-style pairs): two images a, b with captions a, b; a pair counts only
   if image a prefers caption a AND image b prefers caption b. Accuracy per pattern and the mean over patterns.
 Scoring uses only normalised global embeddings, so every method is scored by the same code.
@@ -38,6 +40,14 @@ class ImagePairs:
     patterns: list[str]
 
 
+@dataclasses.dataclass
+class ImageChoices:
+    sentences: list[str]
+    positives: Sequence
+    negatives: Sequence
+    types: list[str]
+
+
 def _per_group(correct: torch.Tensor, groups: list[str]) -> dict[str, float]:
     out = {}
     for g in sorted(set(groups)):
@@ -50,6 +60,11 @@ def _per_group(correct: torch.Tensor, groups: list[str]) -> dict[str, float]:
 def caption_pair_accuracy(img: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, types: list[str]):
     """img, pos, neg: (N, D) normalised; row i of each belongs to item i. Percent correct per type and mean."""
     return _per_group((img * pos).sum(-1) > (img * neg).sum(-1), types)
+
+
+def image_choice_accuracy(txt: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, types: list[str]):
+    """txt, pos, neg: (N, D) normalised (sentence, its positive image, its negative image): percent correct."""
+    return _per_group((txt * pos).sum(-1) > (txt * neg).sum(-1), types)
 
 
 def image_pair_accuracy(img_a, img_b, cap_a, cap_b, patterns: list[str]) -> dict[str, float]:
@@ -127,3 +142,25 @@ def mmvp_vlm(root: str | Path) -> ImagePairs:
     a, b = rows[0::2], rows[1::2]
     return ImagePairs([image(r) for r in a], [image(r) for r in b], [r["Statement"] for r in a],
                       [r["Statement"] for r in b], [r["Type"] for r in a])
+
+
+_SVO_LAYOUT = ("<root>/svo_probes.csv (columns sentence, pos_image_id, neg_image_id, subj_neg, verb_neg, obj_neg) "
+               "and <root>/images/<image id>.jpg")
+
+
+def svo_probes(root: str | Path) -> ImageChoices:
+    """SVO-Probes (Hendricks & Nematzadeh 2021) from a local copy; the type is which of subject / verb / object
+    the negative image changes. A missing image file counts as corrupt (skipped and counted)."""
+    root = _require(root, "SVO-Probes folder", _SVO_LAYOUT)
+    out = ImageChoices([], [], [], [])
+    with open(_require(root / "svo_probes.csv", "svo_probes.csv", _SVO_LAYOUT), newline="") as f:
+        for row in csv.DictReader(f):
+            kind = next((k for k in ("subj", "verb", "obj") if str(row.get(f"{k}_neg", "")).lower() == "true"),
+                        None)
+            if kind is None:
+                continue
+            out.sentences.append(row["sentence"])
+            out.positives.append(str(root / "images" / f"{row['pos_image_id']}.jpg"))
+            out.negatives.append(str(root / "images" / f"{row['neg_image_id']}.jpg"))
+            out.types.append(kind)
+    return out
