@@ -149,7 +149,7 @@ def validate(cfg: dict) -> None:
 
     if cfg["data"]["scenes"] not in PRESETS:
         raise ConfigError(f"unknown data.scenes {cfg['data']['scenes']!r}; valid choices: {', '.join(PRESETS)}")
-    if cfg["data"]["dataset"] == "shards" and not cfg["data"]["shards"]:
+    if cfg["data"]["dataset"] == "shards" and not cfg["data"]["shards"] and not cfg["checkpoint"]:
         raise ConfigError("data.dataset=shards needs data.shards=<folder of .tar or brace pattern>")
 
 

@@ -29,18 +29,32 @@ def cells(manifest, scale: str, seeds: tuple[int, ...] | None = None, rows: list
     if scale not in manifest.SCALES:
         raise C.ConfigError(f"manifest {manifest.__name__.rsplit('.', 1)[-1]!r} does not run at scale {scale!r}; "
                             f"valid choices: {', '.join(manifest.SCALES)}")
+    table = manifests.rows(manifest, scale)
     for r in rows or []:
-        if r not in manifest.ROWS:
-            raise C.ConfigError(f"unknown row {r!r}; valid choices: {', '.join(manifest.ROWS)}")
+        if r not in table:
+            raise C.ConfigError(f"unknown row {r!r}; valid choices: {', '.join(table)}")
     out = []
-    for row, updates in manifest.ROWS.items():
+    for row, updates in table.items():
         if rows and row not in rows:
             continue
+        updates = {k: _from_env(row, k, v) for k, v in updates.items()}
         for seed in seeds or manifest.SEEDS:
             cfg = C.resolve({**manifests.settings(manifest, scale), **updates, "scale": scale, "seed": seed,
                              **(overrides or {})})
             out.append(Cell(row, seed, cfg, C.fingerprint(cfg)))
     return out
+
+
+def _from_env(row: str, key: str, value):
+    """A manifest value "$NAME" is the environment variable NAME (e.g. a local checkpoint path)."""
+    import os
+
+    if not (isinstance(value, str) and value.startswith("$")):
+        return value
+    if value[1:] not in os.environ:
+        raise C.ConfigError(f"row {row!r} needs {key} from the environment variable {value[1:]} "
+                            f"(export {value[1:]}=/path/to/file)")
+    return os.environ[value[1:]]
 
 
 def completed_fingerprints(runs_dir: Path) -> set[str]:
@@ -69,7 +83,7 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
             print(f"    method={cell.config['method']} encoder={cell.config['encoder']} "
                   f"steps={cell.config['train']['steps']} batch={cell.config['train']['batch_size']}: "
                   f"{'reused' if cell.fingerprint in done else estimate(cell.config)}")
-            overrides_shown = {k: v for k, v in manifest.ROWS[cell.row].items() if k != "method"}
+            overrides_shown = {k: v for k, v in manifests.rows(manifest, scale)[cell.row].items() if k != "method"}
             if overrides_shown:
                 print(f"    row settings: {overrides_shown}")
             continue

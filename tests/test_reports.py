@@ -85,3 +85,18 @@ def test_every_manifest_resolves_at_every_scale_it_declares():
 def test_a_single_seed_claim_says_it_is_untested_against_noise():
     assert "on one seed, untested against seed noise" in check_claim(_stats(12.0, 0.0, 10.0, 0.0, n=1), "A", "B",
                                                                      "m")
+
+
+def test_paper_rows_of_released_checkpoints_come_from_the_environment(tmp_path, monkeypatch):
+    from experiments.errors import ConfigError
+
+    manifest = manifests.load("table2")
+    with pytest.raises(ConfigError, match="OPENCLIP_400M"):
+        cells(manifest, "paper")
+    for i, var in enumerate(("OPENCLIP_400M", "OPENCLIP_1B", "OPENCLIP_2B", "COSMOS_30M")):
+        (tmp_path / f"{i}.bin").write_bytes(bytes([i]))
+        monkeypatch.setenv(var, str(tmp_path / f"{i}.bin"))
+    todo = cells(manifest, "paper")
+    assert [c.row for c in todo] == list(manifest.ROWS_BY_SCALE["paper"])
+    assert todo[3].config["checkpoint_weights"] == "teacher" and len({c.fingerprint for c in todo}) == 4
+    assert [c.row for c in cells(manifest, "tiny")] == ["CLIP (ours)", "COSMOS (ours)"]

@@ -10,6 +10,8 @@ A manifest module defines:
 and optionally:
     SETTINGS: dict[str, dict]      scale -> dotted overrides for every cell at that scale
     COLUMNS_BY_SCALE: dict         scale -> COLUMNS where a scale measures other datasets (paper: real data)
+    ROWS_BY_SCALE: dict            scale -> ROWS where a scale compares other models (e.g. released checkpoints);
+                                   a value "$NAME" is read from the environment variable NAME when cells resolve
     CLAIMS: list[tuple]            (text, better row, worse row, metric key or "all"): checked in the report
 Its docstring states what the paper artefact shows, the command, and the compute budget per scale.
 """
@@ -41,6 +43,10 @@ def load(name: str) -> ModuleType:
 
 def columns(manifest: ModuleType, scale: str) -> dict[str, str]:
     return getattr(manifest, "COLUMNS_BY_SCALE", {}).get(scale, manifest.COLUMNS)
+
+
+def rows(manifest: ModuleType, scale: str) -> dict[str, dict]:
+    return getattr(manifest, "ROWS_BY_SCALE", {}).get(scale, manifest.ROWS)
 
 
 def settings(manifest: ModuleType, scale: str) -> dict:
