@@ -27,7 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from experiments import config as C  # noqa: E402
 from methods import METHODS, build_method  # noqa: E402
-from methods.data.views import ImageView  # noqa: E402
+from methods.data.views import random_batch  # noqa: E402
 from methods.train import optimisation_step  # noqa: E402
 
 # H100 SXM dense bf16 peak (NVIDIA datasheet): the MFU denominator on an H100; H200 has the same compute.
@@ -40,18 +40,7 @@ def method_config(name: str, scale: str, encoder: str):
 
 
 def synthetic_batch(method, batch: int, device) -> dict:
-    g = torch.Generator().manual_seed(0)
-    out = {}
-    for key, spec in method.views.items():
-        if isinstance(spec, ImageView):
-            shape = (batch, 3, spec.size, spec.size) if spec.n == 1 else (batch, spec.n, 3, spec.size, spec.size)
-            out[key] = torch.randn(shape, generator=g)
-        else:
-            ctx = method.encoders.context_length
-            tok = torch.randint(1, 49000, (batch, spec.n, ctx) if spec.n > 1 else (batch, ctx), generator=g)
-            tok[..., -1] = 49407
-            out[key] = tok
-    return {k: v.to(device) for k, v in out.items()}
+    return {k: v.to(device) for k, v in random_batch(method.views, batch, method.encoders.context_length).items()}
 
 
 def build_step(name: str, scale: str, encoder: str, batch: int, device, precision: str):
@@ -116,21 +105,15 @@ def data_throughput(seconds: float, local_size: int = 96, global_size: int = 224
     from methods.cosmos import COSMOSConfig
     from methods.data.scenes import ensure_scenes, preset
     from methods.data.stream import decode_sample, read_all
-    from methods.data.views import ViewBuilder
-    from methods.multicrop import MultiCropMethod
+    from methods.data.views import TextView, ViewBuilder
+    from methods.multicrop import multicrop_views
 
     torch.set_num_threads(1)
     root = ensure_scenes(preset("tiny"), progress=False)
     samples = [decode_sample(s) for _, s in zip(range(200), read_all(sorted(map(str, (root / "val").glob("*.tar")))))]
-
-    class Sizes:  # the encoder attributes the view declaration reads, at paper resolution
-        image_size, patch_size = global_size, 16
-
     cfg = COSMOSConfig(local_size=local_size)
-    views = MultiCropMethod.image_views(type("V", (), {"cfg": cfg, "encoders": Sizes})())
-    from methods.data.views import TextView
-
-    views["texts"] = TextView(cfg.caption, cfg.global_texts, cfg.local_texts, cfg.max_sentences)
+    views = multicrop_views(cfg, global_size, 16) | {
+        "texts": TextView(cfg.caption, cfg.global_texts, cfg.local_texts, cfg.max_sentences)}
     builder = ViewBuilder(views, open_clip.get_tokenizer("ViT-B-16"))
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:

@@ -47,7 +47,7 @@ def cmd_list() -> int:
     return 0
 
 
-def cmd_train(argv: list[str], prog: str = "run.py train") -> int:
+def cmd_train(argv: list[str], prog: str = "run.py train", needs_checkpoint: bool = False) -> int:
     from experiments import config as C
     from experiments.errors import ConfigError
 
@@ -55,7 +55,7 @@ def cmd_train(argv: list[str], prog: str = "run.py train") -> int:
     p.add_argument("overrides", nargs="*", help="key=value, e.g. method=clip scale=tiny train.steps=100")
     args = p.parse_args(argv)
     overrides = _overrides(args.overrides)
-    if prog.endswith("eval") and not overrides.get("checkpoint"):
+    if needs_checkpoint and not overrides.get("checkpoint"):
         raise ConfigError("eval needs checkpoint=PATH (a local open_clip or COSMOS checkpoint file)")
     cfg = C.resolve(overrides)
     from experiments.experiment import run_training
@@ -68,7 +68,7 @@ def cmd_train(argv: list[str], prog: str = "run.py train") -> int:
 def cmd_eval(argv: list[str]) -> int:
     """Eval-only: checkpoint=PATH (open_clip state dict or COSMOS release file, checkpoint_weights=student|teacher)
     loaded strictly into encoder=E; evaluations from eval.sets; recorded as a sacred run like a training run."""
-    return cmd_train(argv, prog="run.py eval")
+    return cmd_train(argv, prog="run.py eval", needs_checkpoint=True)
 
 
 def cmd_data(argv: list[str]) -> int:

@@ -51,6 +51,17 @@ class MultiCropConfig:
             raise ValueError(f"unknown eval_weights {self.eval_weights!r}; valid choices: {', '.join(EVAL_WEIGHTS)}")
 
 
+def multicrop_views(cfg: MultiCropConfig, size: int, patch_size: int, local: bool = True) -> dict[str, ImageView]:
+    """DINO multi-crop view specs for global crops of `size` px (see the module docstring)."""
+    if cfg.local_size % patch_size:
+        raise ValueError(f"local_size {cfg.local_size} is not a multiple of the patch size {patch_size}")
+    views = {"global1": ImageView(size, (cfg.crop_split, 1.0), augment=DINO_GLOBAL1),
+             "global2": ImageView(size, (cfg.crop_split, 1.0), augment=DINO_GLOBAL2)}
+    if cfg.local_crops and local:
+        views["local"] = ImageView(cfg.local_size, (0.05, cfg.crop_split), augment=DINO_LOCAL, n=cfg.local_crops)
+    return views
+
+
 class MultiCropMethod(Method):
     """A Method with multi-crop views and an EMA teacher over `self.student` (set by the subclass before
     calling `init_teacher`)."""
@@ -61,15 +72,7 @@ class MultiCropMethod(Method):
 
     def image_views(self, local: bool = True) -> dict[str, ImageView]:
         """The global crops, and the local crops when `local` (a method leaves them out when nothing uses them)."""
-        cfg, size = self.cfg, self.encoders.image_size
-        if cfg.local_size % self.encoders.patch_size:
-            raise ValueError(f"local_size {cfg.local_size} is not a multiple of the patch size "
-                             f"{self.encoders.patch_size}")
-        views = {"global1": ImageView(size, (cfg.crop_split, 1.0), augment=DINO_GLOBAL1),
-                 "global2": ImageView(size, (cfg.crop_split, 1.0), augment=DINO_GLOBAL2)}
-        if cfg.local_crops and local:
-            views["local"] = ImageView(cfg.local_size, (0.05, cfg.crop_split), augment=DINO_LOCAL, n=cfg.local_crops)
-        return views
+        return multicrop_views(self.cfg, self.encoders.image_size, self.encoders.patch_size, local)
 
     def encode_crops(self, batch: dict, project: bool = True):
         """Student image features: (global pooled (2, B, D), global tokens (2, B, N, W), local pooled (n, B, D)

@@ -11,7 +11,15 @@ import torch.nn.functional as F
 
 from experiments import config as C
 from methods import METHODS, build_method
-from methods.data.views import ImageView, TextView, build_texts, local_sentences, mask_words, sentence_pool
+from methods.data.views import (
+    ImageView,
+    TextView,
+    build_texts,
+    local_sentences,
+    mask_words,
+    random_batch,
+    sentence_pool,
+)
 from methods.losses import cosmos, dino, info_nce, multi_info_nce, simclr
 from methods.modules import EMATeacher, ema_momentum
 
@@ -29,18 +37,8 @@ def _build(name):
 
 
 def _batch(method, b=4):
-    g = torch.Generator().manual_seed(1)
-    out = {}
-    for key, spec in method.views.items():
-        if isinstance(spec, ImageView):
-            shape = (b, 3, spec.size, spec.size) if spec.n == 1 else (b, spec.n, 3, spec.size, spec.size)
-            out[key] = torch.randn(shape, generator=g)
-        else:
-            tok = torch.randint(1, 1000, (b, spec.n, 16) if spec.n > 1 else (b, 16), generator=g)
-            tok[..., 10:] = 0
-            tok[..., 9] = 49407
-            out[key] = tok
-    return out
+    """Random views with 10 real tokens of 16, so text padding exists (the padding-mask test needs it)."""
+    return random_batch(method.views, b, method.encoders.context_length, length=10, seed=1)
 
 
 # ---- losses against references written out term by term --------------------------------------------------
