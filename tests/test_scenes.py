@@ -139,3 +139,24 @@ def test_card_states_chance_levels(scenes):
     assert chance["classification_top1"] == pytest.approx(1 / 16)
     assert chance["retrieval_r1"]["t2i"] == pytest.approx(1 / 64)
     assert 0 < chance["segmentation_miou_with_background"] < chance["segmentation_miou_without_background"] < 1
+
+
+def test_surface_patterns_paint_each_category_distinctly_and_leave_the_class_map_alone():
+    from methods.data.scenes.render import surface_pattern
+    from methods.data.scenes.vocab import CATEGORY_PATTERNS, COLOURS, PATTERN_AMPLITUDE
+
+    planes = {c: surface_pattern(CATEGORY_PATTERNS[c], 64) for c in CATEGORIES}
+    for c, p in planes.items():  # +-1 everywhere (solid: 0), and no two categories share a pattern
+        assert set(np.unique(p)) <= ({0.0} if CATEGORY_PATTERNS[c] == "solid" else {-1.0, 1.0})
+    flat = [p.tobytes() for p in planes.values()]
+    assert len(set(flat)) == len(CATEGORIES)
+    obj = Obj("square", "blue", "large", "center", box=(16, 16, 48, 48))
+    scene = Scene("gray", "smooth", 0, (obj,))
+    (img_p, map_p), (img_f, map_f) = render(scene, 64, patterns=True), render(scene, 64, patterns=False)
+    assert np.array_equal(map_p, map_f)
+    inside = map_p == CATEGORY_ID["square"]
+    flat_px, pat_px = np.asarray(img_f)[inside].astype(int), np.asarray(img_p)[inside].astype(int)
+    assert (flat_px == COLOURS["blue"]).all()
+    diff = pat_px - flat_px  # +-45 per channel, less where 0 / 255 clip it
+    assert (np.abs(diff) <= PATTERN_AMPLITUDE).all() and (np.abs(diff).sum(axis=1) > 0).all()
+    assert (diff[:, 2] > 0).any() and (diff[:, 2] < 0).any()

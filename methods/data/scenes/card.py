@@ -12,7 +12,7 @@ from PIL import Image
 
 from ..stream import read_all
 from .probes import PERCEPTION_PATTERNS
-from .vocab import CATEGORIES, CLASSIFICATION_TEMPLATES, COLOURS
+from .vocab import CATEGORIES, CATEGORY_PATTERNS, CLASSIFICATION_TEMPLATES, COLOURS
 
 
 def retrieval_chance(n_images: int, caps_per_image: int, k: int) -> dict[str, float]:
@@ -81,6 +81,10 @@ def write_card(meta: dict, path: Path) -> None:
         "",
         f"{len(cfg['categories'])} categories (id = position + 1; 0 = background): "
         + ", ".join(f"{i + 1} {c}" for i, c in enumerate(cfg["categories"])),
+        "",
+        ("Surface patterns (each category's texture, painted over the object's colour): "
+         + ", ".join(f"{c} {CATEGORY_PATTERNS[c]}" for c in cfg["categories"]) + "." if cfg.get("surface_patterns")
+         else "Surface patterns: off (objects are flat colour; only shape tells categories apart)."),
         "",
         f"Colours ({len(cfg['colours'])}): {', '.join(cfg['colours'])}. All colours: {', '.join(COLOURS)}.",
         f"Classification templates: {' | '.join(CLASSIFICATION_TEMPLATES)}",

@@ -26,7 +26,7 @@ from .vocab import CATEGORIES, COLOURS, check_choice
 SPLITS = ("train", "val", "test")
 # Bump when rendering or captioning changes: it enters the fingerprint, so a cached benchmark made by older code
 # is never mistaken for the current one (and runs trained on it get a different data fingerprint).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: category surface patterns
 _SPLIT_CODE = {"train": 1, "val": 2, "test": 3, "perception": 4, "compositional": 5}
 
 
@@ -44,6 +44,7 @@ class ScenesConfig:
     categories: tuple[str, ...] = CATEGORIES
     colours: tuple[str, ...] = tuple(COLOURS)
     rotation_jitter: float = 15.0  # degrees; each object is rotated by U(-j, j)
+    surface_patterns: bool = True  # each category painted with its own pattern (vocab.CATEGORY_PATTERNS)
     perception_pairs: int = 50  # pairs per MMVP-style pattern
     jpeg_quality: int = 95
     seed: int = 0
@@ -108,7 +109,7 @@ def _write(path: Path, samples) -> None:
 def _shard_samples(cfg: ScenesConfig, split: str, start: int, stop: int):
     for i in range(start, stop):
         scene, rng = scene_for(cfg, split, i)
-        img, cmap = render(scene, cfg.image_size)
+        img, cmap = render(scene, cfg.image_size, cfg.surface_patterns)
         meta = caption_record(scene, rng) | {"scene": scene.to_json(), "index": i}
         yield encode_sample(f"{split}{i:07d}", img, cmap, meta, cfg.jpeg_quality)
 
@@ -145,7 +146,7 @@ def _perception_samples(cfg: ScenesConfig):
             rng = np.random.default_rng([cfg.seed, _SPLIT_CODE["perception"], idx])
             pair = perception_pair(base, pattern, rng, cfg.image_size, cfg.categories)
             for side, (scene, caption) in zip("ab", pair):
-                img, cmap = render(scene, cfg.image_size)
+                img, cmap = render(scene, cfg.image_size, cfg.surface_patterns)
                 meta = {"pattern": pattern, "pair": idx, "side": side, "caption": caption, "scene": scene.to_json()}
                 yield encode_sample(f"{pattern}-{j:04d}-{side}", img, cmap, meta, cfg.jpeg_quality)
 

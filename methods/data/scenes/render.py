@@ -13,7 +13,18 @@ import functools
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .vocab import BACKGROUNDS, CATEGORIES, CATEGORY_ID, COLOURS, DIGITS, POSITIONS, SIZES, TEXTURES
+from .vocab import (
+    BACKGROUNDS,
+    CATEGORIES,
+    CATEGORY_ID,
+    CATEGORY_PATTERNS,
+    COLOURS,
+    DIGITS,
+    PATTERN_AMPLITUDE,
+    POSITIONS,
+    SIZES,
+    TEXTURES,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,15 +146,45 @@ def background(scene: Scene, image_size: int) -> np.ndarray:
     return img
 
 
-def render(scene: Scene, image_size: int) -> tuple[Image.Image, np.ndarray]:
-    """RGB image and uint8 class map (0 = background, CATEGORY_ID otherwise). Later objects occlude earlier ones."""
+@functools.lru_cache(maxsize=64)
+def surface_pattern(name: str, image_size: int) -> np.ndarray:
+    """A +-1 (or all-zero for "solid") pattern over the image plane; periods are pixels at 64 px, scaled."""
+    if name == "solid":
+        return np.zeros((image_size, image_size), dtype=np.float32)
+    kind, *periods = name.split("-")
+    k = image_size / 64
+    p, q = (float(v) * k for v in (periods + periods)[:2])
+    yy, xx = np.mgrid[0:image_size, 0:image_size].astype(np.float32)
+    on = {
+        "hstripes": lambda: (yy // (p / 2)) % 2 == 0,
+        "vstripes": lambda: (xx // (p / 2)) % 2 == 0,
+        "diagonal": lambda: ((xx + yy) // (p / 2)) % 2 == 0,
+        "antidiagonal": lambda: ((xx - yy) // (p / 2)) % 2 == 0,
+        "checker": lambda: ((xx // p) + (yy // p)) % 2 == 0,
+        "dots": lambda: ((xx % p) < p / 2) & ((yy % p) < p / 2),
+        "grid": lambda: ((xx % p) < k) | ((yy % p) < k),
+        "rings": lambda: (np.hypot(xx - image_size / 2, yy - image_size / 2) // (p / 2)) % 2 == 0,
+        "waffle": lambda: ((xx // (p / 2)) % 2 == 0) ^ ((yy // (q / 2)) % 2 == 0),
+    }[kind]()
+    return np.where(on, 1.0, -1.0).astype(np.float32)
+
+
+def render(scene: Scene, image_size: int, patterns: bool = True) -> tuple[Image.Image, np.ndarray]:
+    """RGB image and uint8 class map (0 = background, CATEGORY_ID otherwise). Later objects occlude earlier ones.
+
+    patterns: paint each object with its category's surface pattern (vocab.CATEGORY_PATTERNS) over its colour."""
     img = background(scene, image_size)
     cmap = np.zeros((image_size, image_size), dtype=np.uint8)
     for obj in scene.objects:
         x0, y0, x1, y1 = obj.box
         mask = np.zeros((image_size, image_size), dtype=bool)
         mask[y0:y1, x0:x1] = object_mask(obj, x1 - x0)
-        img[mask] = np.array(COLOURS[obj.colour], dtype=np.float32)
+        colour = np.array(COLOURS[obj.colour], dtype=np.float32)
+        if patterns:
+            pattern = surface_pattern(CATEGORY_PATTERNS[obj.category], image_size)[mask]
+            img[mask] = colour + PATTERN_AMPLITUDE * pattern[:, None]
+        else:
+            img[mask] = colour
         cmap[mask] = CATEGORY_ID[obj.category]
     rgb = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
     return rgb, cmap
