@@ -30,8 +30,10 @@ CHECKPOINT_WEIGHTS = ("state_dict", "student", "teacher")
 # dataset lies, not what it is): excluded from the fingerprint.
 EVAL_PATHS = ("coco_images", "coco_captions", "flickr_images", "flickr_karpathy", "imagenet_dir", "sugarcrepe_dir",
               "mmvp_dir", "svo_dir", "linear_train_dir")
-NON_SEMANTIC = {("data", "workers"), ("train", "ckpt_every"), ("train", "log_every"), ("eval", "batch_size"),
-                ("eval", "workers"), ("eval", "maps")} | {("eval", k) for k in EVAL_PATHS}
+# data.split: with one rank both splits read the same stream; with more, "samples" reproduces it exactly and
+# "shards" draws other (equally distributed) batches of the same global size.
+NON_SEMANTIC = {("data", "workers"), ("data", "split"), ("train", "ckpt_every"), ("train", "log_every"),
+                ("eval", "batch_size"), ("eval", "workers"), ("eval", "maps")} | {("eval", k) for k in EVAL_PATHS}
 
 
 def _fields(cls) -> dict[str, object]:
@@ -60,7 +62,12 @@ def parse_value(key: str, text: str, default):
         if isinstance(default, float):
             return float(text)
         if isinstance(default, tuple):
-            items = json.loads(text) if text.startswith("[") else [t for t in text.split(",") if t.strip()]
+            try:
+                items = json.loads(text) if text.startswith("[") else None
+            except json.JSONDecodeError:  # [a,b] without quotes: a bracketed comma list
+                items = None
+            if items is None:
+                items = [t.strip() for t in text.strip("[]").split(",") if t.strip()]
             kind = type(default[0]) if default else str
             return tuple(kind(x) if not isinstance(x, kind) else x for x in items)
         return text

@@ -66,4 +66,4 @@ def estimate(cfg: dict) -> str:
     if cfg["scale"] == "tiny" and cfg["method"] in TINY_SECONDS_PER_STEP_B32:
         sec = TINY_SECONDS_PER_STEP_B32[cfg["method"]] * steps * batch / 32 + TINY_RUN_OVERHEAD_S
         return f"~{sec / 60:.1f} min on a 2-core CPU"
-    return f"{steps * batch:,} samples per rank ({steps:,} steps x batch {batch})"
+    return f"{steps * batch:,} samples ({steps:,} steps x global batch {batch})"

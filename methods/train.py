@@ -27,6 +27,7 @@ from .data.stream import ShardStream, make_loader
 from .schedules import warmup_cosine
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SPLITS = ("shards", "samples")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +36,7 @@ class TrainConfig:
     (0.9, 0.98), eps 1e-8, 2000 warmup steps then cosine to 0, no clipping); scales override sizes and steps."""
 
     steps: int = 88_576  # 32 epochs x 2,768 steps on CC3M-recap at batch 1024
-    batch_size: int = 64  # per rank
+    batch_size: int = 1024  # global: all ranks together (each rank takes batch_size / world size)
     lr: float = 5e-4
     weight_decay: float = 0.5
     warmup: int = 2000
@@ -64,6 +65,14 @@ class DataConfig:
     workers: int = 2
     shuffle_buffer: int = 1000
     resampled: bool = False  # sample shards with replacement (long runs on many ranks)
+    # How ranks share the data. "shards": each rank reads its own shards (the scalable default). "samples": every
+    # rank reads the same stream and keeps every world-th sample, so the global batches, their augmentations and
+    # hence the run are the same for any number of ranks (torchrun matches one process), at world x the reading.
+    split: str = "shards"
+
+    def __post_init__(self):
+        if self.split not in SPLITS:
+            raise ValueError(f"unknown data.split {self.split!r}; valid choices: {', '.join(SPLITS)}")
 
 
 class Logger(Protocol):
@@ -133,6 +142,8 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
     t0 = time.time()
     device = setup_device()
     rank, world = distributed.rank(), distributed.world_size()
+    if cfg.batch_size % world:
+        raise ValueError(f"train.batch_size={cfg.batch_size} (global) does not divide over {world} ranks")
     torch.manual_seed(seed)
     method.to(device)
     model = method
@@ -171,8 +182,9 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
                          "readers": world * max(data.workers, 1), "done": done}, ckpt_path)
 
     workers = data.workers
-    stream = ShardStream(urls, method.views, method.encoders.tokenizer(), cfg.batch_size, seed=seed,
+    stream = ShardStream(urls, method.views, method.encoders.tokenizer(), cfg.batch_size // world, seed=seed,
                          shuffle_buffer=data.shuffle_buffer, resampled=data.resampled, rank=rank, world_size=world,
+                         interleave=data.split == "samples",
                          start=positions, rotation=step % max(workers, 1))
     batches = iter(make_loader(stream, workers)) if step < cfg.steps else iter(())
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {method.name}", disable=not progress or rank != 0,

@@ -1,6 +1,7 @@
 """The webdataset training stream: shards -> shuffled raw samples -> decoded views -> batches.
 
-Determinism is the design constraint. Shards are split over (rank, worker) "slots"; each slot reads an endless,
+Determinism is the design constraint. Shards are split over (rank, worker) "slots" (or, with interleave, every
+rank reads the stream of a one-rank run and keeps its share of the samples); each slot reads an endless,
 seeded sequence of shards (epochs re-shuffled, or resampled with replacement for long runs), shuffles samples in
 a seeded buffer, and gives sample i of its stream the seed (run seed, slot, i) for its augmentations. Each batch
 records the slot and the stream position it reached, so a checkpoint can store one position per slot and a
@@ -62,7 +63,7 @@ class ShardStream(IterableDataset):
 
     def __init__(self, urls: list[str], views: dict, tokenizer, batch_size: int, *, seed: int = 0,
                  shuffle_buffer: int = 1000, resampled: bool = False, rank: int = 0, world_size: int = 1,
-                 start: dict[int, int] | None = None, rotation: int = 0):
+                 start: dict[int, int] | None = None, rotation: int = 0, interleave: bool = False):
         if not urls:
             raise ValueError("no training shards given")
         self.urls, self.batch_size, self.seed = sorted(urls), batch_size, seed
@@ -70,6 +71,7 @@ class ShardStream(IterableDataset):
         self.shuffle_buffer, self.resampled = shuffle_buffer, resampled
         self.rank, self.world_size = rank, world_size
         self.start, self.rotation = dict(start or {}), rotation
+        self.interleave = interleave  # every rank reads the same stream and keeps samples pos = rank (mod world)
 
     def _shards(self, slot: int, n_slots: int) -> Iterator[dict]:
         if self.resampled:
@@ -90,7 +92,9 @@ class ShardStream(IterableDataset):
         info = get_worker_info()
         n_workers, wid = (info.num_workers, info.id) if info else (1, 0)
         local = (wid + self.rotation) % n_workers  # physical worker -> logical slot (exact resume mid-cycle)
-        slot = self.rank * n_workers + local
+        slot = self.rank * n_workers + local  # this reader: positions and skip counts are kept per slot
+        # the stream it reads: its own shards, or (interleave) the stream of worker `local` in a one-rank run
+        stream_slot, n_streams = (local, n_workers) if self.interleave else (slot, n_workers * self.world_size)
         skipped = [0]
 
         def count(exn: Exception) -> bool:  # webdataset handler: an unreadable tar member is skipped, counted
@@ -98,18 +102,18 @@ class ShardStream(IterableDataset):
             log.warning("skipping unreadable tar data: %s", exn)
             return True
 
-        raw = wds.tarfile_to_samples(handler=count)(self._shards(slot, n_workers * self.world_size))
+        raw = wds.tarfile_to_samples(handler=count)(self._shards(stream_slot, n_streams))
         if self.shuffle_buffer > 1:
-            rng = random.Random(f"{self.seed}/buffer/{slot}")
+            rng = random.Random(f"{self.seed}/buffer/{stream_slot}")
             raw = wds.shuffle(self.shuffle_buffer, self.shuffle_buffer, rng=rng)(raw)
         pos, batch, failures = 0, [], 0
         start = self.start.get(slot, 0)
         for sample in raw:
             pos += 1
-            if pos <= start:
+            if pos <= start or (self.interleave and (pos - 1) % self.world_size != self.rank):
                 continue
             try:
-                views = self.builder(decode_sample(sample), sample_seed(self.seed, slot, pos))
+                views = self.builder(decode_sample(sample), sample_seed(self.seed, stream_slot, pos))
             except (ValueError, OSError, UnicodeDecodeError, KeyError, TypeError) as exn:
                 skipped[0] += 1
                 failures += 1
