@@ -41,7 +41,7 @@ def train_urls(cfg: dict) -> tuple[list[str], Path | None]:
     if cfg["data"]["dataset"] == "scenes":
         from methods.data.scenes import ensure_scenes, preset
 
-        root = ensure_scenes(preset(cfg["data"]["scenes"]), generate_here=_rank() == 0)
+        root = ensure_scenes(preset(cfg["data"]["scenes"]), generate_here=launch_rank() == 0)
         return sorted(str(p) for p in (root / "train").glob("*.tar")), root
     spec = cfg["data"]["shards"]
     if os.path.isdir(spec):
@@ -55,7 +55,8 @@ def train_urls(cfg: dict) -> tuple[list[str], Path | None]:
     return urls, None
 
 
-def _rank() -> int:
+def launch_rank() -> int:
+    """This process's rank as torchrun set it (0 without torchrun); valid before any process group exists."""
     return int(os.environ.get("RANK", "0"))
 
 
@@ -63,7 +64,7 @@ def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> 
     ex = Experiment("cosmos-suite", interactive=True)
     ex.captured_out_filter = apply_backspaces_and_linefeeds
     ex.add_config(cfg)
-    if _rank() == 0:
+    if launch_rank() == 0:
         ex.observers.append(FileStorageObserver(str(runs_dir)))
         if mongo_url:
             from sacred.observers import MongoObserver
@@ -90,7 +91,7 @@ def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> 
         if scenes is None and any(s.endswith("/scenes") for s in run_cfg["eval"]["sets"]):
             from methods.data.scenes import ensure_scenes, preset  # trained on shards, evaluated on the benchmark
 
-            scenes = ensure_scenes(preset(run_cfg["data"]["scenes"]), generate_here=_rank() == 0)
+            scenes = ensure_scenes(preset(run_cfg["data"]["scenes"]), generate_here=launch_rank() == 0)
         torch.manual_seed(run_cfg["seed"])
         method = build_method(run_cfg["method"], C.method_config(run_cfg), run_cfg["encoder"])
         eval_cfg = C.section(run_cfg, "eval")
@@ -101,7 +102,7 @@ def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> 
                             seed=run_cfg["seed"], ckpt_dir=Path(runs_dir) / "checkpoints" / fp,
                             logger=SacredLogger(_run), evaluate=lambda m: evaluate(m, eval_cfg, scenes),
                             progress=True)
-        if scenes is not None and eval_cfg.maps and _rank() == 0:
+        if scenes is not None and eval_cfg.maps and launch_rank() == 0:
             save_maps(method, scenes, eval_cfg.maps, _run)
         return metrics
 

@@ -8,7 +8,6 @@ missing cells (and a half-trained cell resumes from its checkpoint).
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 from . import config as C
@@ -71,7 +70,7 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
     """Train the missing cells of a manifest, then write reports/tables/<name>.tex; returns its path."""
     import time
 
-    from .experiment import run_training
+    from .experiment import launch_rank, run_training
 
     t0, trained = time.time(), 0
     manifest = manifests.load(name)
@@ -92,7 +91,7 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
             run_training(cell.config, runs_dir, mongo_url)
             done.add(cell.fingerprint)  # two rows with one config (e.g. a shared default) train once
             trained += 1
-    if dry_run or int(os.environ.get("RANK", "0")) != 0:  # under torchrun rank 0 records runs and writes outputs
+    if dry_run or launch_rank() != 0:  # under torchrun rank 0 records runs and writes outputs
         return None
     path = write_table(name, manifest, todo, runs_dir, out_dir)
     print(f"{name}: {len(todo)} cells, {trained} trained now, {len(todo) - trained} reused; "
