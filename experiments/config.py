@@ -29,7 +29,8 @@ CHECKPOINT_WEIGHTS = ("state_dict", "student", "teacher")
 # Keys that change how a run executes but not what it computes, and locations of evaluation data (where a
 # dataset lies, not what it is): excluded from the fingerprint.
 EVAL_PATHS = ("coco_images", "coco_captions", "flickr_images", "flickr_karpathy", "imagenet_dir", "sugarcrepe_dir",
-              "mmvp_dir", "svo_dir", "linear_train_dir")
+              "mmvp_dir", "svo_dir", "linear_train_dir", "voc_dir", "context_dir", "ade_dir", "cocostuff_dir",
+              "cityscapes_dir", "seg_names_dir")
 # data.split: with one rank both splits read the same stream; with more, "samples" reproduces it exactly and
 # "shards" draws other (equally distributed) batches of the same global size.
 NON_SEMANTIC = {("data", "workers"), ("data", "split"), ("train", "ckpt_every"), ("train", "log_every"),

@@ -80,8 +80,9 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
         state = "done" if cell.fingerprint in done else "to run"
         print(f"[{i}/{len(todo)}] {cell.row} seed={cell.seed} {cell.fingerprint}: {state}")
         if dry_run:
-            print(f"    method={cell.config['method']} encoder={cell.config['encoder']} "
-                  f"steps={cell.config['train']['steps']} batch={cell.config['train']['batch_size']}: "
+            what = "" if cell.config.get("checkpoint") else (f" steps={cell.config['train']['steps']} "
+                                                              f"batch={cell.config['train']['batch_size']}")
+            print(f"    method={cell.config['method']} encoder={cell.config['encoder']}{what}: "
                   f"{'reused' if cell.fingerprint in done else estimate(cell.config)}")
             overrides_shown = {k: v for k, v in manifests.rows(manifest, scale)[cell.row].items() if k != "method"}
             if overrides_shown:

@@ -62,6 +62,8 @@ TINY_RUN_OVERHEAD_S = 20.0  # evaluation + set-up per run
 
 def estimate(cfg: dict) -> str:
     """A one-line cost estimate of a run: wall minutes on the reference CPU at tiny scale, else samples seen."""
+    if cfg.get("checkpoint"):
+        return f"eval-only ({len(cfg['eval']['sets'])} evaluations of {cfg['checkpoint']})"
     steps, batch = cfg["train"]["steps"], cfg["train"]["batch_size"]
     if cfg["scale"] == "tiny" and cfg["method"] in TINY_SECONDS_PER_STEP_B32:
         sec = TINY_SECONDS_PER_STEP_B32[cfg["method"]] * steps * batch / 32 + TINY_RUN_OVERHEAD_S

@@ -49,10 +49,11 @@ class Method(nn.Module):
         return self.eval_encoders().encode_text(tokens)
 
     @torch.no_grad()
-    def image_tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, N, D) L2-normalised patch features through the visual projection (dense, for segmentation)."""
+    def image_tokens(self, images: torch.Tensor, csa: bool = False) -> torch.Tensor:
+        """(B, N, D) L2-normalised patch features through the visual projection (dense, for segmentation);
+        csa=True: with SCLIP's correlative self-attention in the last image block."""
         enc = self.eval_encoders()
-        return F.normalize(enc.project_image_tokens(enc.image_forward(images)[1]), dim=-1)
+        return F.normalize(enc.project_image_tokens(enc.image_forward(images, csa=csa)[1]), dim=-1)
 
     def param_groups(self, weight_decay: float) -> list[dict]:
         """AdamW groups as in CLIP/open_clip: no weight decay on gains, biases, embeddings' 1-d params, scales."""

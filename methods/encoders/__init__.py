@@ -89,9 +89,13 @@ class Encoders(nn.Module):
             self._pos_cache[key] = out
         return out
 
-    def image_forward(self, x: torch.Tensor, project: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    def image_forward(self, x: torch.Tensor, project: bool = True, csa: bool = False
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
         """(pooled embedding (B, D) through the visual projection, or (B, width) raw with project=False;
-        patch tokens after ln_post (B, N, width)). Any input size divisible by the patch size."""
+        patch tokens after ln_post (B, N, width)). Any input size divisible by the patch size.
+
+        csa=True: SCLIP's correlative self-attention replaces the last block's attention (training-free dense
+        features for segmentation; the block keeps its residuals and MLP, as in SCLIP's code)."""
         v = self.model.visual
         x = v.conv1(x)
         gh, gw = x.shape[-2:]
@@ -99,7 +103,7 @@ class Encoders(nn.Module):
         cls = v.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1) + self.positional_embedding(gh, gw).to(x.dtype)
         x = v.ln_pre(v.patch_dropout(x))
-        x = v.transformer(x)
+        x = _transformer_csa(v.transformer, x) if csa else v.transformer(x)
         pooled, tokens = v._pool(x)
         if project and v.proj is not None:
             pooled = pooled @ v.proj
@@ -131,3 +135,28 @@ class Encoders(nn.Module):
     def encode_text(self, text: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         z = self.text_forward(text)[0]
         return F.normalize(z, dim=-1) if normalize else z
+
+
+def correlative_attention(attn: nn.MultiheadAttention, x: torch.Tensor) -> torch.Tensor:
+    """SCLIP's correlative self-attention with a block's own weights, batch-first x (B, N, width), per head:
+    A = softmax(q qᵀ / sqrt(d)) + softmax(k kᵀ / sqrt(d)); out = out_proj(A v)."""
+    b, n, w = x.shape
+    h = attn.num_heads
+    q, k, v = (t.reshape(b, n, h, w // h).transpose(1, 2)
+               for t in F.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1))
+    scale = (w // h) ** -0.5
+    a = (q @ q.transpose(-2, -1) * scale).softmax(-1) + (k @ k.transpose(-2, -1) * scale).softmax(-1)
+    return attn.out_proj((a @ v).transpose(1, 2).reshape(b, n, w))
+
+
+def _transformer_csa(transformer, x: torch.Tensor) -> torch.Tensor:
+    """open_clip's Transformer forward (batch-first x) with correlative self-attention in the last block."""
+    x = x if transformer.batch_first else x.transpose(0, 1)
+    *blocks, last = transformer.resblocks
+    if not isinstance(last.attn, nn.MultiheadAttention):
+        raise ValueError("correlative self-attention needs open_clip's standard block (nn.MultiheadAttention)")
+    for blk in blocks:
+        x = blk(x)
+    x = x if transformer.batch_first else x.transpose(0, 1)  # correlative_attention is batch-first
+    x = x + last.ls_1(correlative_attention(last.attn, last.ln_1(x)))
+    return x + last.ls_2(last.mlp(last.ln_2(x)))

@@ -12,7 +12,7 @@ from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from open_clip.transform import image_transform
 from torch.utils.data import DataLoader
 
-from . import datasets, probes, segmentation
+from . import datasets, probes, segmentation, segsets
 from .classification import class_embeddings, classification_metrics
 from .retrieval import retrieval_metrics
 
@@ -33,6 +33,12 @@ class EvalConfig:
     mmvp_dir: str = ""  # MMVP-VLM: Questions.csv + MMVP_VLM_Images/
     svo_dir: str = ""  # SVO-Probes: svo_probes.csv + images/<id>.jpg
     linear_train_dir: str = ""  # linear probe on real data: train class folders (test: imagenet_dir)
+    voc_dir: str = ""  # segmentation (methods/evals/segsets.py): VOCdevkit/VOC2012 (voc20, voc21)
+    context_dir: str = ""  # VOCdevkit/VOC2010 with SegmentationClassContext (context59, context60)
+    ade_dir: str = ""  # ADEChallengeData2016
+    cocostuff_dir: str = ""  # coco_stuff164k (cocostuff, cocoobject)
+    cityscapes_dir: str = ""  # cityscapes (leftImg8bit/, gtFine/)
+    seg_names_dir: str = ""  # optional: SCLIP's cls_<set>.txt name files (synonyms) replacing the built-in names
     linear_train_size: int = 5000  # linear probe on the benchmark: first N train samples
     maps: int = 8  # attention / similarity maps of the first N benchmark test images saved with the run (0: none)
     mean_per_class: bool = False
@@ -62,8 +68,11 @@ def _linear_data(name: str, cfg: EvalConfig, scenes: Path | None):
     return datasets.image_folder(cfg.linear_train_dir), datasets.image_folder(cfg.imagenet_dir)
 
 
-def _segmentation_data(name: str, cfg: EvalConfig, scenes: Path | None):
-    """(images, label-map PNGs, class names, templates, protocol) of a segmentation set."""
+def _segmentation_data(name: str, cfg: EvalConfig, scenes: Path | None) -> segsets.SegmentationSet:
+    """A segmentation set: the benchmark's test split with its exact class maps, or a real benchmark."""
+    if name != "scenes":
+        bench = segsets.BENCHMARKS[name]
+        return segsets.read_benchmark(name, getattr(cfg, bench.path_key), cfg.seg_names_dir)
     import io
 
     from PIL import Image
@@ -77,8 +86,8 @@ def _segmentation_data(name: str, cfg: EvalConfig, scenes: Path | None):
     background = ", ".join(["background"] + [f"{c} background" for c in BACKGROUNDS] +
                            [f"{t} background" for t in TEXTURES])
     protocol = segmentation.SegmentationProtocol(window=size, stride=size // 2, short_side=size, logit_scale=40.0)
-    return ([s["jpg"] for s in samples], [s["mask.png"] for s in samples], [background] + list(CATEGORIES),
-            list(CLASSIFICATION_TEMPLATES), protocol)
+    return segsets.SegmentationSet([s["jpg"] for s in samples], [s["mask.png"] for s in samples],
+                                   [background] + list(CATEGORIES), list(CLASSIFICATION_TEMPLATES), protocol)
 
 
 def _compositional_data(name: str, cfg: EvalConfig, scenes: Path | None):
@@ -99,7 +108,7 @@ TASKS: dict[str, tuple[tuple[str, ...], Callable]] = {
     "classification": (("scenes", "imagenet"), _classification_data),
     "compositional": (("scenes", "sugarcrepe", "svo"), _compositional_data),
     "linear": (("scenes", "imagenet"), _linear_data),
-    "segmentation": (("scenes",), _segmentation_data),
+    "segmentation": (("scenes", *segsets.BENCHMARKS), _segmentation_data),
     "perception": (("scenes", "mmvp"), _perception_data),
 }
 EVAL_SETS = tuple(f"{t}/{d}" for t, (ds, _) in TASKS.items() for d in ds)
@@ -195,23 +204,25 @@ def run_linear(method, data, cfg: EvalConfig) -> dict[str, float]:
 
 
 @torch.no_grad()
-def run_segmentation(method, data, cfg: EvalConfig) -> dict[str, float]:
-    """SCLIP protocol (methods/evals/segmentation.py): short side resized, sliding windows, logits upsampled to
-    the label map's size, mIoU over the accumulated confusion matrix. A corrupt image or mask is skipped."""
+def run_segmentation(method, data: segsets.SegmentationSet, cfg: EvalConfig) -> dict[str, float]:
+    """SCLIP protocol (methods/evals/segmentation.py): short side resized (long side at most 2048), sliding
+    windows, logits upsampled to the label map's size, mIoU over the accumulated confusion matrix; scored both
+    plain (`miou`) and with correlative self-attention in the last block (`miou_csa`). A corrupt image or label
+    map is skipped and counted."""
     import io
 
     import numpy as np
     from PIL import Image
 
-    images, masks, classnames, templates, p = data
+    p = data.protocol
     device = next(method.parameters()).device
     tok = method.encoders.tokenizer()
-    text, owner = segmentation.class_text_embeddings(lambda t: method.encode_text(t.to(device)), tok, classnames,
-                                                     templates)
-    n_classes = len(classnames) + (1 if p.prob_threshold > 0 else 0)
-    conf, skipped = torch.zeros(n_classes, n_classes, dtype=torch.long), 0
-    tf = _dense_transform()
-    for img_src, mask_src in zip(images, masks):
+    text, owner = segmentation.class_text_embeddings(lambda t: method.encode_text(t.to(device)), tok,
+                                                     data.classnames, data.templates)
+    n = len(data.classnames)
+    confs = {"": torch.zeros(n, n, dtype=torch.long), "_csa": torch.zeros(n, n, dtype=torch.long)}
+    skipped, tf = 0, _dense_transform()
+    for img_src, mask_src in zip(data.images, data.masks):
         try:
             img = Image.open(io.BytesIO(img_src) if isinstance(img_src, bytes) else img_src).convert("RGB")
             gt = torch.from_numpy(np.array(Image.open(io.BytesIO(mask_src) if isinstance(mask_src, bytes)
@@ -219,15 +230,20 @@ def run_segmentation(method, data, cfg: EvalConfig) -> dict[str, float]:
         except (OSError, ValueError):
             skipped += 1
             continue
-        scale = p.short_side / min(img.size)
+        if data.reduce_zero_label:
+            gt = segsets.reduce_zero_label(gt)
+        scale = min(p.short_side / min(img.size), 2048 / max(img.size))
         img = img.resize((round(img.size[0] * scale), round(img.size[1] * scale)), Image.BICUBIC)
         x = tf(img).to(device)
-        logits = segmentation.dense_logits(method.image_tokens, x, text, owner, p.window, p.stride,
-                                           method.encoders.patch_size)
-        logits = torch.nn.functional.interpolate(logits[None], size=gt.shape, mode="bilinear",
-                                                 align_corners=False)[0]
-        conf += segmentation.confusion(segmentation.predict(logits, p).cpu(), gt, n_classes, p.ignore_index)
-    return segmentation.miou(conf) | {"skipped_images": float(skipped)}
+        for tag, csa in (("", False), ("_csa", True)):
+            logits = segmentation.dense_logits(lambda c, csa=csa: method.image_tokens(c, csa=csa), x, text,
+                                               p.window, p.stride, method.encoders.patch_size)
+            logits = torch.nn.functional.interpolate(logits[None], size=gt.shape, mode="bilinear",
+                                                     align_corners=False)[0]
+            confs[tag] += segmentation.confusion(segmentation.predict(logits, owner, p).cpu(), gt, n,
+                                                 p.ignore_index)
+    out = {f"{k}{tag}": v for tag, conf in confs.items() for k, v in segmentation.miou(conf).items()}
+    return out | {"skipped_images": float(skipped)}
 
 
 def _dense_transform():

@@ -1,12 +1,14 @@
 """Zero-shot semantic segmentation, SCLIP's training-free protocol (Wang et al. 2024), in plain torch.
 
-Dense patch features through the visual projection (Method.image_tokens), cosine with class text embeddings
-(templates averaged; a class line "a, b, c" lists synonyms and takes the max over them), bilinear upsampling,
-sliding windows (paper: 224 / stride 112 on the short side resized to 336-560; tiny: the benchmark's 64-px
-images in one window), softmax at a per-benchmark logit scale. With-background sets: pixels whose top class
-probability is below `prob_threshold` become background (label 0), and a class covering less than
-`area_threshold` of an image is dropped to background (VOC21). mIoU from a confusion matrix accumulated over
-the whole set; pixels labelled `ignore_index` are ignored.
+Dense patch features through the visual projection (Method.image_tokens, optionally with SCLIP's correlative
+self-attention in the last block), cosine with every query's text embedding (templates averaged; a class line
+"a, b, c" lists synonyms, each its own query), bilinear upsampling, sliding windows averaged per query (paper:
+224 / stride 112 on the short side resized to 336-560; tiny: the benchmark's 64-px images in one window).
+Prediction as SCLIP's `postprocess_result`: softmax over all queries at a per-benchmark logit scale, max over a
+class's synonyms, optionally an area threshold (a class whose predicted area is at most `area_threshold` of the
+non-background predicted area is dropped), argmax, and pixels whose top probability is below `prob_threshold`
+become class 0 (with-background sets name background as class 0). mIoU from a confusion matrix accumulated
+over the whole set; pixels labelled `ignore_index` are ignored.
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ class SegmentationProtocol:
     stride: int = 112
     short_side: int = 336
     logit_scale: float = 40.0
-    prob_threshold: float = 0.0  # > 0: background (label 0) below it; classes are then labels 1..C
-    area_threshold: float = 0.0
+    prob_threshold: float = 0.0  # > 0: pixels whose top class probability is below it become class 0 (background)
+    area_threshold: float = 0.0  # > 0: classes 1.. with at most this share of the foreground area are dropped
     ignore_index: int = 255
 
 
 def class_text_embeddings(encode_text: Callable, tokenizer, classnames: list[str], templates: list[str]):
-    """(S, D) normalised embeddings of every synonym and an (S,) index of the class it belongs to."""
+    """(S, D) normalised embeddings of every synonym (query) and an (S,) index of the class it belongs to."""
     embs, owner = [], []
     for c, line in enumerate(classnames):
         for name in (s.strip() for s in line.split(",") if s.strip()):
@@ -40,44 +42,51 @@ def class_text_embeddings(encode_text: Callable, tokenizer, classnames: list[str
     return torch.stack(embs), torch.tensor(owner)
 
 
-def dense_logits(image_tokens: Callable, image: torch.Tensor, text: torch.Tensor, owner: torch.Tensor,
-                 window: int, stride: int, patch: int) -> torch.Tensor:
-    """(C, H, W) cosine similarities of one image (3, H, W) by sliding windows, max over synonyms."""
+def windows(size: int, window: int, stride: int) -> list[int]:
+    """Window starts along one axis, SCLIP / mmseg style: every stride, the last one flush with the edge."""
+    n = max(size - window + stride - 1, 0) // stride + 1
+    return [max(min(i * stride + window, size) - window, 0) for i in range(n)]
+
+
+def dense_logits(image_tokens: Callable, image: torch.Tensor, text: torch.Tensor, window: int, stride: int,
+                 patch: int) -> torch.Tensor:
+    """(S, H, W) cosine of every query with the patch features of one image (3, H, W), by sliding windows:
+    each window's (S, h/patch, w/patch) map upsampled bilinearly to the window, overlaps averaged."""
     _, h, w = image.shape
-    n_cls = int(owner.max()) + 1
-    acc, count = image.new_zeros(n_cls, h, w), image.new_zeros(1, h, w)
-    ys = list(range(0, max(h - window, 0) + 1, stride)) or [0]
-    xs = list(range(0, max(w - window, 0) + 1, stride)) or [0]
-    if ys[-1] + window < h:
-        ys.append(h - window)
-    if xs[-1] + window < w:
-        xs.append(w - window)
-    for y in ys:
-        for x in xs:
+    acc, count = image.new_zeros(len(text), h, w), image.new_zeros(1, h, w)
+    for y in windows(h, window, stride):
+        for x in windows(w, window, stride):
             crop = image[:, y:y + window, x:x + window]
             ch, cw = crop.shape[1:]
             tokens = image_tokens(crop[None])[0]  # (gh*gw, D) normalised
             sim = (tokens @ text.T).T.reshape(len(text), ch // patch, cw // patch)
-            per_class = torch.full((n_cls, *sim.shape[1:]), -2.0, device=sim.device)
-            per_class = per_class.scatter_reduce(0, owner[:, None, None].expand_as(sim).to(sim.device), sim, "amax")
-            acc[:, y:y + ch, x:x + cw] += F.interpolate(per_class[None], size=(ch, cw), mode="bilinear",
-                                                         align_corners=False)[0]
+            acc[:, y:y + ch, x:x + cw] += F.interpolate(sim[None], size=(ch, cw), mode="bilinear",
+                                                        align_corners=False)[0]
             count[:, y:y + ch, x:x + cw] += 1
     return acc / count
 
 
-def predict(logits: torch.Tensor, p: SegmentationProtocol) -> torch.Tensor:
-    """(H, W) labels from (C, H, W) cosines: argmax; with a probability threshold labels are 1..C, 0 = background."""
-    prob = F.softmax(p.logit_scale * logits, dim=0)
-    conf, label = prob.max(0)
-    if p.prob_threshold <= 0:
-        return label
-    label = label + 1
-    label[conf < p.prob_threshold] = 0
+def class_probabilities(logits: torch.Tensor, owner: torch.Tensor, logit_scale: float) -> torch.Tensor:
+    """(C, H, W): softmax over all S queries at `logit_scale`, then the max over each class's synonyms."""
+    prob = F.softmax(logit_scale * logits, dim=0)
+    n_cls = int(owner.max()) + 1
+    if n_cls == len(owner):
+        return prob[owner.argsort()]
+    out = prob.new_zeros(n_cls, *prob.shape[1:])
+    return out.scatter_reduce(0, owner.to(prob.device)[:, None, None].expand_as(prob), prob, "amax",
+                              include_self=False)
+
+
+def predict(logits: torch.Tensor, owner: torch.Tensor, p: SegmentationProtocol) -> torch.Tensor:
+    """(H, W) labels from (S, H, W) query cosines (see the module docstring for the rules)."""
+    prob = class_probabilities(logits, owner, p.logit_scale)
     if p.area_threshold > 0:
-        for c in label.unique():
-            if c > 0 and (label == c).float().mean() < p.area_threshold:
-                label[label == c] = 0
+        area = torch.bincount(prob.argmax(0).flatten(), minlength=len(prob))[1:].to(prob.dtype)
+        keep = (area > p.area_threshold * area.sum()).to(prob.dtype)
+        prob = torch.cat([prob[:1], prob[1:] * keep[:, None, None]])
+    conf, label = prob.max(0)
+    if p.prob_threshold > 0:
+        label[conf < p.prob_threshold] = 0
     return label
 
 
