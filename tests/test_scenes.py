@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -61,6 +62,10 @@ def test_masks_agree_with_object_records(scenes):
         assert np.array_equal(inside, cmap > 0), "every labelled pixel lies in its object's box"
         assert meta["raw_caption"] and len(meta["short_captions"]) == 3 and len(meta["long_captions"]) == 3
         assert scene.dominant.category in meta["raw_caption"][0]
+        # v3: one short caption names every object by category alone (no colour, size or position words)
+        parts = re.split(r", | and ", meta["short_captions"][1][0])
+        assert [p.split(" ", 1)[1] for p in parts] == [o.category for o in scene.objects]
+        assert all(p.split(" ", 1)[0].lower() in ("a", "an") for p in parts)
 
 
 def test_object_mask_rotation_changes_pixels_not_area_much():

@@ -89,6 +89,11 @@ def write_card(meta: dict, path: Path) -> None:
         f"Colours ({len(cfg['colours'])}): {', '.join(cfg['colours'])}. All colours: {', '.join(COLOURS)}.",
         f"Classification templates: {' | '.join(CLASSIFICATION_TEMPLATES)}",
         "",
+        "Captions per image (DreamLIP layout, sentence lists): a noisy raw alt-text naming the dominant object; "
+        "3 short captions (every object with size and colour; the objects by category alone; a relation or the "
+        "dominant object on its backdrop); 3 long captions from 3 paraphrase families (every object with its "
+        "position, the relations to the dominant object, the background).",
+        "",
         "## Statistics (test split)",
         "",
         f"- images: {st['test_images']}; objects per image: {st['objects_per_image']}",

@@ -26,7 +26,7 @@ from .vocab import CATEGORIES, COLOURS, check_choice
 SPLITS = ("train", "val", "test")
 # Bump when rendering or captioning changes: it enters the fingerprint, so a cached benchmark made by older code
 # is never mistaken for the current one (and runs trained on it get a different data fingerprint).
-GENERATOR_VERSION = 2  # 2: category surface patterns
+GENERATOR_VERSION = 3  # 2: category surface patterns; 3: a short caption naming the objects by category alone
 _SPLIT_CODE = {"train": 1, "val": 2, "test": 3, "perception": 4, "compositional": 5}
 
 
