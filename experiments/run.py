@@ -6,6 +6,7 @@
     python experiments/run.py data scenes [--scale tiny]            generate the synthetic benchmark
     python experiments/run.py prepare folder|img2dataset|dreamlip IN OUT [--captions F]   make shards
     python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run]
+    python experiments/run.py all [--scale S] [--dry-run]          every manifest that runs at the scale, timed
 
 Config errors print one line naming the key and the valid choices, and exit with code 2 before any work.
 """
@@ -139,6 +140,41 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
     return 0
 
 
+def cmd_all(argv: list[str]) -> int:
+    """Every manifest that runs at the scale (shared cells train once), then a per-manifest time summary."""
+    import time
+
+    from experiments import manifests
+    from experiments.orchestrate import run_manifest
+
+    p = _parser("run.py all")
+    p.add_argument("--scale", default="tiny")
+    p.add_argument("--dry-run", action="store_true", help="print every manifest's cells; run nothing")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override a key in every cell")
+    p.add_argument("--out", type=Path, default=Path("reports"), help="where tables/ is written")
+    args = p.parse_args(argv)
+    from experiments.errors import ConfigError
+    from experiments.scales import SCALES
+
+    if args.scale not in SCALES:
+        raise ConfigError(f"unknown scale {args.scale!r}; valid choices: {', '.join(SCALES)}")
+    names = [n for n in manifests.names() if args.scale in manifests.load(n).SCALES]
+    t_all, times = time.time(), {}
+    for name in names:
+        print(f"=== {name} ({args.scale}) ===", flush=True)
+        t0 = time.time()
+        run_manifest(name, args.scale, runs_dir=args.runs_dir, mongo_url=args.mongo, dry_run=args.dry_run,
+                     out_dir=args.out, overrides=_overrides(args.set))
+        times[name] = time.time() - t0
+    skipped = [n for n in manifests.names() if n not in names]
+    print(f"\n{'manifest':16s} minutes")
+    for name, sec in times.items():
+        print(f"{name:16s} {sec / 60:7.1f}")
+    print(f"{'all':16s} {(time.time() - t_all) / 60:7.1f}" + (f"  (not at {args.scale}: {', '.join(skipped)})"
+                                                               if skipped else ""))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     from experiments.errors import ConfigError
 
@@ -156,6 +192,8 @@ def main(argv: list[str]) -> int:
             return cmd_data(argv[1:])
         if argv[0] == "prepare":
             return cmd_prepare(argv[1:])
+        if argv[0] == "all":
+            return cmd_all(argv[1:])
         return cmd_manifest(argv[0], argv[1:])
     except ConfigError as exn:
         print(f"error: {exn}", file=sys.stderr)

@@ -27,6 +27,7 @@ from .conftest import ROOT
     (["no_such_table"], "unknown manifest 'no_such_table'; valid choices: ablations, clip_tiny, slip_table, table1"),
     (["clip_tiny", "--scale", "paper"], "does not run at scale 'paper'; valid choices: tiny, small"),
     (["clip_tiny", "--rows", "SLIP"], "unknown row 'SLIP'; valid choices: CLIP"),
+    (["all", "--scale", "huge"], "unknown scale 'huge'; valid choices: tiny, small, paper"),
 ])
 def test_bad_input_is_one_line_with_the_choices_and_exit_2(argv, message, capsys, tmp_path):
     assert main(argv + (["--runs-dir", str(tmp_path)] if argv[0] != "train" else [])) == 2
@@ -69,6 +70,16 @@ def test_dry_run_lists_cells_and_runs_nothing(capsys, tmp_path):
     assert main(["clip_tiny", "--dry-run", "--runs-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "CLIP seed=0" in out and "to run" in out and "steps=200" in out
+    assert not any(tmp_path.iterdir())
+
+
+def test_all_dry_run_covers_every_manifest_at_the_scale(capsys, tmp_path):
+    from experiments import manifests
+
+    assert main(["all", "--dry-run", "--runs-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert all(f"=== {name} (tiny) ===" in out for name in manifests.names())
+    assert "to run" in out and out.rstrip().splitlines()[-1].startswith("all")
     assert not any(tmp_path.iterdir())
 
 
