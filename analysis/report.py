@@ -56,7 +56,8 @@ def paper_table(paper: dict) -> str:
 
 
 def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.DataFrame, stats: pd.DataFrame,
-           columns: dict[str, str], figures: list[str]) -> str:
+           columns: dict[str, str], figures: list[str], claims: list[tuple] | None = None) -> str:
+    """The report's markdown; `claims` (text, better row, worse row, metric) default to the manifest's CLAIMS."""
     doc = (manifest.__doc__ or "").strip().split("\n\n")[0]
     lines = [f"# {manifest.TITLE}", "", doc, "",
              f"- **Scale**: `{scale}`. **Data**: {data}.",
@@ -68,7 +69,7 @@ def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.Dat
              "cited with confidence tags, on the paper's data and models.", "",
              "## Our results", "", markdown_table(stats, columns), "",
              "## The paper's numbers", "", paper_table(manifest.PAPER), ""]
-    claims = getattr(manifest, "CLAIMS", [])
+    claims = getattr(manifest, "CLAIMS", []) if claims is None else claims
     if claims:
         lines += ["## The paper's claims at this scale", ""]
         lines += [f"- {text}: **{check_claim(stats, better, worse, metric)}**"

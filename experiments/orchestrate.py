@@ -141,7 +141,7 @@ def write_table(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir: 
             figs.append(figures.plot_attention(maps, out_dir / "figures" / f"{name}-attention.png"))
     data = ", ".join(sorted(set(runs["data"].dropna()))) if len(runs) else "no runs yet"
     md = report.render(name, manifest, scale, data, _commit(), runs, stats, columns,
-                       [str(f.relative_to(out_dir)) for f in figs])
+                       [str(f.relative_to(out_dir)) for f in figs], manifests.claims(manifest, scale))
     (out_dir / f"{name}.md").write_text(md)
     print(stats.pivot(index="row", columns="metric", values="mean").round(2).to_string())
     print(f"wrote {path}, {out_dir / f'{name}.md'}" + (f" and {len(figs)} figures" if figs else ""))

@@ -100,3 +100,20 @@ def test_paper_rows_of_released_checkpoints_come_from_the_environment(tmp_path, 
     assert [c.row for c in todo] == list(manifest.ROWS_BY_SCALE["paper"])
     assert todo[3].config["checkpoint_weights"] == "teacher" and len({c.fingerprint for c in todo}) == 4
     assert [c.row for c in cells(manifest, "tiny")] == ["CLIP (ours)", "COSMOS (ours)"]
+
+
+def test_claims_follow_the_scale():
+    from experiments import manifests
+
+    t1 = manifests.load("table1")
+    tiny, paper = manifests.claims(t1, "tiny"), manifests.claims(t1, "paper")
+    assert [c[3] for c in tiny] == list(t1.COLUMNS)
+    assert "retrieval/coco/i2t_r1" in [c[3] for c in paper] and all("/scenes/" not in c[3] for c in paper)
+    t4 = manifests.load("table4")
+    assert {c[1] for c in manifests.claims(t4, "paper")} == {"COSMOS 30M"}
+    for name in manifests.names():  # every claim names rows of its scale and a metric the table shows
+        m = manifests.load(name)
+        for scale in m.SCALES:
+            rows, cols = manifests.rows(m, scale), manifests.columns(m, scale)
+            for text, better, worse, key in manifests.claims(m, scale):
+                assert better in rows and worse in rows and key in cols, (name, scale, text)

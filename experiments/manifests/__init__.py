@@ -12,7 +12,9 @@ and optionally:
     COLUMNS_BY_SCALE: dict         scale -> COLUMNS where a scale measures other datasets (paper: real data)
     ROWS_BY_SCALE: dict            scale -> ROWS where a scale compares other models (e.g. released checkpoints);
                                    a value "$NAME" is read from the environment variable NAME when cells resolve
-    CLAIMS: list[tuple]            (text, better row, worse row, metric key or "all"): checked in the report
+    CLAIMS: list[tuple]            (text, better row, worse row, metric key): checked in the report; at paper
+                                   scale a benchmark key stands for the paper's headline set (PAPER_EQUIVALENT)
+    CLAIMS_BY_SCALE: dict          scale -> CLAIMS where a scale compares other rows (e.g. checkpoints)
 Its docstring states what the paper artefact shows, the command, and the compute budget per scale.
 """
 
@@ -51,3 +53,23 @@ def rows(manifest: ModuleType, scale: str) -> dict[str, dict]:
 
 def settings(manifest: ModuleType, scale: str) -> dict:
     return dict(getattr(manifest, "SETTINGS", {}).get(scale, {}))
+
+
+# At paper scale a claim stated on a benchmark metric is checked on the real set the paper headlines.
+PAPER_EQUIVALENT = {"retrieval/scenes/": "retrieval/coco/", "classification/scenes/": "classification/imagenet/",
+                    "linear/scenes/": "linear/imagenet/", "compositional/scenes/": "compositional/sugarcrepe/",
+                    "perception/scenes/": "perception/mmvp/", "segmentation/scenes/": "segmentation/voc20/"}
+
+
+def claims(manifest: ModuleType, scale: str) -> list[tuple[str, str, str, str]]:
+    """The manifest's claims with the metric keys of `scale` (a claim on a metric the scale does not show is left
+    out: the report only judges what its table shows)."""
+    by_scale = getattr(manifest, "CLAIMS_BY_SCALE", {})
+    if scale in by_scale:
+        return list(by_scale[scale])
+    out = list(getattr(manifest, "CLAIMS", []))
+    if scale == "paper":
+        out = [(text, a, b, next((key.replace(k, v) for k, v in PAPER_EQUIVALENT.items() if key.startswith(k)), key))
+               for text, a, b, key in out]
+    shown = columns(manifest, scale)
+    return [c for c in out if c[3] in shown]

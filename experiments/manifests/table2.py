@@ -38,3 +38,6 @@ PAPER = {"OpenCLIP 400M": {"COCO I2T": (56.5, "A"), "COCO T2I": (37.9, "A"), "Fl
                         "Flickr T2I": (80.3, "A"), "ImageNet": (57.6, "A")}}
 CLAIMS = [("COSMOS beats CLIP on image-to-text retrieval", "COSMOS (ours)", "CLIP (ours)", "retrieval/scenes/i2t_r1"),
           ("COSMOS beats CLIP on text-to-image retrieval", "COSMOS (ours)", "CLIP (ours)", "retrieval/scenes/t2i_r1")]
+CLAIMS_BY_SCALE = {"paper": [(f"COSMOS 30M beats {o} on {h}", "COSMOS 30M", o, k)
+                             for o in ("OpenCLIP 400M", "OpenCLIP 1B", "OpenCLIP 2B")
+                             for k, h in COLUMNS_BY_SCALE["paper"].items() if k.startswith("retrieval/")]}

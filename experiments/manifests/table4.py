@@ -47,3 +47,5 @@ PAPER = {"COSMOS 30M": {"VOC20": (53.6, "A"), "Cityscapes": (13.9, "A"), "Contex
                          "ADE20K": (3.5, "A"), "COCO-Stuff": (7.2, "A")}}
 CLAIMS = [("COSMOS segments better than CLIP (mIoU)", "COSMOS", "CLIP", "segmentation/scenes/miou"),
           ("COSMOS segments better than CLIP with CSA (mIoU)", "COSMOS", "CLIP", "segmentation/scenes/miou_csa")]
+CLAIMS_BY_SCALE = {"paper": [(f"COSMOS 30M segments {h} better than OpenCLIP 1B", "COSMOS 30M", "OpenCLIP 1B", k)
+                             for k, h in COLUMNS_BY_SCALE["paper"].items()]}
