@@ -67,7 +67,9 @@ class MultiCropMethod(Method):
     calling `init_teacher`)."""
 
     def init_teacher(self, student: nn.Module) -> None:
-        self.student = student
+        # the student's parts are this method's own submodules already: keep the grouping unregistered, or every
+        # student tensor would sit in the state dict (and checkpoints) twice, under two names
+        object.__setattr__(self, "student", student)
         self.teacher = EMATeacher(student)
 
     def image_views(self, local: bool = True) -> dict[str, ImageView]:

@@ -111,6 +111,14 @@ def test_gradients_reach_the_student_and_never_the_teacher(name):
     assert torch.allclose(encoded.norm(dim=-1), torch.ones(2), atol=1e-5)
 
 
+@pytest.mark.parametrize("name", METHODS)
+def test_the_state_dict_holds_each_tensor_once(name):
+    state = _build(name).state_dict(keep_vars=True)
+    ptrs = [t.data_ptr() for t in state.values() if t.numel()]
+    assert len(ptrs) == len(set(ptrs)), "a tensor is saved under two names"
+    assert not any(k.startswith("student.") for k in state)
+
+
 @pytest.mark.parametrize("name", [n for n, m in METHODS.items() if hasattr(m, "init_teacher")])
 def test_one_ema_step_moves_the_teacher_by_one_minus_m_times_the_gap(name):
     method = _build(name)
