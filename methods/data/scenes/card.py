@@ -58,6 +58,8 @@ def statistics(cfg, root: Path) -> dict:
             "classification_top1": 1 / len(cfg.categories), "classification_top5": 5 / len(cfg.categories),
             "classification_majority": float(dominant.max() / max(n, 1)),
             "segmentation_miou_with_background": random_miou(freq),
+            # every pixel predicted background: IoU = background fraction on one of the classes present
+            "segmentation_miou_all_background": float(freq[0] / max((pixels > 0).sum(), 1)),
             "segmentation_miou_without_background": random_miou(fg),
             "compositional": 0.5, "perception_pair": 0.25,
         },
@@ -112,6 +114,8 @@ def write_card(meta: dict, path: Path) -> None:
         f"{ch['classification_top5'] * 100:.2f} (majority class {ch['classification_majority'] * 100:.2f}) |",
         f"| segmentation mIoU, random, with / without background | {ch['segmentation_miou_with_background'] * 100:.2f}"
         f" / {ch['segmentation_miou_without_background'] * 100:.2f} |",
+        f"| segmentation mIoU, every pixel predicted background (with background) | "
+        f"{ch['segmentation_miou_all_background'] * 100:.2f} |",
         "| compositional (positive above negative) | 50.00 |",
         "| perception pair (both images pick their caption) | 25.00 |",
         "",
