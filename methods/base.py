@@ -49,11 +49,17 @@ class Method(nn.Module):
         return self.eval_encoders().encode_text(tokens)
 
     @torch.no_grad()
-    def image_tokens(self, images: torch.Tensor, csa: bool = False) -> torch.Tensor:
-        """(B, N, D) L2-normalised patch features through the visual projection (dense, for segmentation);
-        csa=True: with SCLIP's correlative self-attention in the last image block."""
+    def image_tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, N, D) L2-normalised patch features through the visual projection (dense, for segmentation)."""
         enc = self.eval_encoders()
-        return F.normalize(enc.project_image_tokens(enc.image_forward(images, csa=csa)[1]), dim=-1)
+        return F.normalize(enc.project_image_tokens(enc.image_forward(images)[1]), dim=-1)
+
+    @torch.no_grad()
+    def dense_features(self, images: torch.Tensor) -> torch.Tensor:
+        """(2, B, N, D) as image_tokens: plain, then with SCLIP's correlative self-attention in the last image
+        block (one pass through the blocks before it)."""
+        enc = self.eval_encoders()
+        return F.normalize(enc.project_image_tokens(enc.dense_tokens(images)), dim=-1)
 
     def param_groups(self, weight_decay: float) -> list[dict]:
         """AdamW groups as in CLIP/open_clip: no weight decay on gains, biases, embeddings' 1-d params, scales."""

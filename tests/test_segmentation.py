@@ -66,6 +66,9 @@ def test_dense_logits_per_query_with_overlapping_windows_averaged():
     out = S.dense_logits(tokens, image, text, window=8, stride=4, patch=8)
     assert out.shape == (2, 8, 16) and out[1].abs().max() == 0
     assert torch.allclose(out[0, 0], torch.tensor([0.0] * 4 + [0.25] * 4 + [0.75] * 4 + [1.0] * 4))
+    # leading dims of the features (plain / CSA variants) carry through
+    both = S.dense_logits(lambda x: torch.stack([tokens(x), 2 * tokens(x)]), image, text, window=8, stride=4, patch=8)
+    assert both.shape == (2, 2, 8, 16) and torch.allclose(both[0], out) and torch.allclose(both[1], 2 * out)
 
 
 def _reference_csa(attn: torch.nn.MultiheadAttention, x: torch.Tensor) -> torch.Tensor:
@@ -98,6 +101,7 @@ def test_correlative_self_attention_matches_its_formula_and_only_changes_the_las
         plain, csa = enc.image_forward(img)[1], enc.image_forward(img, csa=True)[1]
         assert torch.allclose(enc.image_forward(img)[0], enc.model.encode_image(img), atol=1e-5)
         assert not torch.allclose(plain, csa, atol=1e-3)
+        assert torch.allclose(enc.dense_tokens(img), torch.stack([plain, csa]), atol=1e-5)  # one shared trunk
         # by hand: every block but the last as open_clip runs them, then the last with CSA, residuals and MLP kept
         v = enc.model.visual
         h = v.ln_pre(torch.cat([v.class_embedding.expand(2, 1, -1), v.conv1(img).flatten(2).transpose(1, 2)], 1)

@@ -21,10 +21,7 @@ from .table2 import ROWS_BY_SCALE as _CHECKPOINTS
 TITLE = "Zero-shot semantic segmentation (COSMOS Table 4)"
 ROWS = {"CLIP": {"method": "clip"}, "SLIP": {"method": "slip"}, "SiLC": {"method": "silc"},
         "COSMOS": {"method": "cosmos"}}
-ROWS_BY_SCALE = {"paper": {"OpenCLIP 400M": _CHECKPOINTS["paper"]["OpenCLIP 400M"],
-                           "OpenCLIP 1B": _CHECKPOINTS["paper"]["OpenCLIP 1B"],
-                           "OpenCLIP 2B": _CHECKPOINTS["paper"]["OpenCLIP 2B"],
-                           "COSMOS 30M": _CHECKPOINTS["paper"]["COSMOS 30M"]}}
+ROWS_BY_SCALE = _CHECKPOINTS  # paper: table2's eval-only checkpoint rows
 COLUMNS = {"segmentation/scenes/miou": "mIoU", "segmentation/scenes/miou_csa": "mIoU (CSA)",
            "segmentation/scenes/pixel_acc": "Pixel acc."}
 _SETS = {"voc20": "VOC20", "cityscapes": "Cityscapes", "context59": "Context59", "ade20k": "ADE20K",

@@ -97,17 +97,29 @@ class Encoders(nn.Module):
         csa=True: SCLIP's correlative self-attention replaces the last block's attention (training-free dense
         features for segmentation; the block keeps its residuals and MLP, as in SCLIP's code)."""
         v = self.model.visual
+        t = v.transformer
+        x = _last_block(t, _all_but_last(t, self._embed(x)), csa=True) if csa else t(self._embed(x))
+        pooled, tokens = v._pool(x)
+        if project and v.proj is not None:
+            pooled = pooled @ v.proj
+        return pooled, tokens
+
+    def dense_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """(2, B, N, width) patch tokens after ln_post: plain, then with correlative self-attention in the last
+        block; the blocks before the last run once for both."""
+        v = self.model.visual
+        h = _all_but_last(v.transformer, self._embed(x))
+        return torch.stack([v._pool(_last_block(v.transformer, h, csa))[1] for csa in (False, True)])
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Patch embedding + class token + (interpolated) positions + ln_pre: the transformer's input (B, 1+N, W)."""
+        v = self.model.visual
         x = v.conv1(x)
         gh, gw = x.shape[-2:]
         x = x.flatten(2).transpose(1, 2)
         cls = v.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1) + self.positional_embedding(gh, gw).to(x.dtype)
-        x = v.ln_pre(v.patch_dropout(x))
-        x = _transformer_csa(v.transformer, x) if csa else v.transformer(x)
-        pooled, tokens = v._pool(x)
-        if project and v.proj is not None:
-            pooled = pooled @ v.proj
-        return pooled, tokens
+        return v.ln_pre(v.patch_dropout(x))
 
     def text_forward(self, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(pooled projected embedding (B, D), token features after ln_final (B, L, text width))."""
@@ -149,14 +161,21 @@ def correlative_attention(attn: nn.MultiheadAttention, x: torch.Tensor) -> torch
     return attn.out_proj((a @ v).transpose(1, 2).reshape(b, n, w))
 
 
-def _transformer_csa(transformer, x: torch.Tensor) -> torch.Tensor:
-    """open_clip's Transformer forward (batch-first x) with correlative self-attention in the last block."""
+def _all_but_last(transformer, x: torch.Tensor) -> torch.Tensor:
+    """open_clip's Transformer blocks but the last, batch-first x in and out."""
     x = x if transformer.batch_first else x.transpose(0, 1)
-    *blocks, last = transformer.resblocks
+    for blk in transformer.resblocks[:-1]:
+        x = blk(x)
+    return x if transformer.batch_first else x.transpose(0, 1)
+
+
+def _last_block(transformer, x: torch.Tensor, csa: bool) -> torch.Tensor:
+    """The last block on batch-first x, as open_clip runs it or with correlative self-attention (residuals and
+    MLP kept, as in SCLIP's code)."""
+    last = transformer.resblocks[-1]
+    if not csa:
+        return last(x) if transformer.batch_first else last(x.transpose(0, 1)).transpose(0, 1)
     if not isinstance(last.attn, nn.MultiheadAttention):
         raise ValueError("correlative self-attention needs open_clip's standard block (nn.MultiheadAttention)")
-    for blk in blocks:
-        x = blk(x)
-    x = x if transformer.batch_first else x.transpose(0, 1)  # correlative_attention is batch-first
     x = x + last.ls_1(correlative_attention(last.attn, last.ln_1(x)))
     return x + last.ls_2(last.mlp(last.ln_2(x)))

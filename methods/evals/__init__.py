@@ -235,11 +235,10 @@ def run_segmentation(method, data: segsets.SegmentationSet, cfg: EvalConfig) -> 
         scale = min(p.short_side / min(img.size), 2048 / max(img.size))
         img = img.resize((round(img.size[0] * scale), round(img.size[1] * scale)), Image.BICUBIC)
         x = tf(img).to(device)
-        for tag, csa in (("", False), ("_csa", True)):
-            logits = segmentation.dense_logits(lambda c, csa=csa: method.image_tokens(c, csa=csa), x, text,
-                                               p.window, p.stride, method.encoders.patch_size)
-            logits = torch.nn.functional.interpolate(logits[None], size=gt.shape, mode="bilinear",
-                                                     align_corners=False)[0]
+        both = segmentation.dense_logits(method.dense_features, x, text, p.window, p.stride,
+                                         method.encoders.patch_size)  # (2, S, H, W): plain, CSA
+        both = torch.nn.functional.interpolate(both, size=gt.shape, mode="bilinear", align_corners=False)
+        for tag, logits in zip(confs, both):
             confs[tag] += segmentation.confusion(segmentation.predict(logits, owner, p).cpu(), gt, n,
                                                  p.ignore_index)
     out = {f"{k}{tag}": v for tag, conf in confs.items() for k, v in segmentation.miou(conf).items()}

@@ -1,9 +1,10 @@
 """Zero-shot semantic segmentation, SCLIP's training-free protocol (Wang et al. 2024), in plain torch.
 
-Dense patch features through the visual projection (Method.image_tokens, optionally with SCLIP's correlative
-self-attention in the last block), cosine with every query's text embedding (templates averaged; a class line
-"a, b, c" lists synonyms, each its own query), bilinear upsampling, sliding windows averaged per query (paper:
-224 / stride 112 on the short side resized to 336-560; tiny: the benchmark's 64-px images in one window).
+Dense patch features through the visual projection (Method.dense_features: plain and with SCLIP's correlative
+self-attention in the last block, from one pass), cosine with every query's text embedding (templates averaged;
+a class line "a, b, c" lists synonyms, each its own query), bilinear upsampling, sliding windows averaged per
+query (paper: 224 / stride 112 on the short side resized to 336-560; tiny: the benchmark's 64-px images in one
+window).
 Prediction as SCLIP's `postprocess_result`: softmax over all queries at a per-benchmark logit scale, max over a
 class's synonyms, optionally an area threshold (a class whose predicted area is at most `area_threshold` of the
 non-background predicted area is dropped), argmax, and pixels whose top probability is below `prob_threshold`
@@ -50,18 +51,23 @@ def windows(size: int, window: int, stride: int) -> list[int]:
 
 def dense_logits(image_tokens: Callable, image: torch.Tensor, text: torch.Tensor, window: int, stride: int,
                  patch: int) -> torch.Tensor:
-    """(S, H, W) cosine of every query with the patch features of one image (3, H, W), by sliding windows:
-    each window's (S, h/patch, w/patch) map upsampled bilinearly to the window, overlaps averaged."""
+    """(..., S, H, W) cosine of every query with the patch features of one image (3, H, W), by sliding windows:
+    each window's (S, h/patch, w/patch) map upsampled bilinearly to the window, overlaps averaged.
+    `image_tokens(crop)` gives (..., 1, gh*gw, D) normalised features; leading dims (e.g. plain / CSA variants of
+    one forward pass) carry through to the result."""
     _, h, w = image.shape
-    acc, count = image.new_zeros(len(text), h, w), image.new_zeros(1, h, w)
+    acc, count = None, image.new_zeros(1, h, w)
     for y in windows(h, window, stride):
         for x in windows(w, window, stride):
             crop = image[:, y:y + window, x:x + window]
             ch, cw = crop.shape[1:]
-            tokens = image_tokens(crop[None])[0]  # (gh*gw, D) normalised
-            sim = (tokens @ text.T).T.reshape(len(text), ch // patch, cw // patch)
-            acc[:, y:y + ch, x:x + cw] += F.interpolate(sim[None], size=(ch, cw), mode="bilinear",
-                                                        align_corners=False)[0]
+            tokens = image_tokens(crop[None])[..., 0, :, :]  # (..., gh*gw, D)
+            lead = tokens.shape[:-2]
+            sim = (tokens @ text.T).transpose(-1, -2).reshape(1, -1, ch // patch, cw // patch)
+            up = F.interpolate(sim, size=(ch, cw), mode="bilinear", align_corners=False)
+            if acc is None:
+                acc = image.new_zeros(*lead, len(text), h, w)
+            acc[..., y:y + ch, x:x + cw] += up.reshape(*lead, len(text), ch, cw)
             count[:, y:y + ch, x:x + cw] += 1
     return acc / count
 
@@ -69,10 +75,7 @@ def dense_logits(image_tokens: Callable, image: torch.Tensor, text: torch.Tensor
 def class_probabilities(logits: torch.Tensor, owner: torch.Tensor, logit_scale: float) -> torch.Tensor:
     """(C, H, W): softmax over all S queries at `logit_scale`, then the max over each class's synonyms."""
     prob = F.softmax(logit_scale * logits, dim=0)
-    n_cls = int(owner.max()) + 1
-    if n_cls == len(owner):
-        return prob[owner.argsort()]
-    out = prob.new_zeros(n_cls, *prob.shape[1:])
+    out = prob.new_zeros(int(owner.max()) + 1, *prob.shape[1:])
     return out.scatter_reduce(0, owner.to(prob.device)[:, None, None].expand_as(prob), prob, "amax",
                               include_self=False)
 
