@@ -27,7 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from experiments import config as C  # noqa: E402
 from methods import METHODS, build_method  # noqa: E402
-from methods.data.views import random_batch  # noqa: E402
+from methods.data.views import AUGMENT_ON, random_batch  # noqa: E402
 from methods.train import optimisation_step  # noqa: E402
 
 # H100 SXM dense bf16 peak (NVIDIA datasheet): the MFU denominator on an H100; H200 has the same compute.
@@ -97,30 +97,40 @@ def step_table(names, scale, encoder, batch, steps, device, precision) -> list[d
     return rows
 
 
-def data_throughput(seconds: float, local_size: int = 96, global_size: int = 224) -> dict:
+def data_throughput(seconds: float, augment: str, device, local_size: int = 96, global_size: int = 224) -> dict:
     """COSMOS views at paper resolution (2x224 + 6x96 crops, DINO augmentations, text crops, tokenisation),
-    built from decoded benchmark samples in this single-threaded process: samples/s per CPU core."""
+    built from decoded benchmark samples in this single-threaded process: samples/s per CPU core. With
+    augment="device" the workers only crop, flip and draw parameters; the batched photometric ops are timed
+    separately on `device` (batch 128), per sample."""
     import open_clip
 
     from methods.cosmos import COSMOSConfig
+    from methods.data.on_device import to_device
     from methods.data.scenes import ensure_scenes, preset
     from methods.data.stream import decode_sample, read_all
     from methods.data.views import TextView, ViewBuilder
     from methods.multicrop import multicrop_views
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     root = ensure_scenes(preset("tiny"), progress=False)
     samples = [decode_sample(s) for _, s in zip(range(200), read_all(sorted(map(str, (root / "val").glob("*.tar")))))]
     cfg = COSMOSConfig(local_size=local_size)
     views = multicrop_views(cfg, global_size, 16) | {
         "texts": TextView(cfg.caption, cfg.global_texts, cfg.local_texts, cfg.max_sentences)}
-    builder = ViewBuilder(views, open_clip.get_tokenizer("ViT-B-16"))
-    n, t0 = 0, time.perf_counter()
+    builder = ViewBuilder(views, open_clip.get_tokenizer("ViT-B-16"), augment=augment)
+    built, t0 = [], time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        builder(samples[n % len(samples)], n)
-        n += 1
-    rate = n / (time.perf_counter() - t0)
-    return {"samples_per_s_per_core": rate, "views": {k: dataclasses.asdict(v) for k, v in views.items()}}
+        built.append(builder(samples[len(built) % len(samples)], len(built)))
+    rate = len(built) / (time.perf_counter() - t0)
+    torch.set_num_threads(threads)
+    out = {"augment": augment, "samples_per_s_per_core": rate,
+           "views": {k: dataclasses.asdict(v) for k, v in views.items()}}
+    if augment == "device":
+        batch = {k: torch.stack([b[k] for b in built[:128]]) for k in built[0]}
+        sec = time_steps(lambda: to_device(batch, views, device), 3, device)
+        out |= {"device": str(device), "device_ms_per_sample": 1000 * sec / len(batch["texts"])}
+    return out
 
 
 def main() -> None:
@@ -143,8 +153,12 @@ def main() -> None:
               f"FLOPs x{r['flop_ratio']:.2f}  time/FLOP ratio {r['time_over_flops']:.2f}{extra}")
     result = {"steps": rows}
     if args.data_seconds:
-        result["data"] = data_throughput(args.data_seconds)
-        print(f"COSMOS data pipeline at 2x224 + 6x96: {result['data']['samples_per_s_per_core']:.1f} samples/s/core")
+        result["data"] = [data_throughput(args.data_seconds, augment, device) for augment in AUGMENT_ON]
+        for r in result["data"]:
+            extra = (f"; photometric ops on {r['device']}: {r['device_ms_per_sample']:.2f} ms/sample"
+                     if "device" in r else "")
+            print(f"COSMOS data pipeline at 2x224 + 6x96, data.augment={r['augment']}: "
+                  f"{r['samples_per_s_per_core']:.1f} samples/s/core{extra}")
     print(json.dumps(result, indent=1, default=str))
 
 

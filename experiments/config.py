@@ -35,6 +35,9 @@ EVAL_PATHS = ("coco_images", "coco_captions", "flickr_images", "flickr_karpathy"
 # "shards" draws other (equally distributed) batches of the same global size.
 NON_SEMANTIC = {("data", "workers"), ("data", "split"), ("train", "ckpt_every"), ("train", "log_every"),
                 ("eval", "batch_size"), ("eval", "workers"), ("eval", "maps")} | {("eval", k) for k in EVAL_PATHS}
+# Keys added after runs were logged, with the default that reproduces the old behaviour exactly: at that value
+# they stay out of the fingerprint, so logged runs keep their identity (and are reused) when the schema grows.
+ADDED_KEYS = {("data", "augment"): "workers"}
 
 
 def _fields(cls) -> dict[str, object]:
@@ -165,7 +168,10 @@ def fingerprint(cfg: dict) -> str:
     """Hash of the resolved config minus non-semantic keys: equal fingerprints = the same experiment."""
     from methods.data.scenes import preset
 
-    sem = {k: ({f: v for f, v in val.items() if (k, f) not in NON_SEMANTIC} if isinstance(val, dict) else val)
+    def kept(k, f, v):
+        return (k, f) not in NON_SEMANTIC and ADDED_KEYS.get((k, f), object()) != v
+
+    sem = {k: ({f: v for f, v in val.items() if kept(k, f, v)} if isinstance(val, dict) else val)
            for k, val in cfg.items()}
     if cfg.get("checkpoint"):  # an eval-only run: what is evaluated is the file's content, wherever it lies
         sem = {"checkpoint_sha256": file_sha256(cfg["checkpoint"]), "checkpoint_weights": cfg["checkpoint_weights"],

@@ -23,7 +23,9 @@ from tqdm.auto import tqdm
 from . import distributed
 from .base import Method
 from .checkpoint import load, save_atomic
+from .data.on_device import to_device
 from .data.stream import ShardStream, make_loader
+from .data.views import AUGMENT_ON
 from .schedules import warmup_cosine
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -69,10 +71,16 @@ class DataConfig:
     # rank reads the same stream and keeps every world-th sample, so the global batches, their augmentations and
     # hence the run are the same for any number of ranks (torchrun matches one process), at world x the reading.
     split: str = "shards"
+    # Where the photometric augmentations (colour jitter, grayscale, blur, solarize) run: "workers" (PIL, in the
+    # data workers, as the papers' code) or "device" (batched on the training device, from parameters the workers
+    # draw; methods/data/on_device.py): for GPU nodes with few CPU cores per GPU.
+    augment: str = "workers"
 
     def __post_init__(self):
         if self.split not in SPLITS:
             raise ValueError(f"unknown data.split {self.split!r}; valid choices: {', '.join(SPLITS)}")
+        if self.augment not in AUGMENT_ON:
+            raise ValueError(f"unknown data.augment {self.augment!r}; valid choices: {', '.join(AUGMENT_ON)}")
 
 
 class Logger(Protocol):
@@ -184,7 +192,7 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
     workers = data.workers
     stream = ShardStream(urls, method.views, method.encoders.tokenizer(), cfg.batch_size // world, seed=seed,
                          shuffle_buffer=data.shuffle_buffer, resampled=data.resampled, rank=rank, world_size=world,
-                         interleave=data.split == "samples",
+                         interleave=data.split == "samples", augment=data.augment,
                          start=positions, rotation=step % max(workers, 1))
     batches = iter(make_loader(stream, workers)) if step < cfg.steps else iter(())
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {method.name}", disable=not progress or rank != 0,
@@ -194,7 +202,7 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
         batch = next(batches)
         positions[int(batch.pop("_slot"))] = int(batch.pop("_pos"))
         skipped += int(batch.pop("_skipped"))
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        batch = to_device(batch, method.views, device)
         lr = warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, cfg.min_lr)
         try:
             out = optimisation_step(model, method, batch, opt, scaler, lr, cfg.grad_clip, precision, device)

@@ -57,9 +57,9 @@ def test_sacred_run_records_config_curves_result_and_info(scenes, tmp_path):
     assert (rdir / "attention_maps.npz").exists(), "maps for figures are saved with the run"
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_interrupted_run_resumes_to_the_same_result(scenes, tmp_path, method):
-    cfg = C.resolve(tiny_overrides(method))
+@pytest.mark.parametrize("method,augment", [(m, "workers") for m in METHODS] + [("cosmos", "device")])
+def test_interrupted_run_resumes_to_the_same_result(scenes, tmp_path, method, augment):
+    cfg = C.resolve(tiny_overrides(method, **{"data.augment": augment}))
     straight, m_straight = _run(cfg, tmp_path / "a")
 
     def crash_after_checkpoint(method):

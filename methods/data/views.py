@@ -6,6 +6,8 @@ stream hands in, so a sample's views depend only on (run seed, stream position):
 
 Shapes per sample: an ImageView with n == 1 gives (3, H, W), with n > 1 (n, 3, H, W) (multi-crop: all crops of
 one resolution, so the method encodes them in one pass); a TextView gives (L,) for one text, else (n, L).
+Training crops are uint8; the loop normalises them on the device (methods.data.on_device), where with
+augment="device" their photometric augmentation also runs, from parameters drawn here (`<key>@photometric`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from open_clip.transform import image_transform
 from PIL import Image, ImageFilter
 from torchvision import transforms as T
 
+from . import on_device
 from .text import CAPTION_MODES, all_captions, join_sentences, pick_caption
 
 
@@ -145,14 +148,20 @@ class PILGaussianBlur:
         return img.filter(ImageFilter.GaussianBlur(radius))
 
 
-def image_pipeline(spec: ImageView):
-    """The torchvision transform of one crop of `spec` (eval: open_clip's resize + centre crop)."""
+AUGMENT_ON = ("workers", "device")
+
+
+def image_pipeline(spec: ImageView, photometric: bool = True):
+    """The torchvision transform of one crop of `spec`: a uint8 tensor when training (crop, flip, then with
+    `photometric` the PIL colour ops), a normalised float tensor for eval (open_clip's resize + centre crop)."""
     if not spec.train:
         return image_transform(spec.size, is_train=False, mean=OPENAI_DATASET_MEAN, std=OPENAI_DATASET_STD)
     a = spec.augment
     ops = [T.RandomResizedCrop(spec.size, scale=spec.scale, interpolation=T.InterpolationMode.BICUBIC)]
     if a.flip:
         ops.append(T.RandomHorizontalFlip(a.flip))
+    if not photometric:
+        return T.Compose([*ops, T.PILToTensor()])
     if a.jitter:
         ops.append(T.RandomApply([T.ColorJitter(*a.jitter)], p=a.jitter_p))
     if a.gray:
@@ -161,19 +170,25 @@ def image_pipeline(spec: ImageView):
         ops.append(T.RandomApply([PILGaussianBlur()], p=a.blur))
     if a.solarize:
         ops.append(T.RandomSolarize(128, p=a.solarize))
-    ops += [T.ToTensor(), T.Normalize(OPENAI_DATASET_MEAN, OPENAI_DATASET_STD)]
-    return T.Compose(ops)
+    return T.Compose([*ops, T.PILToTensor()])
 
 
 class ViewBuilder:
-    """Builds a dict of view tensors from a decoded sample {"image": PIL, "captions": record}."""
+    """Builds a dict of view tensors from a decoded sample {"image": PIL, "captions": record}.
 
-    def __init__(self, views: dict[str, object], tokenizer):
+    augment: where the photometric augmentations run, "workers" (PIL, here) or "device" (here only their
+    parameters are drawn; methods.data.on_device applies them to the batch)."""
+
+    def __init__(self, views: dict[str, object], tokenizer, augment: str = "workers"):
+        if augment not in AUGMENT_ON:
+            raise ValueError(f"unknown augment placement {augment!r}; valid choices: {', '.join(AUGMENT_ON)}")
         self.views, self.tokenizer = dict(views), tokenizer
         for key, spec in self.views.items():  # a bad spec is a programming error: fail here, not per sample
             if not isinstance(spec, (ImageView, TextView)):
                 raise TypeError(f"view {key!r}: unknown spec type {type(spec).__name__}")
-        self._transforms = {k: image_pipeline(v) for k, v in self.views.items() if isinstance(v, ImageView)}
+        images = {k: v for k, v in self.views.items() if isinstance(v, ImageView)}
+        self._device_params = {k for k, v in images.items() if augment == "device" and v.train}
+        self._transforms = {k: image_pipeline(v, photometric=k not in self._device_params) for k, v in images.items()}
 
     def __call__(self, sample: dict, seed: int) -> dict[str, torch.Tensor]:
         rng = random.Random(seed)
@@ -184,6 +199,9 @@ class ViewBuilder:
                 if isinstance(spec, ImageView):
                     crops = [self._transforms[key](sample["image"]) for _ in range(spec.n)]
                     out[key] = crops[0] if spec.n == 1 else torch.stack(crops)
+                    if key in self._device_params:
+                        params = on_device.draw(spec.augment, spec.n)
+                        out[key + on_device.PARAM_SUFFIX] = params[0] if spec.n == 1 else params
                 else:
                     tokens = self.tokenizer(build_texts(sample["captions"], spec, rng))
                     out[key] = tokens[0] if spec.n == 1 else tokens
