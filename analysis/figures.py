@@ -29,7 +29,7 @@ def plot_curves(df: pd.DataFrame, metric: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(5, 3.2))
     if len(df):
         sns.lineplot(df, x="step", y="value", hue="row", errorbar="sd", ax=ax)
-    ax.set(xlabel="step", ylabel=metric, title=f"{metric} per method")
+    ax.set(xlabel="step", ylabel=metric, title=f"{metric} per row")
     fig.tight_layout()
     fig.savefig(path, dpi=120, metadata={"Software": None})
     plt.close(fig)

@@ -136,6 +136,9 @@ def write_table(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir: 
         figs.append(figures.plot_curves(figures.curves(runs_dir, runs), "train/loss",
                                         out_dir / "figures" / f"{name}-curves.png"))
         figs.append(figures.plot_bars(stats, columns, out_dir / "figures" / f"{name}-bars.png"))
+        for metric in getattr(manifest, "CURVES", ()):  # evaluations logged during training (train.eval_every)
+            figs.append(figures.plot_curves(figures.curves(runs_dir, runs, metric), metric,
+                                            out_dir / "figures" / f"{name}-{metric.replace('/', '-')}.png"))
         maps = _maps(runs_dir, runs)
         if maps:
             figs.append(figures.plot_attention(maps, out_dir / "figures" / f"{name}-attention.png"))

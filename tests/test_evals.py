@@ -49,7 +49,9 @@ def test_classification_known_answer():
     labels = torch.tensor([0, 1, 2, 3])
     m = classification_metrics(img, classes, labels, mean_per_class=True)
     assert m["top1"] == pytest.approx(75.0) and m["top5"] == pytest.approx(100.0)
-    assert m["mean_per_class"] == pytest.approx(75.0)
+    assert m["mean_per_class"] == pytest.approx(75.0) and m["class_cos"] == pytest.approx(0.0)
+    same = torch.nn.functional.normalize(torch.tensor([[1.0, 0], [1.0, 0], [0.6, 0.8]]), dim=-1)
+    assert classification_metrics(img[:3, :2], same, labels[:3])["class_cos"] == pytest.approx((1 + 0.6 + 0.6) / 3)
     m = classification_metrics(img[[0, 0, 2]], classes, torch.tensor([0, 0, 2]), mean_per_class=True)
     assert m["top1"] == pytest.approx(200 / 3) and m["mean_per_class"] == pytest.approx(50.0)
 

@@ -15,6 +15,7 @@ and optionally:
     CLAIMS: list[tuple]            (text, better row, worse row, metric key): checked in the report; at paper
                                    scale a benchmark key stands for the paper's headline set (PAPER_EQUIVALENT)
     CLAIMS_BY_SCALE: dict          scale -> CLAIMS where a scale compares other rows (e.g. checkpoints)
+    CURVES: tuple[str, ...]        metric keys drawn against the training step (runs with train.eval_every)
 Its docstring states what the paper artefact shows, the command, and the compute budget per scale.
 """
 

@@ -58,13 +58,17 @@ class Encoders(nn.Module):
         self.image_width = model.visual.conv1.out_channels
         self.text_width = model.transformer.width
         self._pos_cache: dict[tuple, torch.Tensor] = {}
+        self._tokenizer = None
 
     @property
     def logit_scale(self) -> nn.Parameter:
         return self.model.logit_scale
 
     def tokenizer(self):
-        return open_clip.get_tokenizer(self.name)
+        """open_clip's tokenizer for this model, built once (each build logs several lines)."""
+        if self._tokenizer is None:
+            self._tokenizer = open_clip.get_tokenizer(self.name)
+        return self._tokenizer
 
     def positional_embedding(self, gh: int, gw: int) -> torch.Tensor:
         """The (1 + gh*gw, width) positional embedding for a gh x gw patch grid, bicubically interpolated.

@@ -1,5 +1,7 @@
 """Zero-shot classification (CLIP protocol): class embedding = mean of normalised template embeddings,
-re-normalised; top-1 / top-5 accuracy and optionally the mean per-class accuracy."""
+re-normalised; top-1 / top-5 accuracy and optionally the mean per-class accuracy. Also `class_cos`, the mean
+cosine between different classes' embeddings: near 1 means the text tower does not tell the class names apart
+(a chance-level top-1 is then a text-side failure, whatever the image features hold)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,9 @@ def classification_metrics(image_emb: torch.Tensor, class_emb: torch.Tensor, lab
     topk = logits.topk(k, dim=1).indices
     hit = topk == labels[:, None]
     out = {"top1": 100.0 * hit[:, 0].float().mean().item(), "top5": 100.0 * hit.any(dim=1).float().mean().item()}
+    c = class_emb.shape[0]
+    if c > 1:
+        out["class_cos"] = ((class_emb @ class_emb.T).sum() - class_emb.pow(2).sum()).item() / (c * (c - 1))
     if mean_per_class:
         count = torch.bincount(labels, minlength=class_emb.shape[0]).float()
         correct = torch.bincount(labels, weights=hit[:, 0].float(), minlength=class_emb.shape[0])
