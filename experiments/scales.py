@@ -58,6 +58,7 @@ def scale_overrides(scale: str, method: str) -> dict:
 # benchmarks/methods.py and the table3 timing runs): the dry run's cost estimate at tiny scale.
 TINY_SECONDS_PER_STEP_B32 = {"clip": 0.24, "slip": 0.50, "silc": 1.23, "cosmos": 1.17}
 TINY_RUN_OVERHEAD_S = 20.0  # evaluation + set-up per run
+TINY_EVAL_S = 25.0  # each evaluation during training (train.eval_every; clip_tiny: 4 of them, 6.1 min in all)
 
 
 def estimate(cfg: dict) -> str:
@@ -66,6 +67,8 @@ def estimate(cfg: dict) -> str:
         return f"eval-only ({len(cfg['eval']['sets'])} evaluations of {cfg['checkpoint']})"
     steps, batch = cfg["train"]["steps"], cfg["train"]["batch_size"]
     if cfg["scale"] == "tiny" and cfg["method"] in TINY_SECONDS_PER_STEP_B32:
-        sec = TINY_SECONDS_PER_STEP_B32[cfg["method"]] * steps * batch / 32 + TINY_RUN_OVERHEAD_S
+        every = cfg["train"]["eval_every"]
+        evals = (steps - 1) // every if every else 0
+        sec = TINY_SECONDS_PER_STEP_B32[cfg["method"]] * steps * batch / 32 + TINY_RUN_OVERHEAD_S + TINY_EVAL_S * evals
         return f"~{sec / 60:.1f} min on a 2-core CPU"
     return f"{steps * batch:,} samples ({steps:,} steps x global batch {batch})"
