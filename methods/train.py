@@ -202,7 +202,7 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
         batch = next(batches)
         positions[int(batch.pop("_slot"))] = int(batch.pop("_pos"))
         skipped += int(batch.pop("_skipped"))
-        batch = to_device(batch, method.views, device)
+        batch = to_device(batch, device)
         lr = warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, cfg.min_lr)
         try:
             out = optimisation_step(model, method, batch, opt, scaler, lr, cfg.grad_clip, precision, device)

@@ -59,6 +59,15 @@ def test_fingerprint_ignores_non_semantic_keys_only():
     assert C.fingerprint(base) != C.fingerprint(C.resolve({"method": "clip", "seed": 1}))
 
 
+def test_keys_added_later_keep_logged_runs_fingerprints_at_their_old_default():
+    base = C.resolve({"method": "clip"})
+    logged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+    for section, key in C.ADDED_KEYS:  # a config logged before the key existed
+        del logged[section][key]
+    assert C.fingerprint(base) == C.fingerprint(logged)
+    assert C.fingerprint(base) != C.fingerprint(C.resolve({"method": "clip", "data.augment": "device"}))
+
+
 def test_values_parse_to_the_field_types():
     cfg = C.resolve({"train.lr": "0.01", "data.resampled": "true", "clip.crop_scale": "0.5,1.0",
                      "eval.sets": "retrieval/scenes"})

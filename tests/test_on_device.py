@@ -76,7 +76,7 @@ def test_worker_crops_normalised_on_device_equal_the_float_pipeline(tokenizer):
     views = {"a": ImageView(32, augment=SIMCLR, n=3), "b": ImageView(24, scale=(0.5, 1.0))}
     built = ViewBuilder(views, tokenizer)(SAMPLE, seed=7)
     assert built["a"].dtype == torch.uint8 and built["a"].shape == (3, 3, 32, 32)
-    batch = D.to_device({k: v[None] for k, v in built.items()}, views, torch.device("cpu"))
+    batch = D.to_device({k: v[None] for k, v in built.items()}, torch.device("cpu"))
     from methods.data.views import PILGaussianBlur
 
     with torch.random.fork_rng(devices=[]):
@@ -95,7 +95,7 @@ def test_device_augmentation_draws_in_the_worker_and_applies_on_the_device(token
     built = builder(SAMPLE, seed=3)
     assert built["g@photometric"].shape == (D.N_PARAMS,) and built["l@photometric"].shape == (4, D.N_PARAMS)
     assert all(torch.equal(built[k], v) for k, v in builder(SAMPLE, seed=3).items())  # the sample seed decides
-    batch = D.to_device({k: torch.stack([v, v]) for k, v in built.items()}, views, torch.device("cpu"))
+    batch = D.to_device({k: torch.stack([v, v]) for k, v in built.items()}, torch.device("cpu"))
     assert set(batch) == set(views) and batch["l"].shape == (2, 4, 3, 16, 16) and batch["l"].dtype == torch.float32
     crops = built["l"].float().div(255)
     mean = torch.tensor(OPENAI_DATASET_MEAN)[:, None, None]

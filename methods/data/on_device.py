@@ -15,6 +15,7 @@ pixels differ slightly, since PIL rounds to uint8 after every op and the device 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -118,18 +119,21 @@ def photometric(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     return _where(params[:, SOLARIZE] > 0, x, lambda xs, idx: torch.where(xs >= SOLARIZE_THRESHOLD, 1.0 - xs, xs))
 
 
-def to_device(batch: dict, views: dict, device: torch.device) -> dict[str, torch.Tensor]:
-    """The batch on `device`, its uint8 crops augmented (when parameters came with them) and normalised to float.
+@functools.cache
+def _mean_std(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """CLIP's normalisation constants on `device`, built once per device (not on every step)."""
+    def as_tensor(v):
+        return torch.tensor(v, device=device)[:, None, None]
+    return as_tensor(OPENAI_DATASET_MEAN), as_tensor(OPENAI_DATASET_STD)
 
-    Float images (evaluation transforms, synthetic batches) pass through unchanged."""
-    from .views import ImageView
 
+def to_device(batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
+    """The batch on `device`, its uint8 crops (the only uint8 tensors: tokens are int64) augmented when
+    parameters came with them, and normalised to float. Float images (evaluation transforms, synthetic batches)
+    pass through unchanged."""
     batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-    mean = torch.tensor(OPENAI_DATASET_MEAN, device=device)[:, None, None]
-    std = torch.tensor(OPENAI_DATASET_STD, device=device)[:, None, None]
-    for key, spec in views.items():
-        if not isinstance(spec, ImageView) or batch[key].dtype != torch.uint8:
-            continue
+    mean, std = _mean_std(device)
+    for key in [k for k, v in batch.items() if v.dtype == torch.uint8]:
         x = batch[key]
         shape = x.shape
         x = x.reshape(-1, *shape[-3:]).float().div(255)

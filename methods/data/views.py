@@ -160,15 +160,13 @@ def image_pipeline(spec: ImageView, photometric: bool = True):
     ops = [T.RandomResizedCrop(spec.size, scale=spec.scale, interpolation=T.InterpolationMode.BICUBIC)]
     if a.flip:
         ops.append(T.RandomHorizontalFlip(a.flip))
-    if not photometric:
-        return T.Compose([*ops, T.PILToTensor()])
-    if a.jitter:
+    if photometric and a.jitter:
         ops.append(T.RandomApply([T.ColorJitter(*a.jitter)], p=a.jitter_p))
-    if a.gray:
+    if photometric and a.gray:
         ops.append(T.RandomGrayscale(a.gray))
-    if a.blur:
+    if photometric and a.blur:
         ops.append(T.RandomApply([PILGaussianBlur()], p=a.blur))
-    if a.solarize:
+    if photometric and a.solarize:
         ops.append(T.RandomSolarize(128, p=a.solarize))
     return T.Compose([*ops, T.PILToTensor()])
 
