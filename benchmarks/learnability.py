@@ -9,8 +9,12 @@ augmentation) and reports top-1 on 1,000 test scenes for the dominant object's c
   - CLIP on the benchmark's own captions (one drawn uniformly per sample, as `clip` does), with and without the
     v3 short caption that names the objects by category alone, for --caption-steps steps: zero-shot accuracy
     with the benchmark's classification templates (why benchmark v3 has that caption).
+  - --palette: CLIP on the captions for the tiny recipe's 200 steps (warmup + cosine, lr 3e-4) on the full
+    vocabulary (10 colours, up to 4 objects) and on a reduced one (3 colours, up to 2 objects), at batch 32 and
+    64, with and without the CLIP view's RandomResizedCrop(scale 0.9-1): what a benchmark v4 needs for zero-shot
+    classification to leave chance in the tiny budget (README, "Known limitation").
 
-    python benchmarks/learnability.py [--steps 200] [--caption-steps 1000]
+    python benchmarks/learnability.py [--steps 200] [--caption-steps 1000] [--palette [--seeds 0 1]]
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import random  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+import torchvision.transforms as T  # noqa: E402
 
 from methods.data.scenes.captions import caption_record  # noqa: E402
 from methods.data.scenes.generate import ScenesConfig, scene_for  # noqa: E402
@@ -35,12 +40,15 @@ from methods.data.text import pick_caption  # noqa: E402
 from methods.encoders import build_encoders  # noqa: E402
 from methods.evals.classification import class_embeddings  # noqa: E402
 from methods.losses import info_nce  # noqa: E402
+from methods.schedules import warmup_cosine  # noqa: E402
 
 ENCODER = "ViT-Tiny-8-64"
+FULL = ScenesConfig()  # the full vocabulary: 10 colours, up to 4 objects per scene
+REDUCED = ScenesConfig(colours=("red", "green", "blue"), max_objects=2)  # a benchmark v4 candidate
 
 
-def scenes(split: str, n: int, patterns: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    cfg, xs, ys = ScenesConfig(), [], []
+def scenes(split: str, n: int, patterns: bool, cfg: ScenesConfig = FULL) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = [], []
     for i in range(n):
         scene, _ = scene_for(cfg, split, i)
         img, _ = render(scene, cfg.image_size, patterns)
@@ -97,9 +105,9 @@ def contrastive(train, test, steps: int, lr: float) -> float:
         return 100.0 * (pred == yt).float().mean().item()
 
 
-def caption_records(split: str, n: int, object_list: bool) -> list[dict]:
+def caption_records(split: str, n: int, object_list: bool, cfg: ScenesConfig = FULL) -> list[dict]:
     """The benchmark's caption records; object_list=False drops the v3 object-list short caption."""
-    cfg, out = ScenesConfig(), []
+    out = []
     for i in range(n):
         scene, rng = scene_for(cfg, split, i)
         rec = caption_record(scene, rng)
@@ -109,23 +117,31 @@ def caption_records(split: str, n: int, object_list: bool) -> list[dict]:
     return out
 
 
-def clip_on_captions(train, test, records: list[dict], steps: int, lr: float = 3e-4) -> float:
-    """Zero-shot top-1 after CLIP training on one uniformly drawn caption per sample (batch 32)."""
-    torch.manual_seed(0)
-    rng = random.Random(0)
+def clip_on_captions(train, test, records: list[dict], steps: int, lr: float = 3e-4, batch: int = 32,
+                     cosine: bool = False, seed: int = 0, crop: bool = False) -> float:
+    """Zero-shot top-1 after CLIP training on one uniformly drawn caption per sample (constant lr after warmup, or
+    warmup + cosine to 0 as the suite's loop)."""
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
     enc = build_encoders(ENCODER)
     model, tok = enc.model, enc.tokenizer()
     opt, sched = _optimiser(model.parameters(), lr)
     (x, _), (xt, yt) = train, test
-    for _ in range(steps):
-        i = torch.randint(0, len(x), (32,))
+    rrc = T.RandomResizedCrop(x.shape[-1], scale=(0.9, 1.0), interpolation=T.InterpolationMode.BICUBIC)
+    for step in range(steps):
+        if cosine:
+            for g in opt.param_groups:
+                g["lr"] = warmup_cosine(step, steps, lr, 20)
+        i = torch.randint(0, len(x), (batch,))
         texts = tok([pick_caption(records[j], "random", rng) for j in i.tolist()])
-        loss = info_nce(F.normalize(model.encode_image(x[i]), dim=-1), F.normalize(model.encode_text(texts), dim=-1),
+        img = torch.stack([rrc(x[j]) for j in i.tolist()]) if crop else x[i]
+        loss = info_nce(F.normalize(model.encode_image(img), dim=-1), F.normalize(model.encode_text(texts), dim=-1),
                          model.logit_scale)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        sched.step()
+        if not cosine:
+            sched.step()
         with torch.no_grad():
             model.logit_scale.clamp_(0, float(np.log(100)))
     model.eval()
@@ -139,8 +155,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--caption-steps", type=int, default=1000)
+    ap.add_argument("--palette", action="store_true",
+                    help="only the palette x batch x crop comparison (~8 min per seed)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     args = ap.parse_args()
     torch.set_num_threads(2)
+    if args.palette:
+        return palette(args.seeds)
     print(f"{ENCODER}, {args.steps} steps at batch 32, top-1 on the dominant category (chance 6.25)")
     for patterns in (False, True):
         train, test = scenes("train", 6400, patterns), scenes("test", 1000, patterns)
@@ -154,6 +175,21 @@ def main() -> None:
         tag = "with" if with_list else "without"
         print(f"CLIP on the benchmark's captions {tag} the object-list caption, {args.caption_steps} steps, "
               f"lr 3e-4: {clip_on_captions(train, test, recs, args.caption_steps):5.1f}", flush=True)
+
+
+def palette(seeds: list[int]) -> None:
+    print("CLIP on the captions, 200 steps (warmup 20 + cosine, lr 3e-4), 6,400 training scenes; zero-shot top-1 "
+          "on 1,000 test scenes (chance 6.25)")
+    runs = (("full vocabulary (10 colours, <= 4 objects)", FULL, ((32, False), (64, False))),
+            ("reduced (3 colours, <= 2 objects)", REDUCED, ((32, False), (64, False), (64, True))))
+    for name, cfg, settings in runs:
+        train, test = scenes("train", 6400, True, cfg), scenes("test", 1000, True, cfg)
+        recs = caption_records("train", 6400, True, cfg)
+        for batch, crop in settings:
+            accs = [clip_on_captions(train, test, recs, 200, batch=batch, cosine=True, seed=s, crop=crop)
+                    for s in seeds]
+            print(f"{name}, batch {batch}, {'RandomResizedCrop 0.9-1' if crop else 'no crop'}: "
+                  + ", ".join(f"{a:5.1f}" for a in accs) + f" (seeds {seeds})", flush=True)
 
 
 if __name__ == "__main__":

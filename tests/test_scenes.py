@@ -83,8 +83,9 @@ def test_hard_negative_differs_in_exactly_the_edited_part(kind):
     for i in range(60):
         rng = np.random.default_rng(i)
         from methods.data.scenes.generate import scene_for
-        scene, _ = scene_for(ScenesConfig(), "test", i)
-        pair = hard_negative(scene, kind, rng, CATEGORIES)
+        cfg = ScenesConfig()
+        scene, _ = scene_for(cfg, "test", i)
+        pair = hard_negative(scene, kind, rng, cfg.categories, cfg.colours)
         if pair is None:
             continue
         pos, neg = pair
@@ -98,6 +99,7 @@ def test_hard_negative_differs_in_exactly_the_edited_part(kind):
         else:
             assert len(diff) == 1 and diff <= expected[kind], diff
         assert pos.text() != neg.text() and neg.text()[0].isupper()
+        assert {m.colour for m in neg.mentions} <= {*cfg.colours, None}  # only words the training captions use
         made += 1
     assert made > 30
 
@@ -106,7 +108,7 @@ def test_replace_relation_negative_is_false():
     a = Obj("circle", "red", "small", "left", box=(0, 10, 8, 18))
     b = Obj("star", "blue", "large", "right", box=(20, 5, 32, 27))
     pos, neg = hard_negative(Scene("gray", "smooth", 0, (b, a)), "replace-relation", np.random.default_rng(0),
-                             CATEGORIES)
+                             CATEGORIES, ("red", "blue"))
     assert pos.relation == "to the left of" and neg.relation == "to the right of"
     assert Description((Mention("circle", "red", "small"), Mention("star")), "above").text() == \
         "A small red circle above a star"
@@ -118,7 +120,8 @@ def test_perception_pairs_differ_in_exactly_one_pattern(pattern):
 
     for i in range(20):
         base, _ = scene_for(ScenesConfig(), "test", i)
-        (a, cap_a), (b, cap_b) = perception_pair(base, pattern, np.random.default_rng(i), 64, CATEGORIES)
+        (a, cap_a), (b, cap_b) = perception_pair(base, pattern, np.random.default_rng(i), 64, CATEGORIES,
+                                                 ScenesConfig().colours)
         assert pattern_diff(a, b) == {pattern}
         assert cap_a != cap_b
         img_a, _ = render(a, 64)

@@ -130,7 +130,7 @@ def compositional_items(cfg: ScenesConfig) -> dict[str, list[dict]]:
         scene, _ = scene_for(cfg, "test", i)
         rng = np.random.default_rng([cfg.seed, _SPLIT_CODE["compositional"], i])
         for kind in COMPOSITIONAL_TYPES:
-            pair = hard_negative(scene, kind, rng, cfg.categories)
+            pair = hard_negative(scene, kind, rng, cfg.categories, cfg.colours)
             if pair is not None:
                 pos, neg = pair
                 items[kind].append({"key": f"test{i:07d}", "positive": pos.text(), "negative": neg.text(),
@@ -144,7 +144,7 @@ def _perception_samples(cfg: ScenesConfig):
             idx = p * cfg.perception_pairs + j
             base, _ = scene_for(cfg, "test", idx % cfg.n_test)
             rng = np.random.default_rng([cfg.seed, _SPLIT_CODE["perception"], idx])
-            pair = perception_pair(base, pattern, rng, cfg.image_size, cfg.categories)
+            pair = perception_pair(base, pattern, rng, cfg.image_size, cfg.categories, cfg.colours)
             for side, (scene, caption) in zip("ab", pair):
                 img, cmap = render(scene, cfg.image_size, cfg.surface_patterns)
                 meta = {"pattern": pattern, "pair": idx, "side": side, "caption": caption, "scene": scene.to_json()}

@@ -12,7 +12,7 @@ import numpy as np
 
 from .captions import article, noun, where
 from .render import Obj, Scene, object_side, place
-from .vocab import COLOURS, ORIENTABLE, opposite, relation
+from .vocab import ORIENTABLE, opposite, relation
 
 COMPOSITIONAL_TYPES = ("replace-object", "replace-attribute", "replace-relation", "swap-object",
                        "swap-attribute", "add-object", "add-attribute")
@@ -51,9 +51,10 @@ def _replace(d: Description, i: int, **kw) -> Description:
     return dataclasses.replace(d, mentions=tuple(ms))
 
 
-def hard_negative(scene: Scene, kind: str, rng: np.random.Generator,
-                  categories: tuple[str, ...]) -> tuple[Description, Description] | None:
-    """(positive, negative) of one hard-negative type for a scene with >= 2 objects, or None if not applicable."""
+def hard_negative(scene: Scene, kind: str, rng: np.random.Generator, categories: tuple[str, ...],
+                  colours: tuple[str, ...]) -> tuple[Description, Description] | None:
+    """(positive, negative) of one hard-negative type for a scene with >= 2 objects, or None if not applicable.
+    Negatives name only the benchmark's own categories and colours (words its training captions use)."""
     if len(scene.objects) < 2:
         return None
     a = scene.objects[1 + int(rng.integers(len(scene.objects) - 1))]
@@ -67,7 +68,7 @@ def hard_negative(scene: Scene, kind: str, rng: np.random.Generator,
     if kind == "replace-object":
         return pos, _replace(pos, i, category=absent[int(rng.integers(len(absent)))])
     if kind == "replace-attribute":
-        others = [c for c in COLOURS if c != true.colour]
+        others = [c for c in colours if c != true.colour]
         return pos, _replace(pos, i, colour=others[int(rng.integers(len(others)))])
     if kind == "replace-relation":
         return pos, dataclasses.replace(pos, relation=opposite(pos.relation))
@@ -78,11 +79,11 @@ def hard_negative(scene: Scene, kind: str, rng: np.random.Generator,
             return None
         return pos, _replace(_replace(pos, 0, colour=b.colour), 1, colour=a.colour)
     if kind == "add-object":
-        extra = Mention(absent[int(rng.integers(len(absent)))], list(COLOURS)[int(rng.integers(len(COLOURS)))])
+        extra = Mention(absent[int(rng.integers(len(absent)))], colours[int(rng.integers(len(colours)))])
         return pos, dataclasses.replace(pos, mentions=pos.mentions + (extra,))
     if kind == "add-attribute":
         bare = _replace(pos, i, colour=None)
-        others = [c for c in COLOURS if c != true.colour]
+        others = [c for c in colours if c != true.colour]
         return bare, _replace(bare, i, colour=others[int(rng.integers(len(others)))])
     raise ValueError(f"unknown hard-negative type {kind!r}; valid choices: {', '.join(COMPOSITIONAL_TYPES)}")
 
@@ -102,11 +103,10 @@ def _obj(rng, category, colour, size, position, image_size, rotation=0.0, glyph=
     return Obj(category, colour, size, position, rotation, glyph, place(rng, position, side, image_size))
 
 
-def perception_pair(base: Scene, pattern: str, rng: np.random.Generator, image_size: int,
-                    categories: tuple[str, ...]) -> tuple[tuple[Scene, str], tuple[Scene, str]]:
+def perception_pair(base: Scene, pattern: str, rng: np.random.Generator, image_size: int, categories: tuple[str, ...],
+                    colours: tuple[str, ...]) -> tuple[tuple[Scene, str], tuple[Scene, str]]:
     """Two scenes differing in exactly one visual pattern, each with the caption that is true only of it."""
     d = base.dominant
-    colours = list(COLOURS)
     cat, col = d.category, d.colour
     other_col = [c for c in colours if c != col][int(rng.integers(len(colours) - 1))]
 
