@@ -9,12 +9,14 @@ augmentation) and reports top-1 on 1,000 test scenes for the dominant object's c
   - CLIP on the benchmark's own captions (one drawn uniformly per sample, as `clip` does), with and without the
     v3 short caption that names the objects by category alone, for --caption-steps steps: zero-shot accuracy
     with the benchmark's classification templates (why benchmark v3 has that caption).
+  - --typical: the same with the crop on, at the tiny batch (32), on the full vocabulary with objects in their
+    category's typical colour with probability 0, 0.6 and 0.8 (benchmark v4's default): why v4 has typical colours.
   - --palette: CLIP on the captions for the tiny recipe's 200 steps (warmup + cosine, lr 3e-4) on the full
     vocabulary (10 colours, up to 4 objects) and on a reduced one (3 colours, up to 2 objects), at batch 32 and
     64, with and without the CLIP view's RandomResizedCrop(scale 0.9-1): what a benchmark v4 needs for zero-shot
     classification to leave chance in the tiny budget (README, "Known limitation").
 
-    python benchmarks/learnability.py [--steps 200] [--caption-steps 1000] [--palette [--seeds 0 1]]
+    python benchmarks/learnability.py [--steps 200] [--caption-steps 1000] [--palette | --typical [--seeds 0 1]]
 """
 
 from __future__ import annotations
@@ -35,7 +37,12 @@ import torchvision.transforms as T  # noqa: E402
 from methods.data.scenes.captions import caption_record  # noqa: E402
 from methods.data.scenes.generate import ScenesConfig, scene_for  # noqa: E402
 from methods.data.scenes.render import render  # noqa: E402
-from methods.data.scenes.vocab import CATEGORIES, CATEGORY_ID, CLASSIFICATION_TEMPLATES  # noqa: E402
+from methods.data.scenes.vocab import (  # noqa: E402
+    CATEGORIES,
+    CATEGORY_ID,
+    CLASSIFICATION_TEMPLATES,
+    colour_only_top1,
+)
 from methods.data.text import pick_caption  # noqa: E402
 from methods.encoders import build_encoders  # noqa: E402
 from methods.evals.classification import class_embeddings  # noqa: E402
@@ -43,8 +50,10 @@ from methods.losses import info_nce  # noqa: E402
 from methods.schedules import warmup_cosine  # noqa: E402
 
 ENCODER = "ViT-Tiny-8-64"
-FULL = ScenesConfig()  # the full vocabulary: 10 colours, up to 4 objects per scene
-REDUCED = ScenesConfig(colours=("red", "green", "blue"), max_objects=2)  # a benchmark v4 candidate
+# Benchmark v3 (uniform colours), on which every mode but --typical was measured: the full vocabulary (10 colours,
+# up to 4 objects per scene) and a reduced one (3 colours, up to 2 objects; a v4 candidate, not taken).
+FULL = ScenesConfig(typical_colour_p=0.0)
+REDUCED = ScenesConfig(colours=("red", "green", "blue"), max_objects=2, typical_colour_p=0.0)
 
 
 def scenes(split: str, n: int, patterns: bool, cfg: ScenesConfig = FULL) -> tuple[torch.Tensor, torch.Tensor]:
@@ -157,11 +166,15 @@ def main() -> None:
     ap.add_argument("--caption-steps", type=int, default=1000)
     ap.add_argument("--palette", action="store_true",
                     help="only the palette x batch x crop comparison (~8 min per seed)")
+    ap.add_argument("--typical", action="store_true",
+                    help="only the category-typical colour comparison, with the crop on (~5 min per seed)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     args = ap.parse_args()
     torch.set_num_threads(2)
     if args.palette:
         return palette(args.seeds)
+    if args.typical:
+        return typical(args.seeds)
     print(f"{ENCODER}, {args.steps} steps at batch 32, top-1 on the dominant category (chance 6.25)")
     for patterns in (False, True):
         train, test = scenes("train", 6400, patterns), scenes("test", 1000, patterns)
@@ -190,6 +203,19 @@ def palette(seeds: list[int]) -> None:
                     for s in seeds]
             print(f"{name}, batch {batch}, {'RandomResizedCrop 0.9-1' if crop else 'no crop'}: "
                   + ", ".join(f"{a:5.1f}" for a in accs) + f" (seeds {seeds})", flush=True)
+
+
+def typical(seeds: list[int]) -> None:
+    print("CLIP on the captions, 200 steps (warmup 20 + cosine, lr 3e-4) at batch 32 with RandomResizedCrop(0.9-1), "
+          "6,400 training scenes; zero-shot top-1 on 1,000 test scenes (chance 6.25)")
+    for p in (0.0, 0.6, 0.8):
+        cfg = ScenesConfig(typical_colour_p=p)
+        train, test = scenes("train", 6400, True, cfg), scenes("test", 1000, True, cfg)
+        recs = caption_records("train", 6400, True, cfg)
+        accs = [clip_on_captions(train, test, recs, 200, batch=32, cosine=True, seed=s, crop=True) for s in seeds]
+        ceiling = 100 * colour_only_top1(cfg.categories, cfg.colours, p)
+        print(f"typical colour probability {p}: " + ", ".join(f"{a:5.1f}" for a in accs)
+              + f" (seeds {seeds}; the dominant object's colour alone allows {ceiling:.2f})", flush=True)
 
 
 if __name__ == "__main__":

@@ -132,11 +132,37 @@ def test_perception_pairs_differ_in_exactly_one_pattern(pattern):
 @pytest.mark.parametrize("bad, message", [
     ({"min_objects": 0}, "min_objects"), ({"colours": ("red", "mauve")}, "unknown colour 'mauve'"),
     ({"image_size": 0}, "image_size"), ({"n_train": 0}, "n_train"), ({"max_objects": 7}, "max_objects"),
-    ({"categories": ("circle", "blob")}, "unknown category 'blob'"),
+    ({"categories": ("circle", "blob")}, "unknown category 'blob'"), ({"typical_colour_p": 1.5}, "typical_colour_p"),
 ])
 def test_bad_settings_are_rejected_with_a_clear_message(bad, message):
     with pytest.raises(ValueError, match=message):
         ScenesConfig(**bad)
+
+
+def test_typical_colours_follow_their_probability_and_the_colour_only_ceiling_is_the_bayes_rate():
+    from collections import Counter
+
+    from methods.data.scenes.generate import scene_for
+    from methods.data.scenes.vocab import colour_only_top1, typical_colour
+
+    always = ScenesConfig(typical_colour_p=1.0)
+    for i in range(20):
+        scene, _ = scene_for(always, "train", i)
+        assert all(o.colour == typical_colour(o.category, always.categories, always.colours) for o in scene.objects)
+    cfg = ScenesConfig()  # p 0.8: the circle is typically red, the digit four too (16 categories over 10 colours)
+    assert typical_colour("circle", cfg.categories, cfg.colours) == typical_colour("digit four", cfg.categories,
+                                                                                    cfg.colours) == "red"
+    assert colour_only_top1(cfg.categories, cfg.colours, 0.0) == pytest.approx(1 / 16)
+    assert colour_only_top1(cfg.categories, cfg.colours, 0.8) == pytest.approx((10 * 0.8 + 10 * 0.2 / 10) / 16)
+    # the empirical Bayes classifier (best category per colour, counted on sampled scenes) matches the formula
+    joint = Counter()
+    for i in range(3000):
+        d = scene_for(cfg, "val", i)[0].dominant
+        joint[d.colour, d.category] += 1
+    best = {}
+    for (colour, _), n in joint.items():
+        best[colour] = max(best.get(colour, 0), n)
+    assert sum(best.values()) / 3000 == pytest.approx(colour_only_top1(cfg.categories, cfg.colours, 0.8), abs=0.03)
 
 
 def test_card_states_chance_levels(scenes):
@@ -145,6 +171,8 @@ def test_card_states_chance_levels(scenes):
     assert "Chance levels" in card and "digit seven" in card
     chance = meta["statistics"]["chance"]
     assert chance["classification_top1"] == pytest.approx(1 / 16)
+    assert chance["classification_colour_only"] == pytest.approx(0.5125)  # typical colours at p 0.8
+    assert "Typical colours" in card and "circle red" in card
     assert chance["retrieval_r1"]["t2i"] == pytest.approx(1 / 64)
     assert 0 < chance["segmentation_miou_with_background"] < chance["segmentation_miou_without_background"] < 1
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from ..stream import read_all
 from .probes import PERCEPTION_PATTERNS
-from .vocab import CATEGORIES, CATEGORY_PATTERNS, CLASSIFICATION_TEMPLATES, COLOURS
+from .vocab import CATEGORIES, CATEGORY_PATTERNS, CLASSIFICATION_TEMPLATES, COLOURS, colour_only_top1, typical_colour
 
 
 def retrieval_chance(n_images: int, caps_per_image: int, k: int) -> dict[str, float]:
@@ -57,6 +57,8 @@ def statistics(cfg, root: Path) -> dict:
             "retrieval_r10": retrieval_chance(n, 3, 10),
             "classification_top1": 1 / len(cfg.categories), "classification_top5": 5 / len(cfg.categories),
             "classification_majority": float(dominant.max() / max(n, 1)),
+            # the best classifier that sees only the dominant object's colour (benchmark v4's typical colours)
+            "classification_colour_only": colour_only_top1(cfg.categories, cfg.colours, cfg.typical_colour_p),
             "segmentation_miou_with_background": random_miou(freq),
             # every pixel predicted background: IoU = background fraction on one of the classes present
             "segmentation_miou_all_background": float(freq[0] / max((pixels > 0).sum(), 1)),
@@ -64,6 +66,15 @@ def statistics(cfg, root: Path) -> dict:
             "compositional": 0.5, "perception_pair": 0.25,
         },
     }
+
+
+def _typical_line(cfg: dict) -> str:
+    p, cats, cols = cfg["typical_colour_p"], tuple(cfg["categories"]), tuple(cfg["colours"])
+    if not p:
+        return "Colours are drawn uniformly for every object, whatever its category."
+    return (f"Typical colours: each object takes its category's typical colour with probability {p:g}, else a "
+            "uniform draw from the colours above: " + ", ".join(f"{k} {typical_colour(k, cats, cols)}" for k in cats)
+            + ".")
 
 
 def write_card(meta: dict, path: Path) -> None:
@@ -89,6 +100,9 @@ def write_card(meta: dict, path: Path) -> None:
          else "Surface patterns: off (objects are flat colour; only shape tells categories apart)."),
         "",
         f"Colours ({len(cfg['colours'])}): {', '.join(cfg['colours'])}. All colours: {', '.join(COLOURS)}.",
+        "",
+        _typical_line(cfg),
+        "",
         f"Classification templates: {' | '.join(CLASSIFICATION_TEMPLATES)}",
         "",
         "Captions per image (DreamLIP layout, sentence lists): a noisy raw alt-text naming the dominant object; "
@@ -112,6 +126,8 @@ def write_card(meta: dict, path: Path) -> None:
           f"{ch[f'retrieval_r{k}']['i2t'] * 100:.2f} / {ch[f'retrieval_r{k}']['t2i'] * 100:.2f} |" for k in (1, 5, 10)),
         f"| classification top-1 / top-5 (dominant object) | {ch['classification_top1'] * 100:.2f} / "
         f"{ch['classification_top5'] * 100:.2f} (majority class {ch['classification_majority'] * 100:.2f}) |",
+        "| classification top-1 from the dominant object's colour alone (the best such classifier) | "
+        f"{ch['classification_colour_only'] * 100:.2f} |",
         f"| segmentation mIoU, random, with / without background | {ch['segmentation_miou_with_background'] * 100:.2f}"
         f" / {ch['segmentation_miou_without_background'] * 100:.2f} |",
         f"| segmentation mIoU, every pixel predicted background (with background) | "

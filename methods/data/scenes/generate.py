@@ -26,7 +26,8 @@ from .vocab import CATEGORIES, COLOURS, check_choice
 SPLITS = ("train", "val", "test")
 # Bump when rendering or captioning changes: it enters the fingerprint, so a cached benchmark made by older code
 # is never mistaken for the current one (and runs trained on it get a different data fingerprint).
-GENERATOR_VERSION = 3  # 2: category surface patterns; 3: a short caption naming the objects by category alone
+# 2: category surface patterns; 3: a short caption naming the objects by category alone; 4: category-typical colours
+GENERATOR_VERSION = 4
 _SPLIT_CODE = {"train": 1, "val": 2, "test": 3, "perception": 4, "compositional": 5}
 
 
@@ -45,6 +46,7 @@ class ScenesConfig:
     colours: tuple[str, ...] = tuple(COLOURS)
     rotation_jitter: float = 15.0  # degrees; each object is rotated by U(-j, j)
     surface_patterns: bool = True  # each category painted with its own pattern (vocab.CATEGORY_PATTERNS)
+    typical_colour_p: float = 0.8  # P(an object takes its category's typical colour), vocab.typical_colour; 0 = v3
     perception_pairs: int = 50  # pairs per MMVP-style pattern
     jpeg_quality: int = 95
     seed: int = 0
@@ -65,6 +67,8 @@ class ScenesConfig:
             check_choice("colour", c, tuple(COLOURS))
         if len(self.categories) < self.max_objects + 1:
             raise ValueError("need more categories than max_objects (hard negatives name an absent category)")
+        if not 0 <= self.typical_colour_p <= 1:
+            raise ValueError(f"typical_colour_p must lie in [0, 1], got {self.typical_colour_p}")
         if len(self.colours) < 2:
             raise ValueError("need at least 2 colours (attribute negatives need a false colour)")
 
@@ -84,7 +88,7 @@ def scene_for(cfg: ScenesConfig, split: str, i: int) -> tuple[Scene, np.random.G
     rng = rng_for(cfg, split, i)
     scene = sample_scene(rng, image_size=cfg.image_size, min_objects=cfg.min_objects,
                          max_objects=cfg.max_objects, categories=cfg.categories, colours=cfg.colours,
-                         rotation_jitter=cfg.rotation_jitter)
+                         rotation_jitter=cfg.rotation_jitter, typical_colour_p=cfg.typical_colour_p)
     return scene, rng
 
 

@@ -24,6 +24,7 @@ from .vocab import (
     POSITIONS,
     SIZES,
     TEXTURES,
+    typical_colour,
 )
 
 
@@ -203,10 +204,20 @@ def visible_fraction(scene: Scene, image_size: int) -> list[float]:
     return [float((owner == i).sum()) / a for i, a in enumerate(areas)]
 
 
+def draw_colour(rng: np.random.Generator, category: str, categories: tuple[str, ...], colours: tuple[str, ...],
+                typical_p: float) -> str:
+    if typical_p > 0 and rng.random() < typical_p:
+        return typical_colour(category, categories, colours)
+    return colours[int(rng.integers(len(colours)))]
+
+
 def sample_scene(rng: np.random.Generator, *, image_size: int, min_objects: int, max_objects: int,
                  categories: tuple[str, ...], colours: tuple[str, ...], rotation_jitter: float,
-                 min_visible: float = 0.4) -> Scene:
-    """One large dominant object and 0-3 smaller ones in distinct cells, every object at least min_visible seen."""
+                 min_visible: float = 0.4, typical_colour_p: float = 0.0) -> Scene:
+    """One large dominant object and 0-3 smaller ones in distinct cells, every object at least min_visible seen.
+
+    typical_colour_p: the probability that an object takes its category's typical colour (vocab.typical_colour)
+    instead of a uniform draw from `colours`; at 0 no extra random number is drawn (v3's scenes exactly)."""
     n = int(rng.integers(min_objects, max_objects + 1))
     cats = [categories[i] for i in rng.choice(len(categories), size=n, replace=False)]
     bg = list(BACKGROUNDS)[int(rng.integers(len(BACKGROUNDS)))]
@@ -219,7 +230,8 @@ def sample_scene(rng: np.random.Generator, *, image_size: int, min_objects: int,
             size = "large" if k == 0 else "small"
             side = object_side(rng, size, image_size)
             objs.append(Obj(
-                category=cat, colour=colours[int(rng.integers(len(colours)))], size=size, position=pos,
+                category=cat, colour=draw_colour(rng, cat, categories, colours, typical_colour_p), size=size,
+                position=pos,
                 rotation=float(np.round(rng.uniform(-rotation_jitter, rotation_jitter), 1)),
                 glyph=int(rng.integers(n_glyphs(cat))), box=place(rng, pos, side, image_size)))
         scene = Scene(bg, texture, noise_seed, tuple(objs))
