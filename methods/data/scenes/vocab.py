@@ -17,9 +17,9 @@ CATEGORY_ID = {name: i + 1 for i, name in enumerate(CATEGORIES)}
 # dog's fur). Shape alone is a slow cue for a tiny ViT: supervised on the dominant object for 200 steps at batch 32,
 # ViT-Tiny-8-64 reaches 8.9% top-1 (chance 6.25) on flat-colour objects and 74.6% with these patterns
 # (`python benchmarks/learnability.py`; no crops there: with a RandomResizedCrop the patterns' phase against the
-# patch grid is no longer fixed and CLIP stops learning them in 200 steps, README "Known limitation"). Periods are
-# pixels at 64 px, scaled with the image. Every pattern is +-1
-# over the image plane; the renderer adds +-PATTERN_AMPLITUDE to the object's colour (colour names stay true).
+# patch grid is no longer fixed and CLIP stops learning them in 200 steps, hence v4's typical colours below; README
+# "Category classification at tiny scale"). Periods are pixels at 64 px, scaled with the image. Every pattern is
+# +-1 over the image plane; the renderer adds +-PATTERN_AMPLITUDE to the object's colour (colour names stay true).
 CATEGORY_PATTERNS: dict[str, str] = dict(zip(CATEGORIES, (
     "solid", "hstripes-4", "vstripes-4", "diagonal-6", "antidiagonal-6", "checker-2", "checker-4", "dots-4",
     "grid-4", "hstripes-8", "vstripes-8", "diagonal-12", "antidiagonal-12", "rings-6", "dots-6", "waffle-4-8"),
@@ -30,8 +30,9 @@ PATTERN_AMPLITUDE = 45.0
 # takes its category's typical colour with probability ScenesConfig.typical_colour_p, else a uniform draw from the
 # palette. Why: patterns are painted over the image plane, so without a crop each category has a fixed phase
 # against the 8-px patch grid, and the CLIP view's RandomResizedCrop removes that shortcut; after 200 tiny steps
-# at batch 32 with that crop, CLIP reaches 6.0% zero-shot on v3 (chance 6.25) and 39.6% with typical colours at
-# probability 0.8 (`python benchmarks/learnability.py --typical`). A colour word stays true of the object it names.
+# at batch 32 with that crop, CLIP reaches 7.5% zero-shot with v3's uniform colours (chance 6.25), 28.6% with
+# typical colours at probability 0.6 and 42.5% at 0.8 (`python benchmarks/learnability.py --typical`; the dominant
+# object's colour alone allows 40.0 and 51.25%). A colour word stays true of the object it names.
 
 
 def typical_colour(category: str, categories: tuple[str, ...], colours: tuple[str, ...]) -> str:
