@@ -35,14 +35,10 @@ import torch.nn.functional as F  # noqa: E402
 import torchvision.transforms as T  # noqa: E402
 
 from methods.data.scenes.captions import caption_record  # noqa: E402
+from methods.data.scenes.card import colour_only_top1  # noqa: E402
 from methods.data.scenes.generate import ScenesConfig, scene_for  # noqa: E402
 from methods.data.scenes.render import render  # noqa: E402
-from methods.data.scenes.vocab import (  # noqa: E402
-    CATEGORIES,
-    CATEGORY_ID,
-    CLASSIFICATION_TEMPLATES,
-    colour_only_top1,
-)
+from methods.data.scenes.vocab import CATEGORIES, CATEGORY_ID, CLASSIFICATION_TEMPLATES  # noqa: E402
 from methods.data.text import pick_caption  # noqa: E402
 from methods.encoders import build_encoders  # noqa: E402
 from methods.evals.classification import class_embeddings  # noqa: E402

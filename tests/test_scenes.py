@@ -142,8 +142,9 @@ def test_bad_settings_are_rejected_with_a_clear_message(bad, message):
 def test_typical_colours_follow_their_probability_and_the_colour_only_ceiling_is_the_bayes_rate():
     from collections import Counter
 
+    from methods.data.scenes.card import colour_only_top1
     from methods.data.scenes.generate import scene_for
-    from methods.data.scenes.vocab import colour_only_top1, typical_colour
+    from methods.data.scenes.vocab import typical_colour
 
     always = ScenesConfig(typical_colour_p=1.0)
     for i in range(20):

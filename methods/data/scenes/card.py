@@ -12,7 +12,7 @@ from PIL import Image
 
 from ..stream import read_all
 from .probes import PERCEPTION_PATTERNS
-from .vocab import CATEGORIES, CATEGORY_PATTERNS, CLASSIFICATION_TEMPLATES, COLOURS, colour_only_top1, typical_colour
+from .vocab import CATEGORIES, CATEGORY_PATTERNS, CLASSIFICATION_TEMPLATES, COLOURS, typical_colour
 
 
 def retrieval_chance(n_images: int, caps_per_image: int, k: int) -> dict[str, float]:
@@ -20,6 +20,16 @@ def retrieval_chance(n_images: int, caps_per_image: int, k: int) -> dict[str, fl
     m = n_images * caps_per_image
     i2t = 1.0 - comb(m - caps_per_image, k) / comb(m, k)
     return {"i2t": i2t, "t2i": min(1.0, k / n_images)}
+
+
+def colour_only_top1(categories: tuple[str, ...], colours: tuple[str, ...], p: float) -> float:
+    """Top-1 of the best classifier that sees only the dominant object's colour (Bayes; uniform dominant category).
+
+    P(colour c | category k) = p [c is k's typical colour] + (1 - p) / C; the best guess for a colour is any
+    category whose typical colour it is, so the accuracy is (1/K) sum over colours of max_k P(c | k)."""
+    c = len(colours)
+    typical = {typical_colour(k, categories, colours) for k in categories}
+    return sum(p * (col in typical) + (1 - p) / c for col in colours) / len(categories)
 
 
 def random_miou(pixel_freq: np.ndarray) -> float:

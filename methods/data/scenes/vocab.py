@@ -40,16 +40,6 @@ def typical_colour(category: str, categories: tuple[str, ...], colours: tuple[st
     return colours[categories.index(category) % len(colours)]
 
 
-def colour_only_top1(categories: tuple[str, ...], colours: tuple[str, ...], p: float) -> float:
-    """Top-1 of the best classifier that sees only the dominant object's colour (Bayes; uniform dominant category).
-
-    P(colour c | category k) = p [c is k's typical colour] + (1 - p) / C; the best guess for a colour is any
-    category whose typical colour it is, so the accuracy is (1/K) sum over colours of max_k P(c | k)."""
-    c = len(colours)
-    typical = {typical_colour(k, categories, colours) for k in categories}
-    return sum(p * (col in typical) + (1 - p) / c for col in colours) / len(categories)
-
-
 # Digits whose upside-down glyph is not another digit (orientation probes avoid 0, 1, 6, 8, 9).
 ORIENTABLE = ("triangle", "digit two", "digit three", "digit four", "digit five", "digit seven")
 
