@@ -15,7 +15,7 @@ import json
 import os
 
 from methods import METHODS
-from methods.evals import EvalConfig, check_sets
+from methods.evals import EvalConfig, check_paths, check_sets
 from methods.train import DataConfig, TrainConfig
 
 from .errors import ConfigError
@@ -162,6 +162,30 @@ def validate(cfg: dict) -> None:
         raise ConfigError(f"unknown data.scenes {cfg['data']['scenes']!r}; valid choices: {', '.join(PRESETS)}")
     if cfg["data"]["dataset"] == "shards" and not cfg["data"]["shards"] and not cfg["checkpoint"]:
         raise ConfigError("data.dataset=shards needs data.shards=<folder of .tar or brace pattern>")
+
+
+def preflight(cfg: dict, runs_dir) -> None:
+    """The filesystem checks of a validated config, before any work (no data generated, no run record made):
+    the training shards exist, every evaluation data path exists, and runs_dir (its checkpoints/ too) is
+    writable. A failure is a ConfigError naming the path."""
+    import tempfile
+    from pathlib import Path
+
+    from methods.data.stream import expand_shards
+
+    try:
+        check_paths(section(cfg, "eval"))
+        if cfg["data"]["dataset"] == "shards" and not cfg["checkpoint"]:
+            expand_shards(cfg["data"]["shards"])
+    except (ValueError, FileNotFoundError) as exn:
+        raise ConfigError(str(exn)) from None
+    folder = Path(runs_dir) / "checkpoints"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as exn:
+        raise ConfigError(f"runs dir {str(runs_dir)!r} is not writable ({exn.strerror or exn})") from None
 
 
 def fingerprint(cfg: dict) -> str:

@@ -1,7 +1,8 @@
 """One training (or evaluation) run recorded by sacred.
 
 The run's config is the whole resolved config (experiments/config.py), validated before sacred starts. Observers:
-a FileStorageObserver under runs/ by default, plus a MongoObserver when a Mongo URL is given (Omniboard setups).
+a FileStorageObserver (atomic writes: experiments/records.py) under runs/ by default, plus a MongoObserver when
+a Mongo URL is given (Omniboard setups).
 Curves go through log_scalar, final metrics are the run's result, skipped samples / wall time / fingerprint are
 in the run's info. Checkpoints live in <runs_dir>/checkpoints/<fingerprint>/, so re-running the same config
 resumes from its last atomic checkpoint.
@@ -9,15 +10,14 @@ resumes from its last atomic checkpoint.
 
 from __future__ import annotations
 
-import glob
 import os
 from pathlib import Path
 
 from sacred import SETTINGS, Experiment
-from sacred.observers import FileStorageObserver
 from sacred.utils import apply_backspaces_and_linefeeds
 
 from . import config as C
+from .records import AtomicFileStorageObserver, mark_stale
 
 SETTINGS.CAPTURE_MODE = "sys"  # tee via sys.stdout: works in subprocesses, pytest and torchrun alike
 SETTINGS.DISCOVER_SOURCES = "sys"
@@ -43,16 +43,9 @@ def train_urls(cfg: dict) -> tuple[list[str], Path | None]:
 
         root = ensure_scenes(preset(cfg["data"]["scenes"]), generate_here=launch_rank() == 0)
         return sorted(str(p) for p in (root / "train").glob("*.tar")), root
-    spec = cfg["data"]["shards"]
-    if os.path.isdir(spec):
-        urls = sorted(glob.glob(os.path.join(spec, "*.tar")))
-    else:
-        import braceexpand
+    from methods.data.stream import expand_shards
 
-        urls = list(braceexpand.braceexpand(spec))
-    if not urls:
-        raise FileNotFoundError(f"no .tar shards found for data.shards={spec!r}")
-    return urls, None
+    return expand_shards(cfg["data"]["shards"]), None
 
 
 def launch_rank() -> int:
@@ -65,7 +58,7 @@ def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> 
     ex.captured_out_filter = apply_backspaces_and_linefeeds
     ex.add_config(cfg)
     if launch_rank() == 0:
-        ex.observers.append(FileStorageObserver(str(runs_dir)))
+        ex.observers.append(AtomicFileStorageObserver(str(runs_dir)))
         if mongo_url:
             from sacred.observers import MongoObserver
 
@@ -82,6 +75,11 @@ def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> 
         run_cfg = dict(_config)
         fp = C.fingerprint(run_cfg)
         _run.info["fingerprint"] = fp
+        _run.info["pid"] = os.getpid()
+        if launch_rank() == 0 and _run._id is not None:
+            stale = mark_stale(runs_dir, fp, _run._id)
+            if stale:
+                _run.info["resumes_runs"] = stale
         if run_cfg["checkpoint"]:  # eval-only: nothing to train on; the benchmark only if an evaluation needs it
             urls, scenes = [], None
             _run.info["data"] = f"checkpoint {run_cfg['checkpoint']} ({run_cfg['checkpoint_weights']})"
@@ -140,5 +138,6 @@ def evaluate_checkpoint(method, cfg: dict, eval_cfg, scenes, run) -> dict:
 
 def run_training(cfg: dict, runs_dir: Path = Path("runs"), mongo_url: str | None = None):
     """Run one validated config as a sacred run; returns the sacred Run (its .result holds the metrics)."""
+    C.preflight(cfg, runs_dir)
     ex = make_experiment(cfg, Path(runs_dir), mongo_url)
     return ex.run(options={"--name": f"{cfg['method']}-{cfg['scale']}"})

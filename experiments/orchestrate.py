@@ -76,6 +76,10 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
     manifest = manifests.load(name)
     todo = cells(manifest, scale, seeds, rows, overrides)
     done = completed_fingerprints(runs_dir)
+    if not dry_run:  # every missing cell's paths before the first one trains (not hours into a table)
+        for cell in todo:
+            if cell.fingerprint not in done:
+                C.preflight(cell.config, runs_dir)
     for i, cell in enumerate(todo, 1):
         state = "done" if cell.fingerprint in done else "to run"
         print(f"[{i}/{len(todo)}] {cell.row} seed={cell.seed} {cell.fingerprint}: {state}")

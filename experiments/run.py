@@ -8,7 +8,8 @@
     python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run]
     python experiments/run.py all [--scale S] [--dry-run]          every manifest that runs at the scale, timed
 
-Config errors print one line naming the key and the valid choices, and exit with code 2 before any work.
+Config errors print one line naming the key and the valid choices, and exit with code 2 before any work;
+failures found during the work (unreadable data or checkpoint, divergence) print one line and exit with 1.
 """
 
 from __future__ import annotations
@@ -99,8 +100,13 @@ def cmd_prepare(argv: list[str]) -> int:
     p.add_argument("--image-col", default="image")
     p.add_argument("--caption-col", default="caption")
     args = p.parse_args(argv)
-    stats = prepare(args.source, args.input, args.output, args.captions, args.shard_size, args.image_col,
-                    args.caption_col)
+    from experiments.errors import ConfigError
+
+    try:
+        stats = prepare(args.source, args.input, args.output, args.captions, args.shard_size, args.image_col,
+                        args.caption_col)
+    except (FileNotFoundError, ValueError) as exn:
+        raise ConfigError(str(exn)) from None
     print(f"wrote {stats['written']} samples in {stats['shards']} shards to {args.output}; "
           f"skipped {stats['skipped']} unreadable or uncaptioned rows")
     return 0
@@ -108,6 +114,7 @@ def cmd_prepare(argv: list[str]) -> int:
 
 def cmd_manifest(name: str, argv: list[str]) -> int:
     from experiments import manifests
+    from experiments.errors import ConfigError
     from experiments.orchestrate import run_manifest
 
     manifests.load(name)  # unknown manifest -> clear error before parsing anything else
@@ -123,7 +130,10 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
     p.add_argument("--nodes", type=int, default=2, help="nodes per cell for --slurm")
     p.add_argument("--gpus-per-node", type=int, default=8, help="GPUs per node for --slurm")
     args = p.parse_args(argv)
-    seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
+    try:
+        seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
+    except ValueError:
+        raise ConfigError(f"--seeds expects comma-separated integers, got {args.seeds!r}") from None
     rows = args.rows.split(",") if args.rows else None
     if args.slurm:
         from experiments import orchestrate
@@ -177,6 +187,7 @@ def cmd_all(argv: list[str]) -> int:
 
 def main(argv: list[str]) -> int:
     from experiments.errors import ConfigError
+    from methods.errors import SuiteError, one_line
 
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
@@ -198,6 +209,9 @@ def main(argv: list[str]) -> int:
     except ConfigError as exn:
         print(f"error: {exn}", file=sys.stderr)
         return 2
+    except SuiteError as exn:  # found during the work (data, checkpoint, divergence): the run is marked FAILED
+        print(f"error: {one_line(exn)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

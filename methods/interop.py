@@ -14,7 +14,9 @@ import open_clip
 import torch
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
+from .checkpoint import load
 from .encoders import Encoders
+from .errors import CheckpointError
 
 WEIGHTS_FILE = "open_clip_pytorch_model.bin"
 CONFIG_FILE = "open_clip_config.json"
@@ -28,21 +30,25 @@ def read_state_dict(path: str | Path, which: str = "state_dict") -> dict[str, to
     which="teacher"). DDP / wrapper prefixes ("module.", "model.") are stripped."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        raise CheckpointError(f"checkpoint not found: {path}")
+    ckpt = load(path)
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path} holds a {type(ckpt).__name__}, not a state dict")
     if isinstance(ckpt, dict) and "model" in ckpt and "optimizer" in ckpt:  # this suite's training checkpoint
         prefix = "teacher.module.encoders.model." if which == "teacher" else "encoders.model."
         state = {k[len(prefix):]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
         if not state:
-            raise KeyError(f"{path}: a suite checkpoint without {which} weights (keys starting {prefix!r})")
+            raise CheckpointError(f"{path}: a suite checkpoint without {which} weights (keys starting {prefix!r})")
         return state
     if isinstance(ckpt, dict) and which in ckpt and isinstance(ckpt[which], dict):
         ckpt = ckpt[which]
     elif isinstance(ckpt, dict) and "state_dict" in ckpt:
         ckpt = ckpt["state_dict"]
     elif isinstance(ckpt, dict) and {"student", "teacher"} & set(ckpt):
-        raise KeyError(f"{path} holds {sorted(k for k in ckpt if k in ('student', 'teacher'))}; pass which=student "
-                       "or which=teacher")
+        raise CheckpointError(f"{path} holds {sorted(k for k in ckpt if k in ('student', 'teacher'))}; pass "
+                              "checkpoint_weights=student or checkpoint_weights=teacher")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in ckpt.items()):
+        raise CheckpointError(f"{path} is not a state dict (name -> tensor)")
     out = {}
     for k, v in ckpt.items():
         for p in _PREFIXES:
@@ -59,12 +65,12 @@ def load_into(encoders: Encoders, path: str | Path, which: str = "state_dict") -
     own = encoders.model.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if missing or unexpected:
-        raise KeyError(f"checkpoint {path} does not match encoder {encoders.name}: missing {missing[:10]}"
+        raise CheckpointError(f"checkpoint {path} does not match encoder {encoders.name}: missing {missing[:10]}"
                        f"{' ...' if len(missing) > 10 else ''}, unexpected {unexpected[:10]}"
                        f"{' ...' if len(unexpected) > 10 else ''}")
     bad = [k for k in own if own[k].shape != state[k].shape]
     if bad:
-        raise ValueError(f"checkpoint {path}: shape mismatch for {bad[:10]}")
+        raise CheckpointError(f"checkpoint {path}: shape mismatch for {bad[:10]}")
     encoders.model.load_state_dict(state, strict=True)
 
 

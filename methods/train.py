@@ -22,10 +22,11 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .base import Method
-from .checkpoint import load, save_atomic
+from .checkpoint import demote_latest, load, previous, save_atomic
 from .data.on_device import to_device
 from .data.stream import ShardStream, make_loader
 from .data.views import AUGMENT_ON
+from .errors import CheckpointError, DivergedError
 from .schedules import warmup_cosine
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -55,6 +56,9 @@ class TrainConfig:
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; valid choices: {', '.join(PRECISIONS)}")
+        _check_ranges(self, positive=("steps", "batch_size", "ckpt_every", "log_every", "lr", "eps"),
+                      non_negative=("warmup", "eval_every", "weight_decay", "min_lr", "grad_clip"),
+                      unit=("beta1", "beta2"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,10 +81,25 @@ class DataConfig:
     augment: str = "workers"
 
     def __post_init__(self):
+        _check_ranges(self, non_negative=("workers", "shuffle_buffer"))
         if self.split not in SPLITS:
             raise ValueError(f"unknown data.split {self.split!r}; valid choices: {', '.join(SPLITS)}")
         if self.augment not in AUGMENT_ON:
             raise ValueError(f"unknown data.augment {self.augment!r}; valid choices: {', '.join(AUGMENT_ON)}")
+
+
+def _check_ranges(cfg, positive=(), non_negative=(), unit=()) -> None:
+    """Numeric fields must be finite and in range: `positive` > 0, `non_negative` >= 0, `unit` in [0, 1)."""
+    for name in (*positive, *non_negative, *unit):
+        v = getattr(cfg, name)
+        if not math.isfinite(v):
+            raise ValueError(f"{name}={v} must be a finite number")
+        if name in positive and v <= 0:
+            raise ValueError(f"{name}={v} must be > 0")
+        if name in non_negative and v < 0:
+            raise ValueError(f"{name}={v} must be >= 0")
+        if name in unit and not 0 <= v < 1:
+            raise ValueError(f"{name}={v} must be in [0, 1)")
 
 
 class Logger(Protocol):
@@ -89,8 +108,26 @@ class Logger(Protocol):
     def info(self, key: str, value) -> None: ...
 
 
-class NonFiniteLoss(RuntimeError):
+class NonFiniteLoss(DivergedError):
     """The loss became NaN/inf: training stops, the last good checkpoint is kept, the run is marked failed."""
+
+
+# A weight larger than this in magnitude is a diverged run, never a checkpoint: trained CLIP-family weights are O(1)
+# (the logit scale is clamped to ln 100), and an exploding update lands orders of magnitude above it.
+WEIGHT_LIMIT = 1e6
+
+
+def check_weights(method: torch.nn.Module) -> str | None:
+    """None if every floating weight and buffer is finite and below WEIGHT_LIMIT, else what is wrong."""
+    for name, t in method.state_dict().items():
+        if not t.is_floating_point() or not t.numel():
+            continue
+        if not torch.isfinite(t).all():
+            return f"weights {name} are not finite"
+        peak = t.detach().abs().max().item()
+        if peak > WEIGHT_LIMIT:
+            return f"weights exploded (max |{name}| = {peak:.3g} > {WEIGHT_LIMIT:.0e})"
+    return None
 
 
 def autocast_context(precision: str, device: torch.device):
@@ -166,14 +203,21 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16" and device.type == "cuda")
 
     ckpt_path = Path(ckpt_dir) / "last.pt"
-    step, positions, skipped = 0, {}, 0
+    step, positions, skipped, tar_errors = 0, {}, 0, 0
+    if not ckpt_path.exists() and previous(ckpt_path).exists():  # killed between save_atomic's two renames
+        os.replace(previous(ckpt_path), ckpt_path)
     if ckpt_path.exists():
         state = load(ckpt_path)
-        method.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
+        try:
+            method.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exn:
+            raise CheckpointError(f"{ckpt_path} does not fit this run ({str(exn).strip().splitlines()[0][:200]}); "
+                                  "move it away to start over") from None
         scaler.load_state_dict(state["scaler"])
         step, positions = state["step"], state["positions"]
         skipped = state["skipped"][rank] if len(state["skipped"]) == world else 0
+        tar_errors = state.get("tar_errors", [0] * world)[rank] if len(state.get("tar_errors", ())) == world else 0
         torch.set_rng_state(state["rng"])
         logger.info("resumed_from_step", step)
         if state.get("readers") != world * max(data.workers, 1):
@@ -181,13 +225,20 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
             positions = {}
             logger.info("resume_data_order", "restarted: the number of ranks x workers changed")
 
+    def kept() -> str:
+        return str(load(ckpt_path)["step"]) if ckpt_path.exists() else "none"
+
     def checkpoint(done: bool) -> None:
-        parts = _all_ranks((positions, skipped))  # stream positions and skip counts are per rank
-        pos = {k: v for p, _ in parts for k, v in p.items()}
+        parts = _all_ranks((positions, skipped, tar_errors))  # stream positions and skip counts are per rank
+        pos = {k: v for p, _, _ in parts for k, v in p.items()}
+        bad = check_weights(method)  # a diverged model never replaces the last good checkpoint
+        if bad:
+            raise DivergedError(f"{bad} at step {step}; kept the checkpoint of step {kept()}")
         if rank == 0:
             save_atomic({"model": method.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
-                         "step": step, "positions": pos, "skipped": [n for _, n in parts], "rng": torch.get_rng_state(),
-                         "readers": world * max(data.workers, 1), "done": done}, ckpt_path)
+                         "step": step, "positions": pos, "skipped": [n for _, n, _ in parts],
+                         "tar_errors": [e for _, _, e in parts], "rng": torch.get_rng_state(),
+                         "readers": world * max(data.workers, 1), "done": done}, ckpt_path, keep_previous=True)
 
     workers = data.workers
     stream = ShardStream(urls, method.views, method.encoders.tokenizer(), cfg.batch_size // world, seed=seed,
@@ -202,13 +253,15 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
         batch = next(batches)
         positions[int(batch.pop("_slot"))] = int(batch.pop("_pos"))
         skipped += int(batch.pop("_skipped"))
+        tar_errors += int(batch.pop("_tar_errors"))
         batch = to_device(batch, device)
         lr = warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, cfg.min_lr)
         try:
             out = optimisation_step(model, method, batch, opt, scaler, lr, cfg.grad_clip, precision, device)
         except NonFiniteLoss as exn:
-            kept = load(ckpt_path)["step"] if ckpt_path.exists() else "none"
-            raise NonFiniteLoss(f"{exn} at step {step}; kept the checkpoint of step {kept}") from None
+            if rank == 0 and ckpt_path.exists() and load(ckpt_path)["step"] == step:
+                demote_latest(ckpt_path)  # its weights gave this loss: the one before is the last good one
+            raise NonFiniteLoss(f"{exn} at step {step}; kept the checkpoint of step {kept()}") from None
         method.on_step_end(step, cfg.steps)
         step += 1
         bar.update(1)
@@ -225,6 +278,7 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
     bar.close()
     checkpoint(done=True)
     logger.info("skipped_samples", sum(_all_ranks(skipped)))  # every rank reads its own shards
+    logger.info("unreadable_tar_errors", sum(_all_ranks(tar_errors)))
     metrics = _evaluate(method, evaluate, logger, step, rank) if evaluate else {}
     logger.info("wall_time_s", round(time.time() - t0, 2))
     return metrics

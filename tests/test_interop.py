@@ -7,6 +7,7 @@ import torch
 
 from methods import build_method
 from methods.encoders import build_encoders
+from methods.errors import CheckpointError
 from methods.interop import export_open_clip, load_into, read_state_dict
 
 from .test_methods import _build
@@ -29,7 +30,7 @@ def test_strict_load_names_missing_and_unexpected_keys(tmp_path):
     state.pop("logit_scale")
     state["extra.weight"] = torch.zeros(1)
     torch.save(state, tmp_path / "bad.pt")
-    with pytest.raises(KeyError, match=r"missing \['logit_scale'\].*unexpected \['extra.weight'\]"):
+    with pytest.raises(CheckpointError, match=r"missing \['logit_scale'\].*unexpected \['extra.weight'\]"):
         load_into(enc, tmp_path / "bad.pt")
 
 
@@ -39,7 +40,7 @@ def test_release_style_checkpoints_need_a_choice_and_load_the_chosen_weights(tmp
     teacher = build_encoders("ViT-Micro-8-32")
     torch.save({"student": {f"module.{k}": v for k, v in student.model.state_dict().items()},
                 "teacher": teacher.model.state_dict()}, tmp_path / "cosmos.pt")
-    with pytest.raises(KeyError, match="which=student"):
+    with pytest.raises(CheckpointError, match="checkpoint_weights=student"):
         read_state_dict(tmp_path / "cosmos.pt")
     target = build_encoders("ViT-Micro-8-32")
     load_into(target, tmp_path / "cosmos.pt", which="student")
@@ -51,7 +52,7 @@ def test_release_style_checkpoints_need_a_choice_and_load_the_chosen_weights(tmp
 
 
 def test_a_missing_checkpoint_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
         load_into(build_method("clip", _build("clip").cfg, "ViT-Micro-8-32").encoders, tmp_path / "none.pt")
 
 

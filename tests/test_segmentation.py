@@ -32,6 +32,7 @@ def test_class_probabilities_softmax_over_all_queries_then_max_over_synonyms():
 
 def test_predict_thresholds_to_background_and_drops_small_areas():
     logits = torch.zeros(3, 4, 4)  # class 0 = background (named), 1, 2
+    logits[0] = 0.05  # background slightly ahead elsewhere (an exact tie would be UNDECIDED)
     logits[1, :2] = 1.0  # confident class 1 on the top half
     logits[2, 3, 3] = 1.0  # one confident pixel of class 2
     owner = torch.arange(3)

@@ -82,9 +82,8 @@ def test_interrupted_run_resumes_to_the_same_result(scenes, tmp_path, method, au
         assert torch.equal(a, b), k
 
 
-def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(scenes, tmp_path):
-    cfg = C.resolve(tiny_overrides())
-
+def nan_loss_at_call(n: int):
+    """A hook making the method's n-th forward return a NaN loss."""
     def poison(method):
         calls = {"n": 0}
         forward = method.forward
@@ -92,13 +91,17 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(scenes, tmp_path):
         def bad_forward(batch):
             out = forward(batch)
             calls["n"] += 1
-            if calls["n"] == 5:
+            if calls["n"] == n:
                 out["loss"] = out["loss"] * float("nan")
             return out
         method.forward = bad_forward
+    return poison
 
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(scenes, tmp_path):
+    cfg = C.resolve(tiny_overrides())
     with pytest.raises(NonFiniteLoss, match="kept the checkpoint of step 3"):
-        _run(cfg, tmp_path, hook=poison)
+        _run(cfg, tmp_path, hook=nan_loss_at_call(5))
     assert load(tmp_path / "last.pt")["step"] == 3
 
 

@@ -27,17 +27,47 @@ from .text import split_sentences
 SOURCES = ("folder", "img2dataset", "dreamlip")
 
 
-def _records_file(path: Path) -> Iterator[dict]:
+def _clean(text) -> bool:
+    """False for text that held bytes that are not UTF-8 (read with surrogateescape)."""
+    try:
+        str(text).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _records_file(path: Path) -> Iterator[dict | None]:
+    """Rows of a captions file; a row that is not valid UTF-8 or not valid JSON comes out as None (a counted
+    skip): one bad row never aborts a conversion."""
     if path.suffix == ".csv":
-        with open(path, newline="", encoding="utf-8") as f:
-            yield from csv.DictReader(f)
+        with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
+            for row in csv.DictReader(f):
+                yield row if all(_clean(k) and _clean(v) for k, v in row.items()) else None
     elif path.suffix == ".jsonl":
-        with open(path, encoding="utf-8") as f:
-            yield from (json.loads(line) for line in f if line.strip())
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            for line in f:
+                if line.strip():
+                    try:
+                        row = json.loads(line) if _clean(line) else None
+                    except json.JSONDecodeError:
+                        row = None
+                    yield row if isinstance(row, dict) else None
     elif path.suffix == ".json":
-        yield from json.loads(path.read_text(encoding="utf-8"))
+        try:
+            rows = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exn:
+            raise ValueError(f"captions file {path} is not valid UTF-8 JSON ({exn}); JSONL skips bad rows") from None
+        if not isinstance(rows, list):
+            raise ValueError(f"captions file {path} must hold a JSON list of records")
+        yield from (r if isinstance(r, dict) else None for r in rows)
     else:
         raise ValueError(f"captions file {path} must be .csv, .jsonl or .json")
+
+
+def _column(row: dict, col: str, path: Path) -> str:
+    if col not in row:
+        raise ValueError(f"captions file {path} has no column {col!r} (columns: {', '.join(map(str, row))})")
+    return row[col]
 
 
 def _as_list(v) -> list[str]:
@@ -56,12 +86,16 @@ def dreamlip_record(row: dict) -> dict:
 
 def _rows(source: str, src: Path, captions: Path | None, image_col: str, caption_col: str) -> Iterator[tuple]:
     """(key, image bytes or path, caption record) per input row."""
-    if source == "folder":
+    if source in ("folder", "dreamlip"):
         for i, row in enumerate(_records_file(captions)):
-            yield f"{i:09d}", src / row[image_col], {"raw_caption": split_sentences(row.get(caption_col) or "")}
-    elif source == "dreamlip":
-        for i, row in enumerate(_records_file(captions)):
-            yield f"{i:09d}", src / row[image_col], dreamlip_record(row)
+            if row is None:
+                yield f"{i:09d}", None, None
+            elif source == "folder":
+                _column(row, caption_col, captions)
+                yield f"{i:09d}", src / str(_column(row, image_col, captions)), \
+                    {"raw_caption": split_sentences(row.get(caption_col) or "")}
+            else:
+                yield f"{i:09d}", src / str(_column(row, image_col, captions)), dreamlip_record(row)
     elif source == "img2dataset":
         tars = sorted(src.rglob("*.tar"))
         if tars:

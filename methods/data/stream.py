@@ -6,8 +6,10 @@ seeded sequence of shards (epochs re-shuffled, or resampled with replacement for
 a seeded buffer, and gives sample i of its stream the seed (run seed, slot, i) for its augmentations. Each batch
 records the slot and the stream position it reached, so a checkpoint can store one position per slot and a
 resumed run skips exactly what was consumed (raw bytes only, no decoding) and continues with identical batches.
-Corrupt samples (bad image bytes, missing/empty caption, non-UTF-8 text, unreadable tar member) are skipped and
-counted per batch in `_skipped`, never raised.
+Corrupt samples (bad image bytes, missing/empty caption, non-UTF-8 text) are skipped and counted per batch in
+`_skipped`; unreadable tar data (a truncated or garbage shard, a bad member) in `_tar_errors` (one per read error:
+the samples lost after a cut are unknown). Neither is raised, until MAX_CONSECUTIVE_FAILURES in a row: then the
+data set is broken, not a few samples, and a DataError says so instead of looping forever.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import webdataset as wds
 from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from ..errors import DataError
 from .text import split_sentences, validate_record
 from .views import ViewBuilder
 
@@ -46,6 +49,31 @@ def decode_sample(raw: dict) -> dict:
         raise ValueError("no caption member (json or txt)")
     validate_record(record)
     return {"image": img.convert("RGB"), "captions": record, "key": raw.get("__key__")}
+
+
+def expand_shards(spec: str) -> list[str]:
+    """The .tar files of data.shards: a folder (its *.tar), or brace patterns joined by '::'
+    (e.g. /d/{000000..000331}.tar::/e/{000..009}.tar). Every listed shard must exist: a set with holes is
+    refused, naming the missing ones, because a table trained on part of a dataset reads like one trained on all
+    of it; list only the shards you have (several '::'-joined ranges) to train on a partial download."""
+    import glob
+    import os
+
+    import braceexpand
+
+    if os.path.isdir(spec):
+        urls = sorted(glob.glob(os.path.join(spec, "*.tar")))
+        if not urls:
+            raise FileNotFoundError(f"data.shards={spec!r} is a folder without .tar shards")
+        return urls
+    urls = [u for part in spec.split("::") if part for u in braceexpand.braceexpand(part)]
+    missing = [u for u in urls if not os.path.isfile(u)]
+    if not urls or len(missing) == len(urls):
+        raise FileNotFoundError(f"no shard of data.shards={spec!r} exists")
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} of {len(urls)} shards of data.shards={spec!r} do not exist "
+                                f"(first: {', '.join(missing[:3])}); list only the shards you have")
+    return urls
 
 
 def read_all(urls: list[str]):
@@ -96,18 +124,26 @@ class ShardStream(IterableDataset):
         slot = self.rank * n_workers + local  # this reader: positions and skip counts are kept per slot
         # the stream it reads: its own shards, or (interleave) the stream of worker `local` in a one-rank run
         stream_slot, n_streams = (local, n_workers) if self.interleave else (slot, n_workers * self.world_size)
-        skipped = [0]
+        skipped, tar_errors, failures = [0], [0], [0]
 
-        def count(exn: Exception) -> bool:  # webdataset handler: an unreadable tar member is skipped, counted
-            skipped[0] += 1
-            log.warning("skipping unreadable tar data: %s", exn)
+        def give_up(exn: Exception) -> None:  # a broken data set, not a few bad samples: stop loudly, never loop
+            raise DataError(f"{failures[0]} consecutive samples or shards of {len(self.urls)} shard(s) failed to read "
+                            f"(e.g. {self.urls[0]}); last error: {str(exn).strip().splitlines()[0][:200]}")
+
+        def count(exn: Exception) -> bool:  # webdataset handler: unreadable tar data (a truncated or garbage
+            tar_errors[0] += 1              # shard, a bad member) is skipped and counted; the samples after a
+            failures[0] += 1                # cut cannot be counted, so read errors are reported on their own
+            if tar_errors[0] <= 10:
+                log.warning("skipping unreadable tar data: %s", exn)
+            if failures[0] >= MAX_CONSECUTIVE_FAILURES:
+                give_up(exn)
             return True
 
         raw = wds.tarfile_to_samples(handler=count)(self._shards(stream_slot, n_streams))
         if self.shuffle_buffer > 1:
             rng = random.Random(f"{self.seed}/buffer/{stream_slot}")
             raw = wds.shuffle(self.shuffle_buffer, self.shuffle_buffer, rng=rng)(raw)
-        pos, batch, failures = 0, [], 0
+        pos, batch = 0, []
         start = self.start.get(slot, 0)
         for sample in raw:
             pos += 1
@@ -117,18 +153,19 @@ class ShardStream(IterableDataset):
                 views = self.builder(decode_sample(sample), sample_seed(self.seed, stream_slot, pos))
             except (ValueError, OSError, UnicodeDecodeError, KeyError, TypeError) as exn:
                 skipped[0] += 1
-                failures += 1
-                if failures <= 10:
+                failures[0] += 1
+                if skipped[0] <= 10:
                     log.warning("skipping corrupt sample %s: %s", sample.get("__key__"), exn)
-                if failures >= MAX_CONSECUTIVE_FAILURES:  # a broken pipeline, not a few bad samples: stop loudly
-                    raise RuntimeError(f"{failures} consecutive samples failed to decode; last error: {exn!r}") from exn
+                if failures[0] >= MAX_CONSECUTIVE_FAILURES:
+                    give_up(exn)
                 continue
-            failures = 0
+            failures[0] = 0
             batch.append(views)
             if len(batch) == self.batch_size:
                 out = {k: torch.stack([b[k] for b in batch]) for k in batch[0]}
-                out |= {"_slot": torch.tensor(slot), "_pos": torch.tensor(pos), "_skipped": torch.tensor(skipped[0])}
-                skipped[0], batch = 0, []
+                out |= {"_slot": torch.tensor(slot), "_pos": torch.tensor(pos), "_skipped": torch.tensor(skipped[0]),
+                        "_tar_errors": torch.tensor(tar_errors[0])}
+                skipped[0], tar_errors[0], batch = 0, 0, []
                 yield out
 
 

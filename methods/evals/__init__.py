@@ -43,6 +43,11 @@ class EvalConfig:
     maps: int = 8  # attention / similarity maps of the first N benchmark test images saved with the run (0: none)
     mean_per_class: bool = False
 
+    def __post_init__(self):
+        for name, least in (("batch_size", 1), ("workers", 0), ("linear_train_size", 1), ("maps", 0)):
+            if getattr(self, name) < least:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= {least}")
+
 
 def _retrieval_data(name: str, cfg: EvalConfig, scenes: Path | None) -> datasets.ImageTextSet:
     if name == "scenes":
@@ -112,12 +117,34 @@ TASKS: dict[str, tuple[tuple[str, ...], Callable]] = {
     "perception": (("scenes", "mmvp"), _perception_data),
 }
 EVAL_SETS = tuple(f"{t}/{d}" for t, (ds, _) in TASKS.items() for d in ds)
+# evaluation -> the EvalConfig path fields it reads (checked before any work: a missing path is found before
+# training, not after it)
+DATA_PATHS: dict[str, tuple[str, ...]] = {
+    "retrieval/coco": ("coco_images", "coco_captions"), "retrieval/flickr30k": ("flickr_images", "flickr_karpathy"),
+    "classification/imagenet": ("imagenet_dir",), "compositional/sugarcrepe": ("sugarcrepe_dir", "coco_images"),
+    "compositional/svo": ("svo_dir",), "linear/imagenet": ("linear_train_dir", "imagenet_dir"),
+    "perception/mmvp": ("mmvp_dir",),
+    **{f"segmentation/{name}": (bench.path_key,) for name, bench in segsets.BENCHMARKS.items()},
+}
 
 
 def check_sets(sets) -> None:
     for s in sets:
         if s not in EVAL_SETS:
             raise ValueError(f"unknown evaluation {s!r}; valid choices: {', '.join(EVAL_SETS)}")
+
+
+def check_paths(cfg: EvalConfig) -> None:
+    """Every data path the configured evaluations read exists (and seg_names_dir, when given)."""
+    for spec in cfg.sets:
+        for key in DATA_PATHS.get(spec, ()):
+            path = getattr(cfg, key)
+            if not path:
+                raise ValueError(f"{spec} needs eval.{key}=<path>")
+            if not Path(path).exists():
+                raise ValueError(f"eval.{key}={path!r} does not exist (needed by {spec})")
+    if cfg.seg_names_dir and not Path(cfg.seg_names_dir).is_dir():
+        raise ValueError(f"eval.seg_names_dir={cfg.seg_names_dir!r} is not a folder")
 
 
 @torch.no_grad()
@@ -220,7 +247,7 @@ def run_segmentation(method, data: segsets.SegmentationSet, cfg: EvalConfig) -> 
     text, owner = segmentation.class_text_embeddings(lambda t: method.encode_text(t.to(device)), tok,
                                                      data.classnames, data.templates)
     n = len(data.classnames)
-    confs = {"": torch.zeros(n, n, dtype=torch.long), "_csa": torch.zeros(n, n, dtype=torch.long)}
+    confs = {tag: torch.zeros(n, n + 1, dtype=torch.long) for tag in ("", "_csa")}  # + the UNDECIDED column
     skipped, tf = 0, _dense_transform()
     for img_src, mask_src in zip(data.images, data.masks):
         try:

@@ -1,12 +1,17 @@
 """Zero-shot classification (CLIP protocol): class embedding = mean of normalised template embeddings,
 re-normalised; top-1 / top-5 accuracy and optionally the mean per-class accuracy. Also `class_cos`, the mean
 cosine between different classes' embeddings: near 1 means the text tower does not tell the class names apart
-(a chance-level top-1 is then a text-side failure, whatever the image features hold)."""
+(a chance-level top-1 is then a text-side failure, whatever the image features hold).
+An image's rank is the number of other classes scoring at least as high as its true class: ties count against
+it, so a collapsed model (all scores equal) scores 0, never the frequency of whichever class sorts first.
+Non-finite embeddings are refused (methods/evals/finite.py)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from .finite import require_finite
 
 
 def class_embeddings(encode_text, tokenizer, classnames: list[str], templates: list[str]) -> torch.Tensor:
@@ -21,16 +26,15 @@ def class_embeddings(encode_text, tokenizer, classnames: list[str], templates: l
 def classification_metrics(image_emb: torch.Tensor, class_emb: torch.Tensor, labels: torch.Tensor,
                            mean_per_class: bool = False) -> dict[str, float]:
     """image_emb (N, D), class_emb (C, D) normalised, labels (N,) -> {"top1": %, "top5": %[, "mean_per_class"]}."""
-    logits = image_emb @ class_emb.T
-    k = min(5, class_emb.shape[0])
-    topk = logits.topk(k, dim=1).indices
-    hit = topk == labels[:, None]
-    out = {"top1": 100.0 * hit[:, 0].float().mean().item(), "top5": 100.0 * hit.any(dim=1).float().mean().item()}
+    logits = require_finite(image_emb, "image embeddings") @ require_finite(class_emb, "class embeddings").T
+    true = logits.gather(1, labels[:, None])
+    rank = (logits >= true).sum(dim=1) - 1  # other classes at least as high as the true one
+    out = {"top1": 100.0 * (rank < 1).float().mean().item(), "top5": 100.0 * (rank < 5).float().mean().item()}
     c = class_emb.shape[0]
     if c > 1:
         out["class_cos"] = ((class_emb @ class_emb.T).sum() - class_emb.pow(2).sum()).item() / (c * (c - 1))
     if mean_per_class:
         count = torch.bincount(labels, minlength=class_emb.shape[0]).float()
-        correct = torch.bincount(labels, weights=hit[:, 0].float(), minlength=class_emb.shape[0])
+        correct = torch.bincount(labels, weights=(rank < 1).float(), minlength=class_emb.shape[0])
         out["mean_per_class"] = 100.0 * (correct[count > 0] / count[count > 0]).mean().item()
     return out

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .finite import require_finite
+
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 
 
@@ -19,6 +21,8 @@ def _fit(x: np.ndarray, y: np.ndarray, c: float):
 def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
                  seed: int = 0) -> dict[str, float]:
     """train_x (N, D), test_x (M, D) features; labels (N,), (M,) -> {"top1": %, "C": chosen strength}."""
+    require_finite(train_x, "linear-probe train features")
+    require_finite(test_x, "linear-probe test features")
     x, y = train_x.float().numpy(), train_y.numpy()
     order = np.random.default_rng(seed).permutation(len(x))
     cut = int(0.8 * len(x))

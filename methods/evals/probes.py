@@ -21,6 +21,7 @@ import torch
 
 from ..data.stream import read_all
 from .datasets import IMAGE_EXTS, _require, read_split
+from .finite import require_finite
 
 
 @dataclasses.dataclass
@@ -48,6 +49,11 @@ class ImageChoices:
     types: list[str]
 
 
+def _finite(*embs: torch.Tensor) -> None:
+    for e in embs:
+        require_finite(e, "probe embeddings")
+
+
 def _per_group(correct: torch.Tensor, groups: list[str]) -> dict[str, float]:
     out = {}
     for g in sorted(set(groups)):
@@ -59,16 +65,19 @@ def _per_group(correct: torch.Tensor, groups: list[str]) -> dict[str, float]:
 
 def caption_pair_accuracy(img: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, types: list[str]):
     """img, pos, neg: (N, D) normalised; row i of each belongs to item i. Percent correct per type and mean."""
+    _finite(img, pos, neg)
     return _per_group((img * pos).sum(-1) > (img * neg).sum(-1), types)
 
 
 def image_choice_accuracy(txt: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, types: list[str]):
     """txt, pos, neg: (N, D) normalised (sentence, its positive image, its negative image): percent correct."""
+    _finite(txt, pos, neg)
     return _per_group((txt * pos).sum(-1) > (txt * neg).sum(-1), types)
 
 
 def image_pair_accuracy(img_a, img_b, cap_a, cap_b, patterns: list[str]) -> dict[str, float]:
     """(N, D) normalised each; pair i counts if a picks caption a and b picks caption b (MMVP-VLM rule)."""
+    _finite(img_a, img_b, cap_a, cap_b)
     a_ok = (img_a * cap_a).sum(-1) > (img_a * cap_b).sum(-1)
     b_ok = (img_b * cap_b).sum(-1) > (img_b * cap_a).sum(-1)
     return _per_group(a_ok & b_ok, patterns)

@@ -1,15 +1,18 @@
 """Zero-shot image-text retrieval: R@K in both directions from global embeddings (CLIP protocol).
 
-An image's i2t rank is the best rank among all its captions; a caption's t2i rank is that of its one image.
-Ranks count strictly higher scores (ties, within TIE_EPS, resolve in the query's favour). Similarities are
-chunked matrix products, never a Python loop over queries.
+An image's i2t rank is the number of other images' captions scoring at least as high as its best caption; a
+caption's t2i rank is the number of other images scoring at least as high as its own image. Ties count against
+the query (a conservative rule: a collapsed model whose scores are all equal ranks last, never first), and the
+positives are read from the same matrix product as the negatives, so no rounding difference decides a rank.
+Non-finite embeddings are refused (methods/evals/finite.py). Similarities are chunked matrix products, never a
+Python loop over queries.
 """
 
 from __future__ import annotations
 
 import torch
 
-TIE_EPS = 1e-5
+from .finite import require_finite
 
 
 def retrieval_metrics(image_emb: torch.Tensor, text_emb: torch.Tensor, text_to_image: torch.Tensor,
@@ -18,19 +21,29 @@ def retrieval_metrics(image_emb: torch.Tensor, text_emb: torch.Tensor, text_to_i
 
     Returns {"i2t_r1": %, ..., "t2i_r10": %}.
     """
+    require_finite(image_emb, "image embeddings")
+    require_finite(text_emb, "text embeddings")
     n, m = len(image_emb), len(text_emb)
     text_to_image = text_to_image.to(torch.long)
-    # score of every caption with its own image (an image's best positive is the max over its captions), plus
-    # TIE_EPS: the row-wise dot and the matrix product round differently in the last bit, and a positive must
-    # never outrank itself; scores within TIE_EPS count as ties, resolved in the query's favour
-    pos = (image_emb[text_to_image] * text_emb).sum(dim=1) + TIE_EPS
-    best_pos = torch.full((n,), float("-inf"), dtype=pos.dtype).scatter_reduce(0, text_to_image, pos, "amax")
     i2t_rank = torch.empty(n, dtype=torch.long)
     t2i_rank = torch.zeros(m, dtype=torch.long)
-    for s in range(0, n, chunk):  # one pass over the similarity matrix serves both directions
+    pos = torch.empty(m, dtype=image_emb.dtype)
+    cols = torch.arange(m)
+
+    def block(s: int):
         sims = image_emb[s:s + chunk] @ text_emb.T  # (chunk, M)
-        i2t_rank[s:s + chunk] = (sims > best_pos[s:s + chunk, None]).sum(dim=1)
-        t2i_rank += (sims > pos[None, :]).sum(dim=0)
+        own = text_to_image[None, :] == torch.arange(s, s + len(sims))[:, None]  # caption j belongs to image i
+        return sims, own
+
+    for s in range(0, n, chunk):  # pass 1: i2t ranks, and each caption's positive score
+        sims, own = block(s)
+        best = sims.masked_fill(~own, float("-inf")).amax(dim=1)  # an image's best caption
+        i2t_rank[s:s + chunk] = ((sims >= best[:, None]) & ~own).sum(dim=1)
+        mine = (text_to_image >= s) & (text_to_image < s + len(sims))
+        pos[mine] = sims[text_to_image[mine] - s, cols[mine]]
+    for s in range(0, n, chunk):  # pass 2: t2i ranks against the positives of pass 1
+        sims, own = block(s)
+        t2i_rank += ((sims >= pos[None, :]) & ~own).sum(dim=0)
     out = {}
     for k in ks:
         out[f"i2t_r{k}"] = 100.0 * (i2t_rank < k).float().mean().item()

@@ -10,6 +10,9 @@ class's synonyms, optionally an area threshold (a class whose predicted area is 
 non-background predicted area is dropped), argmax, and pixels whose top probability is below `prob_threshold`
 become class 0 (with-background sets name background as class 0). mIoU from a confusion matrix accumulated
 over the whole set; pixels labelled `ignore_index` are ignored.
+Degenerate models never score: a pixel whose top class probability is tied between classes gets no decision
+(UNDECIDED, counted as a miss of its true class and a hit of none), so a collapsed model whose queries all
+score alike gets mIoU 0 rather than the all-background score; non-finite logits are refused (finite.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+
+from .finite import require_finite
+
+UNDECIDED = -1  # a pixel whose top probability is shared by two classes: no prediction, a miss
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +89,7 @@ def class_probabilities(logits: torch.Tensor, owner: torch.Tensor, logit_scale: 
 
 def predict(logits: torch.Tensor, owner: torch.Tensor, p: SegmentationProtocol) -> torch.Tensor:
     """(H, W) labels from (S, H, W) query cosines (see the module docstring for the rules)."""
-    prob = class_probabilities(logits, owner, p.logit_scale)
+    prob = class_probabilities(require_finite(logits, "segmentation logits"), owner, p.logit_scale)
     if p.area_threshold > 0:
         area = torch.bincount(prob.argmax(0).flatten(), minlength=len(prob))[1:].to(prob.dtype)
         keep = (area > p.area_threshold * area.sum()).to(prob.dtype)
@@ -90,21 +97,26 @@ def predict(logits: torch.Tensor, owner: torch.Tensor, p: SegmentationProtocol) 
     conf, label = prob.max(0)
     if p.prob_threshold > 0:
         label[conf < p.prob_threshold] = 0
+    if len(prob) > 1:
+        top2 = prob.topk(2, dim=0).values
+        label[top2[0] == top2[1]] = UNDECIDED
     return label
 
 
 def confusion(pred: torch.Tensor, gt: torch.Tensor, n_classes: int, ignore_index: int = 255) -> torch.Tensor:
-    """(n, n) counts, rows = ground truth, columns = prediction."""
+    """(n, n + 1) counts, rows = ground truth, columns = prediction; the last column counts UNDECIDED pixels."""
     keep = gt != ignore_index
-    idx = gt[keep].long() * n_classes + pred[keep].long()
-    return torch.bincount(idx, minlength=n_classes ** 2).reshape(n_classes, n_classes)
+    pred = torch.where(pred == UNDECIDED, n_classes, pred)
+    idx = gt[keep].long() * (n_classes + 1) + pred[keep].long()
+    return torch.bincount(idx, minlength=n_classes * (n_classes + 1)).reshape(n_classes, n_classes + 1)
 
 
 def miou(conf: torch.Tensor) -> dict[str, float]:
     """Mean IoU over classes present in the ground truth or the predictions, and pixel accuracy (percent)."""
-    conf = conf.double()
-    tp = conf.diag()
-    union = conf.sum(0) + conf.sum(1) - tp
+    conf = conf.double()  # (n, n) or (n, n + 1) with the UNDECIDED column: a miss for the row's class
+    n = conf.shape[0]
+    tp = conf[:, :n].diag()
+    union = conf[:, :n].sum(0) + conf.sum(1) - tp
     valid = union > 0
     return {"miou": 100.0 * (tp[valid] / union[valid]).mean().item(),
             "pixel_acc": 100.0 * (tp.sum() / conf.sum().clamp(min=1)).item()}

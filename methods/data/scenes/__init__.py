@@ -6,6 +6,7 @@ data cache (`$SUITE_DATA`, default `<repo>/data`, git-ignored).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -36,6 +37,20 @@ def preset(name: str) -> ScenesConfig:
     return PRESETS[name]
 
 
+@contextlib.contextmanager
+def _exclusive(lock: Path):
+    """An advisory lock (flock) held for the block: concurrent first uses generate the benchmark once."""
+    import fcntl
+
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def ensure_scenes(cfg: ScenesConfig | str = "tiny", progress: bool = True, generate_here: bool = True,
                   timeout_s: float = 3600) -> Path:
     """The benchmark folder for cfg (a ScenesConfig or a preset name), generated if missing or incomplete.
@@ -45,7 +60,9 @@ def ensure_scenes(cfg: ScenesConfig | str = "tiny", progress: bool = True, gener
     out = scenes_dir(cfg)
     done = out / "meta.json"  # written last: its presence means the benchmark is complete
     if not done.exists() and generate_here:
-        generate(cfg, out, progress=progress)
+        with _exclusive(out.with_name(out.name + ".lock")):  # a second process waits, then finds it complete
+            if not done.exists():
+                generate(cfg, out, progress=progress)
     deadline = time.time() + timeout_s
     while not done.exists():
         if time.time() > deadline:

@@ -18,6 +18,7 @@ import numpy as np
 import webdataset as wds
 from PIL import Image
 
+from ...checkpoint import temporary_name
 from .captions import caption_record
 from .probes import COMPOSITIONAL_TYPES, PERCEPTION_PATTERNS, hard_negative, perception_pair
 from .render import Scene, render, sample_scene
@@ -101,13 +102,25 @@ def encode_sample(key: str, img: Image.Image, cmap: np.ndarray, meta: dict, qual
 
 
 def _write(path: Path, samples) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as f:
-        w = wds.TarWriter(f, mtime=0, user="scenes", group="scenes")
-        for s in samples:
-            w.write(s)
-        w.close()
-    os.replace(tmp, path)
+    tmp = temporary_name(path)  # unique per process: two first uses of the benchmark never share a file
+    try:
+        with open(tmp, "wb") as f:
+            w = wds.TarWriter(f, mtime=0, user="scenes", group="scenes")
+            for s in samples:
+                w.write(s)
+            w.close()
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = temporary_name(path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _shard_samples(cfg: ScenesConfig, split: str, start: int, stop: int):
@@ -160,7 +173,7 @@ def _sha256(path: Path) -> str:
 
 
 def generate(cfg: ScenesConfig, out: Path, workers: int | None = None, progress: bool = True) -> dict:
-    """Write every split, the probe sets, meta.json and CARD.md under out; return the meta dict."""
+    """Write every split, the probe sets, CARD.md and (last) meta.json under out; return the meta dict."""
     from tqdm.auto import tqdm
 
     from .card import statistics, write_card
@@ -178,12 +191,12 @@ def generate(cfg: ScenesConfig, out: Path, workers: int | None = None, progress:
         probes = out / "probes"
         probes.mkdir(exist_ok=True)
         _write(probes / "perception-000000.tar", _perception_samples(cfg))
-        (probes / "compositional.json").write_text(json.dumps(comp.result(), sort_keys=True, indent=1))
+        _write_text(probes / "compositional.json", json.dumps(comp.result(), sort_keys=True, indent=1))
     files = sorted(paths) + [probes / "perception-000000.tar", probes / "compositional.json"]
     meta = {"config": dataclasses.asdict(cfg), "fingerprint": cfg.fingerprint(),
             "shards": {s: sorted(str(p.relative_to(out)) for p in paths if p.parent.name == s) for s in SPLITS},
             "sha256": {str(p.relative_to(out)): _sha256(p) for p in files},
             "statistics": statistics(cfg, out)}
-    (out / "meta.json").write_text(json.dumps(meta, sort_keys=True, indent=1))
     write_card(meta, out / "CARD.md")
+    _write_text(out / "meta.json", json.dumps(meta, sort_keys=True, indent=1))  # last: marks the set complete
     return meta

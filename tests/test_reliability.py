@@ -1,0 +1,306 @@
+"""Hostile-user defects, one test each: refused inputs before any work, diverged checkpoints, cut-off records,
+concurrent use, one-line errors, honest run states."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+import webdataset as wds
+
+from experiments import config as C
+from experiments.run import main
+from methods.checkpoint import load, save_atomic
+from methods.errors import CheckpointError, DataError, DivergedError
+
+from .conftest import ROOT, tiny_overrides
+from .test_train import _run, nan_loss_at_call
+
+
+def _train_args(**extra) -> list[str]:
+    base = {"encoder": "ViT-Micro-8-32", "data.scenes": "test", "data.workers": "0", "train.batch_size": "8",
+            "train.steps": "2", "train.warmup": "1"}
+    return ["train", *(f"{k}={v}" for k, v in (base | extra).items())]
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"train.steps": "0"}, "train: steps=0 must be > 0"),
+    ({"train.batch_size": "0"}, "train: batch_size=0 must be > 0"),
+    ({"train.batch_size": "-4"}, "train: batch_size=-4 must be > 0"),
+    ({"train.ckpt_every": "0"}, "train: ckpt_every=0 must be > 0"),
+    ({"train.log_every": "0"}, "train: log_every=0 must be > 0"),
+    ({"train.lr": "-1"}, "train: lr=-1.0 must be > 0"),
+    ({"train.lr": "nan"}, "train: lr=nan must be a finite number"),
+    ({"train.warmup": "-3"}, "train: warmup=-3 must be >= 0"),
+    ({"data.workers": "-1"}, "data: workers=-1 must be >= 0"),
+    ({"data.shuffle_buffer": "-1"}, "data: shuffle_buffer=-1 must be >= 0"),
+    ({"eval.batch_size": "0"}, "eval: batch_size=0 must be >= 1"),
+    ({"data.dataset": "shards", "data.shards": "/nonexistent"}, "no shard of data.shards='/nonexistent' exists"),
+    ({"data.dataset": "shards", "data.shards": "/nonexistent/{000..003}.tar"}, "no shard of data.shards="),
+    ({"eval.sets": "retrieval/coco", "eval.coco_images": "/nonexistent", "eval.coco_captions": "/x.json"},
+     "eval.coco_images='/nonexistent' does not exist (needed by retrieval/coco)"),
+    ({"eval.sets": "classification/imagenet"}, "classification/imagenet needs eval.imagenet_dir=<path>"),
+])
+def test_bad_values_and_paths_exit_2_with_one_line_before_any_work(extra, message, tmp_path, monkeypatch, capsys):
+    data = tmp_path / "data"
+    monkeypatch.setenv("SUITE_DATA", str(data))
+    assert main(_train_args(**extra) + ["--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not data.exists(), "no benchmark was generated"
+    assert not (tmp_path / "runs").exists() or not any(p.name.isdigit() for p in (tmp_path / "runs").iterdir())
+
+
+def test_a_shard_set_with_holes_names_the_missing_shards_and_an_empty_folder_is_refused(tmp_path, capsys):
+    for i in (0, 1):
+        (tmp_path / f"{i:03d}.tar").write_bytes(b"")
+    pattern = str(tmp_path / "{000..003}.tar")
+    assert main(_train_args(**{"data.dataset": "shards", "data.shards": pattern}) +
+                ["--runs-dir", str(tmp_path / "runs")]) == 2
+    assert f"2 of 4 shards of data.shards={pattern!r} do not exist (first: {tmp_path / '002.tar'}" in \
+        capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(_train_args(**{"data.dataset": "shards", "data.shards": str(tmp_path / "empty")}) +
+                ["--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "is a folder without .tar shards" in capsys.readouterr().err
+    from methods.data.stream import expand_shards  # '::' joins the ranges one has
+
+    assert expand_shards(str(tmp_path / "{000..000}.tar") + "::" + str(tmp_path / "001.tar")) == \
+        [str(tmp_path / "000.tar"), str(tmp_path / "001.tar")]
+
+
+def test_bad_seeds_and_an_unwritable_runs_dir_are_one_line(tmp_path, capsys):
+    assert main(["clip_tiny", "--seeds", "a", "--runs-dir", str(tmp_path)]) == 2
+    assert "--seeds expects comma-separated integers, got 'a'" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert main(_train_args() + ["--runs-dir", str(tmp_path / "file" / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "is not writable" in err and err.count("\n") == 1
+
+
+def test_an_exploding_update_never_replaces_the_last_good_checkpoint(scenes, tmp_path):
+    cfg = C.resolve(tiny_overrides())
+
+    def explode(method):
+        original = method.on_step_end
+
+        def on_step_end(step, total):
+            original(step, total)
+            if step == 5:  # the 6th update blows the weights up; the loss has not seen them yet
+                with torch.no_grad():
+                    for p in method.parameters():
+                        p.mul_(1e27)
+        method.on_step_end = on_step_end
+
+    with pytest.raises(DivergedError, match=r"weights exploded .* at step 6; kept the checkpoint of step 3"):
+        _run(cfg, tmp_path, hook=explode)
+    assert load(tmp_path / "last.pt")["step"] == 3
+
+
+def test_a_nan_loss_right_after_a_checkpoint_restores_the_one_before(scenes, tmp_path):
+    """The weights saved at step 4 are the ones that gave the NaN at step 4: the step-2 checkpoint is kept."""
+    cfg = C.resolve(tiny_overrides(**{"train.ckpt_every": 2}))
+    with pytest.raises(DivergedError, match="at step 4; kept the checkpoint of step 2"):
+        _run(cfg, tmp_path, hook=nan_loss_at_call(5))
+    assert load(tmp_path / "last.pt")["step"] == 2
+    assert load(tmp_path / "last.pt.diverged")["step"] == 4
+
+
+def test_a_failed_checkpoint_write_is_one_line_and_leaves_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_atomic({"step": 1}, path)
+
+    def full_disk(obj, f):
+        with open(f, "wb") as out:
+            out.write(b"x" * 4096)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(CheckpointError, match=r"could not write checkpoint .*last.pt: No space left on device"):
+        save_atomic({"step": 2}, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"], "no partial temporary file is left"
+    assert load(path)["step"] == 1
+
+
+def test_concurrent_saves_to_one_path_never_collide(tmp_path):
+    code = ("import sys; sys.path.insert(0, {!r})\n"
+            "from methods.checkpoint import save_atomic\n"
+            "import torch\n"
+            "for i in range(40): save_atomic({{'w': torch.zeros(20000)}}, {!r})\n").format(
+                str(ROOT), str(tmp_path / "last.pt"))
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(2)]
+    errs = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert all(p.returncode == 0 for p in procs), errs
+    assert load(tmp_path / "last.pt")["w"].shape == (20000,)
+
+
+def test_two_first_uses_of_the_benchmark_generate_it_once_and_both_succeed(tmp_path):
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+            "from methods.data.scenes import ensure_scenes, preset\n"
+            "print(ensure_scenes(preset('test'), progress=False))\n")
+    env = os.environ | {"SUITE_DATA": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e.decode()[-500:] for _, e in outs]
+    folder = outs[0][0].decode().strip()
+    assert outs[1][0].decode().strip() == folder and os.path.exists(os.path.join(folder, "meta.json"))
+    assert not [p for p in os.listdir(os.path.join(folder, "train")) if p.endswith(".tmp")]
+
+
+def test_unreadable_run_records_are_skipped_and_named(scenes, tmp_path, capsys):
+    from analysis.load import load_runs
+
+    cfg = C.resolve(tiny_overrides(**{"train.steps": 2}))
+    from experiments.experiment import run_training
+
+    run_training(cfg, tmp_path)
+    (tmp_path / "2").mkdir()
+    (tmp_path / "2" / "run.json").write_text('{"status": "COMPLETED", "result": {"a": 1')  # cut off at a full disk
+    with pytest.warns(UserWarning, match=r"skipping unreadable run record .*2/run.json"):
+        df = load_runs(tmp_path)
+    assert list(df["run_id"]) == ["1"]
+    with pytest.warns(UserWarning):
+        assert main(["clip_tiny", "--dry-run", "--runs-dir", str(tmp_path)]) == 0
+
+
+def test_records_are_written_atomically(tmp_path, monkeypatch):
+    from experiments import records
+
+    path = tmp_path / "run.json"
+    records.write_json_atomic({"status": "RUNNING"}, path)
+
+    def broken_dump(obj, f, **kw):
+        f.write('{"status": "COMPL')
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(records.json, "dump", broken_dump)
+    with pytest.raises(OSError):
+        records.write_json_atomic({"status": "COMPLETED"}, path)
+    assert json.loads(path.read_text()) == {"status": "RUNNING"} and os.listdir(tmp_path) == ["run.json"]
+
+
+def _checkpoint_files(tmp_path):
+    import io
+
+    enc_state = {"visual.proj": torch.zeros(2, 2)}
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(os.urandom(2048))
+    good = io.BytesIO()
+    torch.save(enc_state, good)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.getvalue()[:300])
+    torch.save(torch.zeros(3), tmp_path / "tensor.pt")
+    torch.save([1, 2, 3], tmp_path / "list.pt")
+    torch.save(enc_state, tmp_path / "wrong_keys.pt")
+    return {"garbage": (garbage, "is not a readable checkpoint"),
+            "truncated": (truncated, "is not a readable checkpoint"),
+            "tensor": (tmp_path / "tensor.pt", "holds a Tensor, not a state dict"),
+            "list": (tmp_path / "list.pt", "holds a list, not a state dict"),
+            "wrong_keys": (tmp_path / "wrong_keys.pt", "does not match encoder ViT-Micro-8-32: missing")}
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "tensor", "list", "wrong_keys"])
+def test_a_bad_checkpoint_is_one_line_and_exit_1(kind, scenes, tmp_path, capsys):
+    path, message = _checkpoint_files(tmp_path)[kind]
+    code = main(["eval", f"checkpoint={path}", "encoder=ViT-Micro-8-32", "data.scenes=test",
+                 "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 1 and message in err.splitlines()[-1] and err.splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in err
+
+
+def _shard(path, samples):
+    with wds.TarWriter(str(path)) as w:
+        for s in samples:
+            w.write(s)
+
+
+def test_a_stream_of_only_corrupt_samples_or_garbage_shards_stops_with_one_line(tmp_path):
+    from methods.data.stream import ShardStream
+    from methods.data.views import ImageView, TextView
+    from methods.encoders import build_encoders
+
+    tok = build_encoders("ViT-Micro-8-32").tokenizer()
+    views = {"image": ImageView(32, (0.9, 1.0)), "text": TextView("random")}
+    _shard(tmp_path / "bad.tar", [{"__key__": f"b{i}", "jpg": b"not a jpeg",
+                                   "json": json.dumps({"raw_caption": ["x"]}).encode()} for i in range(10)])
+    with pytest.raises(DataError, match="consecutive samples or shards of 1 shard"):
+        next(iter(ShardStream([str(tmp_path / "bad.tar")], views, tok, 2, shuffle_buffer=0)))
+    (tmp_path / "noise.tar").write_bytes(os.urandom(10_000))
+    with pytest.raises(DataError, match="failed to read"):
+        next(iter(ShardStream([str(tmp_path / "noise.tar")], views, tok, 2, shuffle_buffer=0)))
+
+
+def test_a_truncated_shard_is_counted_as_a_read_error(tmp_path):
+    import io
+    import itertools
+
+    from PIL import Image
+
+    from methods.data.stream import ShardStream
+    from methods.data.views import ImageView, TextView
+    from methods.encoders import build_encoders
+
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(buf, format="JPEG")
+    good = {"jpg": buf.getvalue(), "json": json.dumps({"raw_caption": ["a red square"]}).encode()}
+    _shard(tmp_path / "a.tar", [{"__key__": f"a{i}", **good} for i in range(8)])
+    data = (tmp_path / "a.tar").read_bytes()
+    (tmp_path / "cut.tar").write_bytes(data[:len(data) // 2 + 100])  # cut inside a member
+    tok = build_encoders("ViT-Micro-8-32").tokenizer()
+    views = {"image": ImageView(32, (0.9, 1.0)), "text": TextView("random")}
+    stream = ShardStream([str(tmp_path / "cut.tar")], views, tok, 2, shuffle_buffer=0)
+    batches = list(itertools.islice(iter(stream), 4))
+    assert sum(int(b["_tar_errors"]) for b in batches) >= 1
+
+
+def test_prepare_skips_non_utf8_csv_rows_and_counts_them(tmp_path):
+    from PIL import Image
+
+    from methods.data.prepare import prepare
+
+    (tmp_path / "img").mkdir()
+    for i in range(3):
+        Image.new("RGB", (16, 16), (i * 60, 0, 0)).save(tmp_path / "img" / f"{i}.jpg")
+    (tmp_path / "c.csv").write_bytes(b"image,caption\n0.jpg,a red square\n1.jpg,caf\xe9 \xff\n2.jpg,a dark square\n")
+    stats = prepare("folder", tmp_path / "img", tmp_path / "out", tmp_path / "c.csv")
+    assert stats["written"] == 2 and stats["skipped"] == 1
+    assert main(["prepare", "folder", str(tmp_path / "img"), str(tmp_path / "out2"), "--captions",
+                 str(tmp_path / "c.csv"), "--image-col", "file"]) == 2
+
+
+def test_a_killed_runs_record_becomes_interrupted_when_a_rerun_resumes_it(scenes, tmp_path):
+    from analysis.load import load_runs
+    from experiments.experiment import run_training
+
+    cfg = C.resolve(tiny_overrides(**{"train.steps": 2}))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "run.json").write_text(json.dumps(
+        {"status": "RUNNING", "host": {"hostname": socket.gethostname()}, "heartbeat": "2026-01-01T00:00:00"}))
+    (tmp_path / "1" / "info.json").write_text(json.dumps({"fingerprint": C.fingerprint(cfg), "pid": dead.pid}))
+    (tmp_path / "1" / "config.json").write_text(json.dumps(cfg))
+    run = run_training(cfg, tmp_path)
+    record = json.loads((tmp_path / "1" / "run.json").read_text())
+    assert record["status"] == "INTERRUPTED" and record["resumed_by"] == str(run._id)
+    assert run.info["resumes_runs"] == ["1"]
+    assert list(load_runs(tmp_path, status=None)["status"]) == ["INTERRUPTED", "COMPLETED"]
+
+
+def test_a_live_or_recent_running_record_is_left_alone():
+    import datetime as dt
+
+    from experiments.records import is_stale
+
+    here = {"status": "RUNNING", "host": {"hostname": socket.gethostname()}}
+    assert not is_stale(here, {"pid": os.getpid()})
+    now = dt.datetime(2026, 1, 1, 12, 0, 0)
+    other = {"status": "RUNNING", "host": {"hostname": "elsewhere"}, "heartbeat": "2026-01-01T11:59:00"}
+    assert not is_stale(other, {}, now) and is_stale(other | {"heartbeat": "2026-01-01T11:00:00"}, {}, now)
