@@ -304,3 +304,30 @@ def test_a_live_or_recent_running_record_is_left_alone():
     now = dt.datetime(2026, 1, 1, 12, 0, 0)
     other = {"status": "RUNNING", "host": {"hostname": "elsewhere"}, "heartbeat": "2026-01-01T11:59:00"}
     assert not is_stale(other, {}, now) and is_stale(other | {"heartbeat": "2026-01-01T11:00:00"}, {}, now)
+
+
+_TRAIN_ALL = """
+import hashlib, sys
+sys.path.insert(0, {root!r})
+import torch
+from experiments import config as C
+from methods import METHODS
+from tests.conftest import tiny_overrides
+from tests.test_train import _run
+for name in METHODS:
+    m, metrics = _run(C.resolve(tiny_overrides(name, **{{"train.steps": 4}})), {out!r} + "/" + name)
+    h = hashlib.sha256(b"".join(v.detach().numpy().tobytes() for v in m.state_dict().values())).hexdigest()
+    print(name, h, sorted(metrics.items()))
+"""
+
+
+def test_every_method_trains_to_identical_weights_and_metrics_in_two_processes(scenes, tmp_path):
+    """Two fresh processes with different hash seeds (set / dict order) train every method to the same bits."""
+    procs = [subprocess.Popen([sys.executable, "-c", _TRAIN_ALL.format(root=str(ROOT), out=str(tmp_path / str(i)))],
+                              env=os.environ | {"PYTHONHASHSEED": str(i)}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, cwd=ROOT) for i in (1, 2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e.decode()[-800:] for _, e in outs]
+    first, second = (o.decode().strip().splitlines()[-4:] for o, _ in outs)
+    assert [line.split()[0] for line in first] == ["clip", "slip", "silc", "cosmos"]
+    assert first == second
