@@ -22,9 +22,11 @@ from .errors import ConfigError
 from .scales import SCALES, scale_overrides
 
 SECTIONS = {"train": TrainConfig, "data": DataConfig, "eval": EvalConfig}
-TOP_LEVEL = {"method": str, "scale": str, "seed": int, "encoder": str, "checkpoint": str, "checkpoint_weights": str}
+TOP_LEVEL = {"method": str, "scale": str, "seed": int, "encoder": str, "checkpoint": str, "checkpoint_weights": str,
+             "init": str}
 # checkpoint: a local weights file -> an eval-only run (no training) of those weights in `encoder`;
-# checkpoint_weights: which part of a release checkpoint (state_dict / student / teacher, methods/interop.py).
+# checkpoint_weights: which part of a release checkpoint (state_dict / student / teacher, methods/interop.py);
+# init: a COSMOS release file whose student and teacher start a training run (continued training, fine-tuning).
 CHECKPOINT_WEIGHTS = ("state_dict", "student", "teacher")
 # Keys that change how a run executes but not what it computes, and locations of evaluation data (where a
 # dataset lies, not what it is): excluded from the fingerprint.
@@ -37,7 +39,8 @@ NON_SEMANTIC = {("data", "workers"), ("data", "split"), ("train", "ckpt_every"),
                 ("eval", "batch_size"), ("eval", "workers"), ("eval", "maps")} | {("eval", k) for k in EVAL_PATHS}
 # Keys added after runs were logged, with the default that reproduces the old behaviour exactly: at that value
 # they stay out of the fingerprint, so logged runs keep their identity (and are reused) when the schema grows.
-ADDED_KEYS = {("data", "augment"): "workers"}
+ADDED_KEYS = {("data", "augment"): "workers", ("cosmos", "text_crops"): "capped", ("cosmos", "ema_order"): "after_step",
+              ("cosmos", "pos_interp"): "size", ("silc", "ema_order"): "after_step", ("silc", "pos_interp"): "size"}
 
 
 def _fields(cls) -> dict[str, object]:
@@ -48,7 +51,7 @@ def defaults(method: str) -> dict:
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; valid choices: {', '.join(METHODS)}")
     cfg = {"method": method, "scale": "tiny", "seed": 0, "encoder": "ViT-B-16", "checkpoint": "",
-           "checkpoint_weights": "state_dict"}
+           "checkpoint_weights": "state_dict", "init": ""}
     cfg |= {name: _fields(cls) for name, cls in SECTIONS.items()}
     cfg[method] = _fields(METHODS[method].Config)
     return cfg
@@ -146,6 +149,8 @@ def validate(cfg: dict) -> None:
                           f"{', '.join(CHECKPOINT_WEIGHTS)}")
     if cfg["checkpoint"] and not os.path.isfile(cfg["checkpoint"]):
         raise ConfigError(f"checkpoint {cfg['checkpoint']!r} is not a file")
+    if cfg.get("init") and not os.path.isfile(cfg["init"]):
+        raise ConfigError(f"init {cfg['init']!r} is not a file")
     checks = {name: lambda cls=cls, name=name: cls(**cfg[name]) for name, cls in SECTIONS.items()}
     checks[cfg["method"]] = lambda: METHODS[cfg["method"]].Config(**cfg[cfg["method"]])
     checks["eval.sets"] = lambda: check_sets(cfg["eval"]["sets"])
@@ -171,12 +176,18 @@ def preflight(cfg: dict, runs_dir) -> None:
     import tempfile
     from pathlib import Path
 
-    from methods.data.stream import expand_shards
+    from methods.data.stream import expand_shards, recaption_share
 
     try:
         check_paths(section(cfg, "eval"))
         if cfg["data"]["dataset"] == "shards" and not cfg["checkpoint"]:
-            expand_shards(cfg["data"]["shards"])
+            urls = expand_shards(cfg["data"]["shards"])
+            if cfg[cfg["method"]].get("caption") == "textcrop":  # text crops need more than alt-text
+                seen, recaptioned = recaption_share(urls)
+                if seen and not recaptioned:
+                    raise ValueError(f"{cfg['method']}.caption=textcrop needs synthetic captions, but none of the "
+                                     f"first {seen} records of data.shards has any (only raw alt-text); use "
+                                     "shards in the DreamLIP/FLAIR or PixelProse layout, or another caption mode")
     except (ValueError, FileNotFoundError) as exn:
         raise ConfigError(str(exn)) from None
     folder = Path(runs_dir) / "checkpoints"
@@ -203,6 +214,10 @@ def fingerprint(cfg: dict) -> str:
         return hashlib.sha256(json.dumps(sem, sort_keys=True, default=list).encode()).hexdigest()[:16]
     sem.pop("checkpoint", None)
     sem.pop("checkpoint_weights", None)
+    if cfg.get("init"):  # the starting weights are the file's content, wherever it lies
+        sem["init"] = file_sha256(cfg["init"])
+    else:
+        sem.pop("init", None)  # added after runs were logged: absent = a run from scratch
     if cfg["data"]["dataset"] == "scenes":  # the generated data itself (settings + generator version)
         sem["scenes_fingerprint"] = preset(cfg["data"]["scenes"]).fingerprint()
     return hashlib.sha256(json.dumps(sem, sort_keys=True, default=list).encode()).hexdigest()[:16]

@@ -93,6 +93,11 @@ def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> 
             scenes = ensure_scenes(preset(run_cfg["data"]["scenes"]), generate_here=launch_rank() == 0)
         torch.manual_seed(run_cfg["seed"])
         method = build_method(run_cfg["method"], C.method_config(run_cfg), run_cfg["encoder"])
+        if run_cfg.get("init") and not run_cfg["checkpoint"]:
+            from methods.interop import load_release
+
+            load_release(method, run_cfg["init"])  # a resumed run's checkpoint overrides it in train()
+            _run.info["init"] = run_cfg["init"]
         eval_cfg = C.section(run_cfg, "eval")
         if run_cfg["checkpoint"]:
             metrics = evaluate_checkpoint(method, run_cfg, eval_cfg, scenes, _run)

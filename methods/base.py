@@ -4,7 +4,8 @@
 - `forward(batch) -> dict`: "loss" (the total), terms ending in `_loss`, other scalars as diagnostics.
 - `encode_image`, `encode_text` (L2-normalised) and `image_tokens` (dense patch features in the joint space):
   the only surface evaluators use, so every method is scored by the same code.
-- `param_groups(wd)`, `clamp_logit_scales()` and `on_step_end(step, total)` keep the loop method-agnostic.
+- `param_groups(wd)`, `clamp_logit_scales()`, `on_before_step(step, total)` (after backward, before the optimiser
+  step) and `on_step_end(step, total)` (after it) keep the loop method-agnostic.
 """
 
 from __future__ import annotations
@@ -77,5 +78,8 @@ class Method(nn.Module):
             if name.endswith("logit_scale"):
                 p.clamp_(0.0, MAX_LOGIT_SCALE)
 
+    def on_before_step(self, step: int, total_steps: int) -> None:
+        """Called after backward, before the optimiser step (COSMOS's official EMA update runs here)."""
+
     def on_step_end(self, step: int, total_steps: int) -> None:
-        """Called after every optimiser step (EMA teachers update here)."""
+        """Called after every optimiser step (DINO-order EMA teachers update here)."""

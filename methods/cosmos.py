@@ -15,7 +15,6 @@ cropping), text_distill, cross_attention.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 import torch.nn.functional as F
@@ -23,8 +22,17 @@ from torch import nn
 
 from .data.views import TextView
 from .losses import cosmos, multi_info_nce
-from .modules import CrossAttentionPool, encode_views, views_first
+from .modules import CrossAttentionPool, LogitScale, encode_views, views_first
 from .multicrop import MultiCropConfig, MultiCropMethod
+
+# The official release (ExplainableML/cosmos, a model built with --output-all --attentional-pool --cosmos) keeps
+# open_clip's CLIP keys and adds 21 of its own; this is where each lives here (methods/interop.py maps files both
+# ways). The official names follow the tower that owns a layer, ours what it does: `visual.attn_cross_pool` pools
+# image tokens for the text views (our text_xattn), `text_attn_cross_pool` text tokens for the image views.
+RELEASE_NAMES = {"distill_logit_scale": "distill.logit_scale", "image_token_mapping.": "image_token_map.",
+                 "text_token_mapping.": "text_token_map.", "visual.attn_cross_pool.": "text_xattn.",
+                 "text_attn_cross_pool.": "image_xattn."}
+RELEASE_XATTN = {"ln_q.": "norm_q.", "ln_k.": "norm_kv.", "attn.": "attn."}  # inside a cross-attention pool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,17 +60,25 @@ class COSMOSConfig(MultiCropConfig):
     """Weight of L_cosmos (paper: 1:1)."""
     heads: int = 8
     """Cross-attention heads (official: 8)."""
+    text_crops: str = "official"
+    """Text-crop sampling (methods.data.views.TEXT_CROPS): "official" = the official `sample_dict` +
+    `random_sample_from_list` (joined with ". ", small pools repeated); "capped" = the suite's earlier rule."""
+    ema_order: str = "before_step"
+    """The official code updates the teacher between backward and the optimiser step (see MultiCropConfig)."""
 
     def __post_init__(self):
         super().__post_init__()
-        TextView(self.caption, self.global_texts, self.local_texts, self.max_sentences, self.local_text,
-                 self.mask_ratio)  # validates the text fields, naming the bad one
+        self.text_view()  # validates the text fields, naming the bad one
         if self.distill_weight < 0 or self.heads < 1:
             raise ValueError(f"distill_weight must be >= 0 and heads >= 1, got {self.distill_weight}, {self.heads}")
 
     @property
     def distills(self) -> bool:
         return self.image_distill or self.text_distill
+
+    def text_view(self) -> TextView:
+        return TextView(self.caption, self.global_texts, self.local_texts, self.max_sentences, self.local_text,
+                        self.mask_ratio, self.text_crops)
 
 
 class COSMOS(MultiCropMethod):
@@ -76,8 +92,8 @@ class COSMOS(MultiCropMethod):
             raise ValueError(f"embedding width {d} is not divisible by heads={cfg.heads}")
         # parts are built only when a switch uses them: DDP requires every parameter to receive a gradient
         parts: dict[str, nn.Module] = {"encoders": encoders}
-        if cfg.distills:
-            self.distill_logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        if cfg.distills:  # own learnable temperature of L_cosmos (official: distill_logit_scale)
+            parts["distill"] = self.distill = LogitScale()
         if cfg.image_distill and cfg.cross_attention:  # image views attend to text tokens
             parts["text_token_map"] = self.text_token_map = nn.Linear(encoders.text_width, d)
             parts["image_xattn"] = self.image_xattn = CrossAttentionPool(d, cfg.heads)
@@ -89,8 +105,7 @@ class COSMOS(MultiCropMethod):
     @property
     def views(self) -> dict[str, object]:
         c = self.cfg
-        texts = TextView(c.caption, c.global_texts, c.local_texts, c.max_sentences, c.local_text, c.mask_ratio)
-        return self.image_views(local=c.image_distill or c.clip_on_local_crops) | {"texts": texts}
+        return self.image_views(local=c.image_distill or c.clip_on_local_crops) | {"texts": c.text_view()}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         enc, cfg = self.encoders, self.cfg
@@ -105,10 +120,10 @@ class COSMOS(MultiCropMethod):
         if cfg.distills:
             s_img, s_txt = self._student_views(img, txt, g_tokens[0], t_tokens[0], texts[0])
             t_img, t_txt = self._teacher_views(batch, texts[: cfg.global_texts])
-            distill_loss = cosmos(s_img, s_txt, t_img, t_txt, self.distill_logit_scale)
+            distill_loss = cosmos(s_img, s_txt, t_img, t_txt, self.distill.logit_scale)
             loss = loss + cfg.distill_weight * distill_loss
             out |= {"distill_loss": distill_loss.detach(),
-                    "distill_logit_scale": self.distill_logit_scale.detach().exp()}
+                    "distill_logit_scale": self.distill.logit_scale.detach().exp()}
         return out | {"loss": loss}
 
     def _student_views(self, img, txt, img_tokens, txt_tokens, first_text):

@@ -24,6 +24,15 @@ def ema_momentum(base: float, schedule: str, step: int, total_steps: int) -> flo
     raise ValueError(f"unknown EMA schedule {schedule!r}; valid choices: {', '.join(EMA_SCHEDULES)}")
 
 
+class LogitScale(nn.Module):
+    """A learnable log-temperature as a module (so an EMA teacher of a module dict holds it too, as the official
+    COSMOS teacher holds its copy of distill_logit_scale). Initialised to ln(1 / 0.07) as CLIP's."""
+
+    def __init__(self, init: float = math.log(1 / 0.07)):
+        super().__init__()
+        self.logit_scale = nn.Parameter(torch.tensor(float(init)))
+
+
 class EMATeacher(nn.Module):
     """A gradient-free copy of `student` tracking it by t <- m t + (1 - m) s over all parameters (buffers are
     copied). It is a submodule of the method, so checkpoints hold it and resume is exact; its parameters have

@@ -15,9 +15,11 @@ from torch import nn
 
 from .base import Method
 from .data.views import DINO_GLOBAL1, DINO_GLOBAL2, DINO_LOCAL, ImageView
+from .encoders import POS_INTERP
 from .modules import EMA_SCHEDULES, EMATeacher, ema_momentum, encode_views, views_first
 
 EVAL_WEIGHTS = ("student", "teacher")
+EMA_ORDERS = ("after_step", "before_step")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +35,14 @@ class MultiCropConfig:
     COSMOS cites it for the fixed schedule."""
     ema_schedule: str = "fixed"
     """fixed (SiLC / COSMOS) or cosine to 1 (DINO)."""
+    ema_order: str = "after_step"
+    """When the teacher tracks the student: "after_step" (DINO, SiLC: from the updated student, after the
+    optimiser step) or "before_step" (the official COSMOS code: from the pre-step student, between backward and
+    the optimiser step; one step of lag)."""
+    pos_interp: str = "dino"
+    """Positional embedding for local crops: "dino" (DINO's and the official COSMOS code's bicubic interpolation
+    by scale factor (grid + 0.1) / grid, which samples a grid shifted by up to 0.25 patch) or "size" (bicubic
+    to the target grid size, align_corners=False)."""
     eval_weights: str = "teacher"
     """Which weights evaluation uses: the EMA teacher (COSMOS evaluates segmentation with it; retrieval and
     classification were logged for both) or the student."""
@@ -47,6 +57,10 @@ class MultiCropConfig:
             raise ValueError(f"ema_momentum must lie in [0, 1], got {self.ema_momentum}")
         if self.ema_schedule not in EMA_SCHEDULES:
             raise ValueError(f"unknown ema_schedule {self.ema_schedule!r}; valid choices: {', '.join(EMA_SCHEDULES)}")
+        if self.ema_order not in EMA_ORDERS:
+            raise ValueError(f"unknown ema_order {self.ema_order!r}; valid choices: {', '.join(EMA_ORDERS)}")
+        if self.pos_interp not in POS_INTERP:
+            raise ValueError(f"unknown pos_interp {self.pos_interp!r}; valid choices: {', '.join(POS_INTERP)}")
         if self.eval_weights not in EVAL_WEIGHTS:
             raise ValueError(f"unknown eval_weights {self.eval_weights!r}; valid choices: {', '.join(EVAL_WEIGHTS)}")
 
@@ -70,6 +84,7 @@ class MultiCropMethod(Method):
         # the student's parts are this method's own submodules already: keep the grouping unregistered, or every
         # student tensor would sit in the state dict (and checkpoints) twice, under two names
         object.__setattr__(self, "student", student)
+        self.encoders.pos_interp = self.cfg.pos_interp  # before the copy: the teacher's encoders interpolate alike
         self.teacher = EMATeacher(student)
 
     def image_views(self, local: bool = True) -> dict[str, ImageView]:
@@ -90,11 +105,17 @@ class MultiCropMethod(Method):
     def eval_encoders(self):
         return self.teacher_encoders() if self.cfg.eval_weights == "teacher" else self.encoders
 
-    def on_step_end(self, step: int, total_steps: int) -> None:
-        """EMA update after the optimiser step (DINO's order; COSMOS's code updates between backward and step,
-        one step earlier: the difference is one step of lag)."""
+    def _ema(self, step: int, total_steps: int) -> None:
         self.teacher.update(self.student, ema_momentum(self.cfg.ema_momentum, self.cfg.ema_schedule, step,
                                                        total_steps))
+
+    def on_before_step(self, step: int, total_steps: int) -> None:
+        if self.cfg.ema_order == "before_step":
+            self._ema(step, total_steps)
+
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        if self.cfg.ema_order == "after_step":
+            self._ema(step, total_steps)
 
     def teacher_image(self, batch: dict, project: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher (pooled, tokens) on the two global crops, (2, B, ...), without gradient."""

@@ -1,7 +1,8 @@
 """THE training loop: one step-based function for every method, on CPU, one GPU, or many under torchrun.
 
-build -> resume -> for step: lr from the schedule, forward under autocast, NaN guard, backward, optional clip,
-optimiser step, logit-scale clamp, `on_step_end` (EMA teachers), log, periodic eval, atomic checkpoint.
+build -> resume -> for step: lr from the schedule, forward under autocast, NaN guard, backward, `on_before_step`
+(COSMOS's EMA), optional clip, optimiser step, logit-scale clamp, `on_step_end` (DINO-order EMA), log, periodic
+eval, atomic checkpoint.
 The loop knows only the Method contract (methods/base.py); it never branches on a method's name.
 """
 
@@ -149,8 +150,9 @@ def setup_device() -> torch.device:
 
 
 def optimisation_step(model, method: Method, batch: dict, opt, scaler, lr: float, grad_clip: float,
-                      precision: str, device: torch.device) -> dict[str, torch.Tensor]:
-    """One step: set lr, forward under autocast, NaN guard, backward, optional clip, step, logit-scale clamp."""
+                      precision: str, device: torch.device, step: int = 0, total: int = 1) -> dict[str, torch.Tensor]:
+    """One step: set lr, forward under autocast, NaN guard, backward, `on_before_step`, optional clip, optimiser
+    step, logit-scale clamp."""
     for group in opt.param_groups:
         group["lr"] = lr
     with autocast_context(precision, device):
@@ -160,6 +162,7 @@ def optimisation_step(model, method: Method, batch: dict, opt, scaler, lr: float
         raise NonFiniteLoss(f"loss is {loss.item()}")
     opt.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
+    method.on_before_step(step, total)
     if grad_clip > 0:
         scaler.unscale_(opt)
         torch.nn.utils.clip_grad_norm_(method.parameters(), grad_clip)
@@ -257,7 +260,8 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
         batch = to_device(batch, device)
         lr = warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, cfg.min_lr)
         try:
-            out = optimisation_step(model, method, batch, opt, scaler, lr, cfg.grad_clip, precision, device)
+            out = optimisation_step(model, method, batch, opt, scaler, lr, cfg.grad_clip, precision, device,
+                                    step, cfg.steps)
         except NonFiniteLoss as exn:
             if rank == 0 and ckpt_path.exists() and load(ckpt_path)["step"] == step:
                 demote_latest(ckpt_path)  # its weights gave this loss: the one before is the last good one

@@ -59,13 +59,30 @@ def test_fingerprint_ignores_non_semantic_keys_only():
     assert C.fingerprint(base) != C.fingerprint(C.resolve({"method": "clip", "seed": 1}))
 
 
+def _as_logged_before_the_keys_existed(cfg: dict) -> dict:
+    logged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in cfg.items()}
+    for section, key in C.ADDED_KEYS:
+        if section in logged:
+            del logged[section][key]
+    del logged["init"]
+    return logged
+
+
 def test_keys_added_later_keep_logged_runs_fingerprints_at_their_old_default():
-    base = C.resolve({"method": "clip"})
-    logged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
-    for section, key in C.ADDED_KEYS:  # a config logged before the key existed
-        del logged[section][key]
-    assert C.fingerprint(base) == C.fingerprint(logged)
-    assert C.fingerprint(base) != C.fingerprint(C.resolve({"method": "clip", "data.augment": "device"}))
+    old_values = {f"{s}.{k}": v for (s, k), v in C.ADDED_KEYS.items()}
+    for method in ("clip", "slip", "silc", "cosmos"):
+        at_old = C.resolve({"method": method} | {k: v for k, v in old_values.items() if k.split(".")[0] in
+                                                  ("data", method)})
+        assert C.fingerprint(at_old) == C.fingerprint(_as_logged_before_the_keys_existed(at_old)), method
+    # a default that changed the computation changes the fingerprint: SiLC's interpolation, COSMOS's text crops,
+    # EMA order and interpolation; CLIP's and SLIP's logged runs stay valid
+    for method in ("clip", "slip"):
+        base = C.resolve({"method": method})
+        assert C.fingerprint(base) == C.fingerprint(_as_logged_before_the_keys_existed(base))
+    for method in ("silc", "cosmos"):
+        base = C.resolve({"method": method})
+        assert C.fingerprint(base) != C.fingerprint(_as_logged_before_the_keys_existed(base))
+    assert C.fingerprint(C.resolve({"method": "clip"})) != C.fingerprint(C.resolve({"data.augment": "device"}))
 
 
 def test_values_parse_to_the_field_types():

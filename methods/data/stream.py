@@ -26,7 +26,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..errors import DataError
-from .text import split_sentences, validate_record
+from .text import has_recaptions, normalise_record, split_sentences, validate_record
 from .views import ViewBuilder
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def decode_sample(raw: dict) -> dict:
     img = Image.open(io.BytesIO(raw[key]))
     img.load()
     if "json" in raw:
-        record = json.loads(raw["json"].decode("utf-8"))
+        record = normalise_record(json.loads(raw["json"].decode("utf-8")))
     elif "txt" in raw:
         record = {"raw_caption": split_sentences(raw["txt"].decode("utf-8"))}
     else:
@@ -74,6 +74,22 @@ def expand_shards(spec: str) -> list[str]:
         raise FileNotFoundError(f"{len(missing)} of {len(urls)} shards of data.shards={spec!r} do not exist "
                                 f"(first: {', '.join(missing[:3])}); list only the shards you have")
     return urls
+
+
+def recaption_share(urls: list[str], limit: int = 256) -> tuple[int, int]:
+    """(records read, records with synthetic captions) over the first `limit` readable samples of the shards:
+    a cheap look before training, so a text-crop run on alt-text-only shards is refused, not silently raw."""
+    seen = with_recaptions = 0
+    for raw in read_all(urls):
+        try:
+            record = decode_sample(raw)["captions"]
+        except (ValueError, OSError, UnicodeDecodeError, KeyError, TypeError):
+            continue
+        seen += 1
+        with_recaptions += has_recaptions(record)
+        if seen >= limit:
+            break
+    return seen, with_recaptions
 
 
 def read_all(urls: list[str]):

@@ -1,8 +1,16 @@
 """Caption records and the caption modes a text view can draw from.
 
-A caption record is the DreamLIP layout: {"raw_caption": [sentences], "short_captions": [[sentences], ...],
-"long_captions": [[sentences], ...]}; every caption is a list of sentences without final periods. Real
-DreamLIP strings are split into sentences on '.', newline and '</s>' by `split_sentences`.
+Inside the suite a caption record is {"raw_caption": [sentences], "short_captions": [[sentences], ...],
+"long_captions": [[sentences], ...]}: every caption a list of sentences. `normalise_record` reads the layouts
+shards come in, natively:
+- the suite's own (above; `prepare` and the synthetic benchmark write it);
+- DreamLIP / FLAIR, as the official COSMOS shards: `raw_caption`, `shortIB_captions`, `shortSV_captions`,
+  `shortLLA_captions`, `longIB_captions`, `longSV_captions`, `longLLA_captions`, each a list of strings (a
+  plain string is taken as a one-item list; a long string is split into sentences). Every item becomes one
+  caption of its kind, so the flattened sentence pool is the official `captions_list`, in its order;
+- PixelProse: `original_caption` (the alt-text, one item) and `caption` (split into sentences on '.', newline
+  and '</s>' as the official `split_caption`): pool = [original_caption] + sentences of caption, as the official.
+A record with none of these fields, or with no non-empty caption, is a counted skip in the reader.
 """
 
 from __future__ import annotations
@@ -24,6 +32,52 @@ def join_sentences(sentences: list[str]) -> str:
     return ". ".join(sentences) + "."
 
 
+FLAIR_SHORT = ("shortIB_captions", "shortSV_captions", "shortLLA_captions")
+FLAIR_LONG = ("longIB_captions", "longSV_captions", "longLLA_captions")
+PIXELPROSE = ("original_caption", "caption")
+SUITE = ("raw_caption", "short_captions", "long_captions")
+KNOWN_FIELDS = SUITE + FLAIR_SHORT + FLAIR_LONG + PIXELPROSE
+
+
+def _items(value, field: str, split: bool = False) -> list[str]:
+    """A field's non-empty strings: a list of strings, or one string (split into sentences if `split`)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return split_sentences(value) if split else ([value.strip()] if value.strip() else [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"caption field {field!r} is neither a string nor a list of strings")
+    return [v.strip() for v in value if v.strip()]
+
+
+def normalise_record(record) -> dict:
+    """Any supported caption layout (module docstring) -> the suite's record; ValueError if none applies."""
+    if not isinstance(record, dict):
+        raise ValueError("caption record is not a JSON object")
+    if any(f in record for f in FLAIR_SHORT + FLAIR_LONG):  # DreamLIP / FLAIR (official COSMOS shards)
+        return {"raw_caption": _items(record.get("raw_caption"), "raw_caption"),
+                "short_captions": [[c] for f in FLAIR_SHORT for c in _items(record.get(f), f)],
+                "long_captions": [[c] for f in FLAIR_LONG for c in _items(record.get(f), f, split=True)]}
+    if any(f in record for f in PIXELPROSE) and not any(f in record for f in SUITE[1:]):  # PixelProse
+        return {"raw_caption": _items(record.get("original_caption"), "original_caption"),
+                "short_captions": [], "long_captions": [[c] for c in _items(record.get("caption"), "caption",
+                                                                            split=True)]}
+    if not any(f in record for f in SUITE):
+        raise ValueError(f"no known caption field (expected one of {', '.join(KNOWN_FIELDS)})")
+    raw = record.get("raw_caption") or []
+    short, long = record.get("short_captions") or [], record.get("long_captions") or []
+    for name, caps in (("short_captions", short), ("long_captions", long)):
+        if not isinstance(caps, list) or not all(isinstance(c, list) for c in caps):
+            raise ValueError(f"caption field {name!r} is not a list of sentence lists")
+    return {"raw_caption": _items(raw, "raw_caption"), "short_captions": [c for c in short if c],
+            "long_captions": [c for c in long if c]}
+
+
+def has_recaptions(record: dict) -> bool:
+    """Whether a (normalised) record has synthetic captions beside its alt-text (what text crops draw from)."""
+    return bool(record.get("short_captions") or record.get("long_captions"))
+
+
 def all_captions(record: dict) -> list[list[str]]:
     """Every non-empty caption of a record: raw first, then short, then long."""
     caps = [record.get("raw_caption") or []] + list(record.get("short_captions") or []) + list(
@@ -32,9 +86,11 @@ def all_captions(record: dict) -> list[list[str]]:
 
 
 def validate_record(record: dict) -> None:
-    """Raise ValueError if a record has no usable caption (counted as a skipped sample by the reader)."""
+    """Raise ValueError if a (normalised) record has no usable caption (a counted skip in the reader)."""
     if not isinstance(record, dict) or not all_captions(record):
         raise ValueError("sample has no non-empty caption")
+    if not all(isinstance(x, str) for c in all_captions(record) for x in c):
+        raise ValueError("caption sentences must be strings")
 
 
 def pick_caption(record: dict, mode: str, rng: random.Random) -> str:

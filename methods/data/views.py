@@ -68,6 +68,14 @@ class ImageView:
 
 TEXT_MODES = CAPTION_MODES + ("textcrop",)
 LOCAL_TEXT = ("sentence", "masked")
+# How text crops draw from a sample's sentence pool:
+# - "official": COSMOS's `sample_dict` + `random_sample_from_list`: each global crop takes k ~ U{1..max_sentences}
+#   sentences (the ks drawn first, then the crops), joined with ". " and no final period; a pool smaller than k
+#   is repeated whole k // n times plus k % n sentences sampled without replacement; local texts are one such
+#   draw of n_local sentences, as they are.
+# - "capped": the suite's earlier rule: k capped at the pool size (no sentence twice in one crop) and every text
+#   ending in "."; kept so runs logged with it keep their meaning.
+TEXT_CROPS = ("official", "capped")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,9 +83,9 @@ class TextView:
     """n_global + n_local tokenised texts, in that order.
 
     Global texts: a caption by `mode` (raw / random / short / long, see methods.data.text.pick_caption), or
-    "textcrop" (COSMOS): k ~ U{1..max_sentences} sentences of the sample's sentence pool, drawn without
-    replacement in random order, joined with ". ". Local texts: "sentence" = single sentences, one draw of n_local
-    without replacement from the pool (a smaller pool is repeated whole, then the remainder sampled); "masked"
+    "textcrop" (COSMOS): k ~ U{1..max_sentences} sentences of the sample's sentence pool, drawn by the `crops`
+    rule (TEXT_CROPS). Local texts: "sentence" = single sentences, one draw of n_local from the pool (a smaller
+    pool is repeated whole, then the remainder sampled); "masked"
     (DeCLIP-style, for the text-cropping ablation) = global text i mod n_global with each word dropped with
     probability mask_ratio (CLIP's BPE vocabulary has no mask token, so masked words are removed).
     """
@@ -88,8 +96,11 @@ class TextView:
     max_sentences: int = 5
     local: str = "sentence"
     mask_ratio: float = 0.15
+    crops: str = "official"
 
     def __post_init__(self):
+        if self.crops not in TEXT_CROPS:
+            raise ValueError(f"unknown text_crops {self.crops!r}; valid choices: {', '.join(TEXT_CROPS)}")
         if self.mode not in TEXT_MODES:
             raise ValueError(f"unknown caption mode {self.mode!r}; valid choices: {', '.join(TEXT_MODES)}")
         if self.local not in LOCAL_TEXT:
@@ -107,16 +118,22 @@ def sentence_pool(record: dict) -> list[str]:
     return [s for caption in all_captions(record) for s in caption]
 
 
-def text_crop(pool: list[str], max_sentences: int, rng: random.Random) -> str:
-    """One global text crop: k ~ U{1..max_sentences} (capped by the pool) distinct sentences in random order."""
-    k = rng.randint(1, min(max_sentences, len(pool)))
-    return join_sentences(rng.sample(pool, k))
-
-
-def local_sentences(pool: list[str], n: int, rng: random.Random) -> list[str]:
-    """n single sentences: one draw without replacement; a pool smaller than n is repeated, then topped up."""
+def local_sentences(pool: list[str], n: int, rng: random.Random, rule: str = "official") -> list[str]:
+    """n sentences (the official `random_sample_from_list`): a pool of at least n gives one draw without
+    replacement; a smaller pool is repeated whole n // len(pool) times, then topped up by n % len(pool) sampled
+    ones. The "capped" rule returned a pool of exactly n unshuffled (kept for runs logged with it)."""
     whole, rest = divmod(n, len(pool))
+    if rule == "official" and len(pool) >= n:
+        return rng.sample(pool, n)
     return pool * whole + rng.sample(pool, rest) if whole else rng.sample(pool, n)
+
+
+def text_crops(pool: list[str], n: int, max_sentences: int, rng: random.Random, rule: str = "official") -> list[str]:
+    """n global text crops of k ~ U{1..max_sentences} sentences each (see TEXT_CROPS for the rules)."""
+    if rule == "capped":
+        return [join_sentences(rng.sample(pool, rng.randint(1, min(max_sentences, len(pool))))) for _ in range(n)]
+    ks = [rng.randint(1, max_sentences) for _ in range(n)]  # all ks first, as the official code draws them
+    return [". ".join(local_sentences(pool, k, rng)) for k in ks]
 
 
 def mask_words(text: str, ratio: float, rng: random.Random) -> str:
@@ -129,11 +146,12 @@ def mask_words(text: str, ratio: float, rng: random.Random) -> str:
 def build_texts(record: dict, spec: TextView, rng: random.Random) -> list[str]:
     pool = sentence_pool(record)
     if spec.mode == "textcrop":
-        globals_ = [text_crop(pool, spec.max_sentences, rng) for _ in range(spec.n_global)]
+        globals_ = text_crops(pool, spec.n_global, spec.max_sentences, rng, spec.crops)
     else:
         globals_ = [pick_caption(record, spec.mode, rng) for _ in range(spec.n_global)]
     if spec.local == "sentence":
-        locals_ = [s + "." for s in local_sentences(pool, spec.n_local, rng)] if spec.n_local else []
+        end = "." if spec.crops == "capped" else ""
+        locals_ = [s + end for s in local_sentences(pool, spec.n_local, rng, spec.crops)] if spec.n_local else []
     else:
         locals_ = [mask_words(globals_[i % spec.n_global], spec.mask_ratio, rng) for i in range(spec.n_local)]
     return globals_ + locals_

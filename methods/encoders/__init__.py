@@ -20,6 +20,11 @@ from torch import nn
 CONFIG_DIR = Path(__file__).parent / "configs"
 open_clip.add_model_config(CONFIG_DIR)
 
+# How a positional embedding is resized for a smaller grid (local crops): "size" = bicubic to the target grid,
+# align_corners=False; "dino" = DINO's formula, which the official COSMOS code copies: bicubic by the scale factor
+# (g' + 0.1) / g, so the sampling grid follows the scale factor, not the sizes (shifted by up to 0.25 patch).
+POS_INTERP = ("dino", "size")
+
 # The zoo the suite is tested with: GPU architectures from open_clip plus our tiny CPU configs.
 ZOO = ("ViT-B-16", "ViT-B-32", "ViT-S-16", "ViT-Tiny-8-64", "ViT-Micro-8-32")
 
@@ -58,6 +63,7 @@ class Encoders(nn.Module):
         self.image_width = model.visual.conv1.out_channels
         self.text_width = model.transformer.width
         self._pos_cache: dict[tuple, torch.Tensor] = {}
+        self.pos_interp = "size"  # methods with local crops set their configured rule (POS_INTERP)
         self._tokenizer = None
 
     @property
@@ -71,7 +77,8 @@ class Encoders(nn.Module):
         return self._tokenizer
 
     def positional_embedding(self, gh: int, gw: int) -> torch.Tensor:
-        """The (1 + gh*gw, width) positional embedding for a gh x gw patch grid, bicubically interpolated.
+        """The (1 + gh*gw, width) positional embedding for a gh x gw patch grid, bicubically interpolated by the
+        `pos_interp` rule (POS_INTERP).
 
         Without gradient (teacher, evaluation) the result is cached per (grid, parameter version), so it is
         computed once per resolution until the weights change. With gradient it is recomputed: the interpolation
@@ -81,12 +88,15 @@ class Encoders(nn.Module):
         g = int(round((pe.shape[0] - 1) ** 0.5))
         if (gh, gw) == (g, g):
             return pe
-        key = (gh, gw, pe._version, pe.device, pe.dtype)
+        key = (gh, gw, pe._version, pe.device, pe.dtype, self.pos_interp)
         cacheable = not (torch.is_grad_enabled() and pe.requires_grad)
         if cacheable and key in self._pos_cache:
             return self._pos_cache[key]
         grid = pe[1:].reshape(1, g, g, -1).permute(0, 3, 1, 2)
-        grid = F.interpolate(grid.float(), size=(gh, gw), mode="bicubic", align_corners=False).to(pe.dtype)
+        if self.pos_interp == "dino":
+            grid = F.interpolate(grid, scale_factor=((gh + 0.1) / g, (gw + 0.1) / g), mode="bicubic")
+        else:
+            grid = F.interpolate(grid.float(), size=(gh, gw), mode="bicubic", align_corners=False).to(pe.dtype)
         out = torch.cat([pe[:1], grid.permute(0, 2, 3, 1).reshape(gh * gw, -1)])
         if cacheable:
             self._pos_cache = {k: v for k, v in self._pos_cache.items() if k[2] == pe._version}
