@@ -19,14 +19,19 @@ from methods.evals import EvalConfig, check_paths, check_sets
 from methods.train import DataConfig, TrainConfig
 
 from .errors import ConfigError
+from .recipes import DEFAULT_RECIPE
+from .recipes import overrides as recipe_overrides
 from .scales import SCALES, scale_overrides
 
 SECTIONS = {"train": TrainConfig, "data": DataConfig, "eval": EvalConfig}
 TOP_LEVEL = {"method": str, "scale": str, "seed": int, "encoder": str, "checkpoint": str, "checkpoint_weights": str,
-             "init": str}
+             "init": str, "recipe": str, "recipe_samples": int}
 # checkpoint: a local weights file -> an eval-only run (no training) of those weights in `encoder`;
 # checkpoint_weights: which part of a release checkpoint (state_dict / student / teacher, methods/interop.py);
-# init: a COSMOS release file whose student and teacher start a training run (continued training, fine-tuning).
+# init: a COSMOS release file whose student and teacher start a training run (continued training, fine-tuning);
+# recipe: the official recipe a paper-scale run follows (experiments/recipes.py; default cc3m), recipe_samples
+# its training-set size where the official code takes it from the data (0: the recipe's). Both act only through
+# the values they set, so they stay out of the fingerprint.
 CHECKPOINT_WEIGHTS = ("state_dict", "student", "teacher")
 # Keys that change how a run executes but not what it computes, and locations of evaluation data (where a
 # dataset lies, not what it is): excluded from the fingerprint.
@@ -39,7 +44,10 @@ NON_SEMANTIC = {("data", "workers"), ("data", "split"), ("train", "ckpt_every"),
                 ("eval", "batch_size"), ("eval", "workers"), ("eval", "maps")} | {("eval", k) for k in EVAL_PATHS}
 # Keys added after runs were logged, with the default that reproduces the old behaviour exactly: at that value
 # they stay out of the fingerprint, so logged runs keep their identity (and are reused) when the schema grows.
-ADDED_KEYS = {("data", "augment"): "workers", ("cosmos", "text_crops"): "capped", ("cosmos", "ema_order"): "after_step",
+ADDED_KEYS = {("data", "augment"): "workers", ("train", "warmup_start"): 0.0,
+              ("eval", "imagenet_templates"): "openai80", ("eval", "seg_names"): "dataset",
+              ("clip", "interpolation"): "bicubic", ("slip", "interpolation"): "bicubic",
+              ("cosmos", "text_crops"): "capped", ("cosmos", "ema_order"): "after_step",
               ("cosmos", "pos_interp"): "size", ("silc", "ema_order"): "after_step", ("silc", "pos_interp"): "size"}
 
 
@@ -51,7 +59,7 @@ def defaults(method: str) -> dict:
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; valid choices: {', '.join(METHODS)}")
     cfg = {"method": method, "scale": "tiny", "seed": 0, "encoder": "ViT-B-16", "checkpoint": "",
-           "checkpoint_weights": "state_dict", "init": ""}
+           "checkpoint_weights": "state_dict", "init": "", "recipe": "", "recipe_samples": 0}
     cfg |= {name: _fields(cls) for name, cls in SECTIONS.items()}
     cfg[method] = _fields(METHODS[method].Config)
     return cfg
@@ -130,6 +138,15 @@ def resolve(overrides: dict) -> dict:
     cfg = defaults(method)
     for key, value in scale_overrides(scale, method).items():
         apply(cfg, key, value)
+    name = overrides.get("recipe") or (DEFAULT_RECIPE if scale == "paper" else "")
+    if name and scale != "paper":
+        raise ConfigError(f"recipe={name} sets the papers' full runs: it applies at scale=paper only")
+    if name:
+        samples = parse_value("recipe_samples", str(overrides.get("recipe_samples", 0)), 0)
+        for key, value in recipe_overrides(name, method, samples).items():
+            if key.split(".")[0] in cfg or "." not in key:  # another method's fields are not this run's
+                apply(cfg, key, value)
+        cfg["recipe"] = name
     for key, value in overrides.items():
         apply(cfg, key, value)
     validate(cfg)
@@ -214,6 +231,8 @@ def fingerprint(cfg: dict) -> str:
         return hashlib.sha256(json.dumps(sem, sort_keys=True, default=list).encode()).hexdigest()[:16]
     sem.pop("checkpoint", None)
     sem.pop("checkpoint_weights", None)
+    sem.pop("recipe", None)
+    sem.pop("recipe_samples", None)
     if cfg.get("init"):  # the starting weights are the file's content, wherever it lies
         sem["init"] = file_sha256(cfg["init"])
     else:
@@ -236,6 +255,12 @@ def method_config(cfg: dict):
     cls = METHODS[cfg["method"]].Config
     d = _fields(cls)
     return cls(**{k: tuple(v) if isinstance(d[k], tuple) else v for k, v in cfg[cfg["method"]].items()})
+
+
+def get(cfg: dict, key: str):
+    """The value of a dotted key in a resolved config."""
+    parts = key.split(".")
+    return cfg[key] if len(parts) == 1 else cfg[parts[0]][parts[1]]
 
 
 def section(cfg: dict, name: str):

@@ -7,6 +7,7 @@
     python experiments/run.py prepare folder|img2dataset|dreamlip IN OUT [--captions F]   make shards
     python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run]
     python experiments/run.py all [--scale S] [--dry-run]          every manifest that runs at the scale, timed
+    python experiments/run.py recipes [--recipe R] [--method M]     paper recipes: resolved vs official, with sources
 
 Config errors print one line naming the key and the valid choices, and exit with code 2 before any work;
 failures found during the work (unreadable data or checkpoint, divergence) print one line and exit with 1.
@@ -150,6 +151,48 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
     return 0
 
 
+def cmd_recipes(argv: list[str]) -> int:
+    """Each method's resolved paper-scale config beside the official value and its source, field by field."""
+    from experiments import config as C
+    from experiments import recipes as R
+    from methods import METHODS
+
+    p = argparse.ArgumentParser(prog="run.py recipes")
+    p.add_argument("--recipe", default=None, help=f"one of {', '.join(R.RECIPES)} (default: all)")
+    p.add_argument("--method", default=None, help=f"one of {', '.join(METHODS)} (default: all)")
+    p.add_argument("--scale", default="paper", help="recipes apply at paper scale only")
+    p.add_argument("--samples", type=int, default=0, help="training-set size where a recipe takes it from the data")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="audit a config with these overrides")
+    args = p.parse_args(argv)
+    if args.scale != "paper":
+        raise C.ConfigError(f"recipes apply at scale=paper only, got --scale {args.scale}")
+    names = [R.recipe(args.recipe).name] if args.recipe else list(R.RECIPES)
+    if args.method and args.method not in METHODS:
+        raise C.ConfigError(f"unknown method {args.method!r}; valid choices: {', '.join(METHODS)}")
+    total = same = 0
+    for name in names:
+        r = R.recipe(name)
+        samples = args.samples
+        if r.samples is None and not args.samples:
+            print(f"## {name}: {r.script}\n(needs --samples N: the official steps come from your data)\n")
+            continue
+        for method in [args.method] if args.method else list(METHODS):
+            cfg = C.resolve({"method": method, "scale": "paper", "data.shards": "/data", "recipe": name,
+                             "recipe_samples": samples, **_overrides(args.set)})
+            rows = R.audit(name, method, cfg, samples)
+            total += len(rows)
+            same += sum(ok for *_, ok in rows)
+            print(f"## {name} / {method}: {r.script}")
+            print(f"{'field':28s} {'suite':>14s} {'official':>14s}  source")
+            for key, value, official, source, ok in rows:
+                print(f"{key:28s} {str(value):>14s} {str(official):>14s}  {source}{'' if ok else '  <-- DIFFERS'}")
+        for d in r.deviations:
+            print(f"deviation: {d}")
+        print()
+    print(f"{same} of {total} audited fields equal the official values ({100 * same / max(total, 1):.0f}%)")
+    return 0
+
+
 def cmd_all(argv: list[str]) -> int:
     """Every manifest that runs at the scale (shared cells train once), then a per-manifest time summary."""
     import time
@@ -205,6 +248,8 @@ def main(argv: list[str]) -> int:
             return cmd_prepare(argv[1:])
         if argv[0] == "all":
             return cmd_all(argv[1:])
+        if argv[0] == "recipes":
+            return cmd_recipes(argv[1:])
         return cmd_manifest(argv[0], argv[1:])
     except ConfigError as exn:
         print(f"error: {exn}", file=sys.stderr)

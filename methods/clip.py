@@ -23,9 +23,12 @@ class CLIPConfig:
     re-captioned data samples one caption per image; the paper does not say how, so uniform over all captions."""
     crop_scale: tuple[float, float] = (0.9, 1.0)
     """RandomResizedCrop scale of the image view: open_clip's default training augmentation."""
+    interpolation: str = "bicubic"
+    """Resize interpolation of the crop: bicubic (open_clip, COSMOS) or bilinear (the SLIP code's CLIP)."""
 
     def __post_init__(self):
         TextView(self.caption)  # raises on an unknown caption mode, naming the valid ones
+        ImageView(1, interpolation=self.interpolation)
         lo, hi = self.crop_scale
         if not 0 < lo <= hi <= 1:
             raise ValueError(f"crop_scale must satisfy 0 < lo <= hi <= 1, got {self.crop_scale}")
@@ -37,7 +40,8 @@ class CLIP(Method):
 
     @property
     def views(self) -> dict[str, object]:
-        return {"image": ImageView(self.encoders.image_size, tuple(self.cfg.crop_scale)),
+        return {"image": ImageView(self.encoders.image_size, tuple(self.cfg.crop_scale),
+                                   interpolation=self.cfg.interpolation),
                 "text": TextView(self.cfg.caption)}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

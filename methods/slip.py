@@ -33,10 +33,13 @@ class SLIPConfig:
     ssl_temperature: float = 0.1
     ssl_hidden: int = 4096
     ssl_dim: int = 256
+    interpolation: str = "bicubic"
+    """Resize interpolation of all three crops: the suite's bicubic, or bilinear as the SLIP code (torchvision's
+    RandomResizedCrop default; recipe=slip_yfcc15m sets it)."""
 
     def __post_init__(self):
         TextView(self.caption)
-        ImageView(1, tuple(self.clip_scale))
+        ImageView(1, tuple(self.clip_scale), interpolation=self.interpolation)
         ImageView(1, tuple(self.ssl_scale_range))
         if self.ssl_temperature <= 0 or self.ssl_hidden < 1 or self.ssl_dim < 1:
             raise ValueError("ssl_temperature, ssl_hidden and ssl_dim must be positive")
@@ -52,10 +55,10 @@ class SLIP(Method):
 
     @property
     def views(self) -> dict[str, object]:
-        size, ssl = self.encoders.image_size, ImageView(self.encoders.image_size, tuple(self.cfg.ssl_scale_range),
-                                                        augment=SIMCLR)
-        return {"image": ImageView(size, tuple(self.cfg.clip_scale)), "text": TextView(self.cfg.caption),
-                "ssl1": ssl, "ssl2": ssl}
+        size, interp = self.encoders.image_size, self.cfg.interpolation
+        ssl = ImageView(size, tuple(self.cfg.ssl_scale_range), augment=SIMCLR, interpolation=interp)
+        return {"image": ImageView(size, tuple(self.cfg.clip_scale), interpolation=interp),
+                "text": TextView(self.cfg.caption), "ssl1": ssl, "ssl2": ssl}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         enc = self.encoders

@@ -44,6 +44,7 @@ class TrainConfig:
     lr: float = 5e-4
     weight_decay: float = 0.5
     warmup: int = 2000
+    warmup_start: float = 0.0  # lr the linear warmup starts from (SLIP: 1e-6)
     min_lr: float = 0.0
     beta1: float = 0.9
     beta2: float = 0.98
@@ -58,7 +59,7 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; valid choices: {', '.join(PRECISIONS)}")
         _check_ranges(self, positive=("steps", "batch_size", "ckpt_every", "log_every", "lr", "eps"),
-                      non_negative=("warmup", "eval_every", "weight_decay", "min_lr", "grad_clip"),
+                      non_negative=("warmup", "warmup_start", "eval_every", "weight_decay", "min_lr", "grad_clip"),
                       unit=("beta1", "beta2"))
 
 
@@ -258,7 +259,7 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
         skipped += int(batch.pop("_skipped"))
         tar_errors += int(batch.pop("_tar_errors"))
         batch = to_device(batch, device)
-        lr = warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, cfg.min_lr)
+        lr = warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, cfg.min_lr, cfg.warmup_start)
         try:
             out = optimisation_step(model, method, batch, opt, scaler, lr, cfg.grad_clip, precision, device,
                                     step, cfg.steps)

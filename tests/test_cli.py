@@ -72,14 +72,12 @@ def test_keys_added_later_keep_logged_runs_fingerprints_at_their_old_default():
     old_values = {f"{s}.{k}": v for (s, k), v in C.ADDED_KEYS.items()}
     for method in ("clip", "slip", "silc", "cosmos"):
         at_old = C.resolve({"method": method} | {k: v for k, v in old_values.items() if k.split(".")[0] in
-                                                  ("data", method)})
+                                                  ("data", "train", "eval", method)})
         assert C.fingerprint(at_old) == C.fingerprint(_as_logged_before_the_keys_existed(at_old)), method
     # a default that changed the computation changes the fingerprint: SiLC's interpolation, COSMOS's text crops,
-    # EMA order and interpolation; CLIP's and SLIP's logged runs stay valid
-    for method in ("clip", "slip"):
-        base = C.resolve({"method": method})
-        assert C.fingerprint(base) == C.fingerprint(_as_logged_before_the_keys_existed(base))
-    for method in ("silc", "cosmos"):
+    # EMA order and interpolation, and for every method the segmentation class names
+    # (segmentation now scores with SCLIP's name files, so every default run differs from its logged one)
+    for method in ("clip", "slip", "silc", "cosmos"):
         base = C.resolve({"method": method})
         assert C.fingerprint(base) != C.fingerprint(_as_logged_before_the_keys_existed(base))
     assert C.fingerprint(C.resolve({"method": "clip"})) != C.fingerprint(C.resolve({"data.augment": "device"}))
@@ -122,3 +120,44 @@ def test_slurm_script_has_one_array_task_per_cell_and_is_valid_bash(tmp_path):
     assert "ROWS=(CLIP CLIP SLIP SLIP SiLC SiLC COSMOS COSMOS)" in text and "SEEDS=(0 1 0 1 0 1 0 1)" in text
     assert "--set data.workers=4" in text
     subprocess.run(["bash", "-n", str(out)], check=True)
+
+
+def test_paper_recipes_resolve_the_official_scripts_values():
+    from experiments.recipes import RECIPES
+
+    cfg = C.resolve({"method": "cosmos", "scale": "paper", "data.shards": "/d"})  # default recipe: cc3m
+    assert (cfg["recipe"], cfg["train"]["batch_size"], cfg["train"]["steps"]) == ("cc3m", 1024, 32 * 2768)
+    assert (cfg["train"]["precision"], cfg["cosmos"]["ema_momentum"], cfg["cosmos"]["ema_order"]) == \
+        ("fp16", 0.999, "before_step")
+    # CC12M: ceil(10,010,225 / 4096) = 2444 batches, rounded up to 16 loader workers: 2448 per epoch
+    cc12m = C.resolve({"method": "silc", "scale": "paper", "data.shards": "/d", "recipe": "cc12m"})
+    assert (cc12m["train"]["batch_size"], cc12m["train"]["steps"], cc12m["silc"]["ema_momentum"]) == \
+        (4096, 32 * 2448, 0.99)
+    assert C.fingerprint(cfg) == C.fingerprint(cfg | {"recipe": "", "recipe_samples": 0})  # only its values count
+    slip = C.resolve({"method": "slip", "scale": "paper", "data.shards": "/d", "recipe": "slip_yfcc15m",
+                      "recipe_samples": "14000000"})
+    t = slip["train"]
+    assert (t["lr"], t["weight_decay"], t["warmup"], t["warmup_start"], t["min_lr"], t["steps"]) == \
+        (3e-3, 0.1, 3417, 1e-6, 1e-5, 25 * 3417)  # floor(14e6 / 4096) = 3417 steps per epoch, 1 epoch of warmup
+    assert slip["slip"]["interpolation"] == "bilinear" and slip["eval"]["imagenet_templates"] == "slip7"
+    clip = C.resolve({"method": "clip", "scale": "paper", "data.shards": "/d", "recipe": "slip_yfcc15m",
+                      "recipe_samples": "14000000"})
+    assert (clip["train"]["lr"], clip["train"]["weight_decay"]) == (5e-4, 0.5)
+    with pytest.raises(C.ConfigError, match="recipe slip_yfcc15m takes its training-set size from your data"):
+        C.resolve({"method": "slip", "scale": "paper", "data.shards": "/d", "recipe": "slip_yfcc15m"})
+    with pytest.raises(C.ConfigError, match="applies at scale=paper only"):
+        C.resolve({"recipe": "cc3m"})
+    with pytest.raises(C.ConfigError, match="unknown recipe 'cc4m'; valid choices: cc3m, cc12m"):
+        C.resolve({"scale": "paper", "data.shards": "/d", "recipe": "cc4m"})
+    assert set(RECIPES) == {"cc3m", "cc12m", "yfcc15m", "merged30m", "pixelprose", "slip_yfcc15m"}
+
+
+def test_the_recipes_printout_flags_every_field_that_differs(capsys):
+    assert main(["recipes", "--recipe", "cc3m", "--method", "cosmos"]) == 0
+    out = capsys.readouterr().out
+    assert "29 of 29 audited fields equal the official values (100%)" in out and "--momentum-teacher 0.999" in out
+    assert main(["recipes", "--recipe", "cc3m", "--method", "cosmos", "--set", "train.lr=1e-3"]) == 0
+    out = capsys.readouterr().out
+    assert "train.lr" in out and "<-- DIFFERS" in out and "28 of 29" in out
+    assert main(["recipes", "--recipe", "slip_yfcc15m", "--samples", "14000000"]) == 0
+    assert "deviation: Normalisation" in capsys.readouterr().out

@@ -163,3 +163,69 @@ def test_multi_crop_methods_interpolate_local_positions_the_dino_way():
         other.load_state_dict(method.state_dict())
         pe = other.encoders.model.visual.positional_embedding
         assert not torch.allclose(other.encoders.positional_embedding(2, 2), dino_interpolation(pe, 2, 2))
+
+
+def test_sclip_name_files_ship_and_are_the_segmentation_default(tmp_path):
+    from methods.evals.segsets import BENCHMARKS, SCLIP_NAMES, class_lines
+
+    for name, bench in BENCHMARKS.items():
+        lines = class_lines(bench)
+        assert len(lines) == len(bench.classes), name
+        assert lines == [ln.strip() for ln in (SCLIP_NAMES / bench.names_file).read_text().splitlines() if ln.strip()]
+    voc21 = BENCHMARKS["voc21"]
+    assert class_lines(voc21)[0].startswith("sky, wall, tree") and class_lines(voc21)[1] == "aeroplane"
+    assert class_lines(voc21, names="dataset")[:2] == ["background", "aeroplane"]
+    (tmp_path / "cls_voc21.txt").write_text("\n".join(f"c{i}" for i in range(21)))
+    assert class_lines(voc21, str(tmp_path))[0] == "c0" and class_lines(BENCHMARKS["voc20"], str(tmp_path))[0] != "c0"
+
+
+def _cv2_linear(img, out_h: int, out_w: int):
+    """cv2.INTER_LINEAR written out: source coordinate (d + 0.5) * in / out - 0.5, clamped to the image."""
+    import numpy as np
+
+    h, w = img.shape[:2]
+    out = np.zeros((out_h, out_w, img.shape[2]))
+    for y in range(out_h):
+        sy = min(max((y + 0.5) * h / out_h - 0.5, 0), h - 1)
+        y0, fy = int(sy), sy - int(sy)
+        y1 = min(y0 + 1, h - 1)
+        for x in range(out_w):
+            sx = min(max((x + 0.5) * w / out_w - 0.5, 0), w - 1)
+            x0, fx = int(sx), sx - int(sx)
+            x1 = min(x0 + 1, w - 1)
+            out[y, x] = ((1 - fy) * ((1 - fx) * img[y0, x0] + fx * img[y0, x1])
+                         + fy * ((1 - fx) * img[y1, x0] + fx * img[y1, x1]))
+    return out
+
+
+@pytest.mark.parametrize("size, short, expected", [((5, 3), 4, (7, 4)), ((9, 6), 4, (6, 4)), ((7, 7), 7, (7, 7))])
+def test_segmentation_resizes_as_mmseg(size, short, expected):
+    import numpy as np
+
+    from methods.evals.segmentation import mmseg_resize
+
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    out = mmseg_resize(Image.fromarray(arr), short)
+    assert out.size == expected  # int(x * factor + 0.5), factor = short / short edge
+    ref = np.clip(np.round(_cv2_linear(arr.astype(float), expected[1], expected[0])), 0, 255)
+    assert np.abs(np.asarray(out).astype(float) - ref).max() <= 1
+
+
+def test_flickr30k_reads_the_karpathy_split_or_cosmos_val_file(tmp_path):
+    from methods.evals.datasets import flickr30k
+
+    (tmp_path / "imgs").mkdir()
+    blip = [{"image": "flickr30k-images/1.jpg", "caption": ["a dog", "a brown dog"]},
+            {"image": "flickr30k-images/2.jpg", "caption": ["a cat"]}]
+    (tmp_path / "flickr30k_val.json").write_text(json.dumps(blip))
+    data = flickr30k(tmp_path / "imgs", tmp_path / "flickr30k_val.json")
+    assert data.images == [str(tmp_path / "imgs" / "1.jpg"), str(tmp_path / "imgs" / "2.jpg")]
+    assert data.captions == ["a dog", "a brown dog", "a cat"] and data.caption_image == [0, 0, 1]
+    karpathy = {"images": [{"filename": "3.jpg", "split": "test", "sentences": [{"raw": "a bird"}]},
+                           {"filename": "4.jpg", "split": "train", "sentences": [{"raw": "a fish"}]}]}
+    (tmp_path / "dataset_flickr30k.json").write_text(json.dumps(karpathy))
+    assert flickr30k(tmp_path / "imgs", tmp_path / "dataset_flickr30k.json").captions == ["a bird"]
+    (tmp_path / "bad.json").write_text(json.dumps([{"file": "x"}]))
+    with pytest.raises(ValueError, match="not a Flickr30k annotation file"):
+        flickr30k(tmp_path / "imgs", tmp_path / "bad.json")

@@ -37,7 +37,7 @@ def make_voc(root: Path, ids=("2007_000033", "2007_000042")) -> Path:
 
 def test_voc_reader_follows_the_split_list(tmp_path):
     root = make_voc(tmp_path / "VOC2012")
-    s = segsets.read_benchmark("voc21", root)
+    s = segsets.read_benchmark("voc21", root, names="dataset")
     assert [p.name for p in s.images] == ["2007_000033.jpg", "2007_000042.jpg"]
     assert [p.name for p in s.masks] == ["2007_000033.png", "2007_000042.png"]
     assert s.classnames[0] == "background" and len(s.classnames) == 21 and not s.reduce_zero_label
@@ -80,7 +80,8 @@ def test_sclip_name_files_replace_the_builtin_names(tmp_path):
     lines = ["sky, wall, tree"] + list(segsets.VOC[:14]) + ["person, person in shirt"] + list(segsets.VOC[15:])
     (names / "cls_voc21.txt").write_text("\n".join(lines) + "\n")
     assert segsets.read_benchmark("voc21", root, str(names)).classnames == lines
-    assert segsets.read_benchmark("voc20", root, str(names)).classnames == list(segsets.VOC)  # no file: built-in
+    assert segsets.read_benchmark("voc20", root, str(names), names="dataset").classnames == list(segsets.VOC)
+    assert segsets.read_benchmark("voc20", root, str(names)).classnames[3] == "ship"  # no file there: SCLIP's
     (names / "cls_voc20.txt").write_text("aeroplane\nbicycle\n")
     with pytest.raises(ValueError, match="2 class lines, but the benchmark has 20"):
         segsets.read_benchmark("voc20", root, str(names))

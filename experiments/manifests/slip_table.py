@@ -6,6 +6,7 @@ benchmark's dominant object (probe trained on 5,000 train images, scored on the 
 ImageNet (eval.imagenet_dir, eval.linear_train_dir).
 
 Command: python experiments/run.py slip_table [--scale tiny|small|paper]
+Paper scale: python experiments/run.py slip_table --scale paper --set recipe_samples=N data.shards=... eval....
 Budget: tiny = 2 runs (~4 min on 2 cores; they evaluate the linear probe too, so they are not table3's cells).
 """
 
@@ -18,8 +19,11 @@ COLUMNS_BY_SCALE = {"paper": {"classification/imagenet/top1": "Zero-shot top-1",
                               "linear/imagenet/top1": "Linear top-1"}}
 SEEDS = (0,)
 SCALES = ("tiny", "small", "paper")
+# paper: SLIP's own recipe (experiments/recipes.py slip_yfcc15m: YFCC15M, 25 epochs, batch 4096, lr 3e-3 / 5e-4,
+# wd 0.1 / 0.5, warmup 1 epoch from 1e-6, cosine to 1e-5, bilinear crops, SLIP's 7 ImageNet templates); it needs
+# --set recipe_samples=N, the size of your YFCC15M download.
 SETTINGS = {s: {"eval.sets": COMPARISON_EVALS + ("linear/scenes",)} for s in ("tiny", "small")} | {
-    "paper": {"eval.sets": ("classification/imagenet", "linear/imagenet")}}
+    "paper": {"eval.sets": ("classification/imagenet", "linear/imagenet"), "recipe": "slip_yfcc15m"}}
 # ViT-B/16, YFCC15M, 25 epochs (SLIP README, [A]).
 PAPER = {"CLIP": {"Zero-shot top-1": (37.6, "A"), "Linear top-1": (66.5, "A")},
          "SLIP": {"Zero-shot top-1": (42.8, "A"), "Linear top-1": (72.1, "A")}}

@@ -48,17 +48,25 @@ DINO_GLOBAL2 = dataclasses.replace(_DINO, blur=0.1, solarize=0.2)
 DINO_LOCAL = dataclasses.replace(_DINO, blur=0.5)
 
 
+INTERPOLATIONS = ("bicubic", "bilinear")
+
+
 @dataclasses.dataclass(frozen=True)
 class ImageView:
-    """n crops at `size` px: RandomResizedCrop(scale, bicubic) + `augment` (train), or resize + centre crop."""
+    """n crops at `size` px: RandomResizedCrop(scale, interpolation) + `augment` (train), or resize + centre
+    crop."""
 
     size: int
     scale: tuple[float, float] = (0.9, 1.0)
     train: bool = True
     augment: Augment = NO_AUGMENT
     n: int = 1
+    interpolation: str = "bicubic"  # of the crop's resize: bicubic (CLIP, DINO, COSMOS) or bilinear (SLIP)
 
     def __post_init__(self):
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"unknown interpolation {self.interpolation!r}; valid choices: "
+                             f"{', '.join(INTERPOLATIONS)}")
         lo, hi = self.scale
         if not 0 < lo <= hi <= 1:
             raise ValueError(f"crop scale must satisfy 0 < lo <= hi <= 1, got {self.scale}")
@@ -175,7 +183,7 @@ def image_pipeline(spec: ImageView, photometric: bool = True):
     if not spec.train:
         return image_transform(spec.size, is_train=False, mean=OPENAI_DATASET_MEAN, std=OPENAI_DATASET_STD)
     a = spec.augment
-    ops = [T.RandomResizedCrop(spec.size, scale=spec.scale, interpolation=T.InterpolationMode.BICUBIC)]
+    ops = [T.RandomResizedCrop(spec.size, scale=spec.scale, interpolation=T.InterpolationMode(spec.interpolation))]
     if a.flip:
         ops.append(T.RandomHorizontalFlip(a.flip))
     if photometric and a.jitter:

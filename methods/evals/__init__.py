@@ -27,7 +27,7 @@ class EvalConfig:
     coco_images: str = ""  # folder of COCO images (val2017 or train2014+val2014 for Karpathy)
     coco_captions: str = ""  # captions_val2017.json or Karpathy dataset_coco.json
     flickr_images: str = ""
-    flickr_karpathy: str = ""  # dataset_flickr30k.json
+    flickr_karpathy: str = ""  # dataset_flickr30k.json (Karpathy test) or COSMOS's flickr30k_val.json (its split)
     imagenet_dir: str = ""  # ImageNet-style class folders (val split)
     sugarcrepe_dir: str = ""  # SugarCrepe's 7 json files (images: coco_images, the val2017 folder)
     mmvp_dir: str = ""  # MMVP-VLM: Questions.csv + MMVP_VLM_Images/
@@ -38,12 +38,19 @@ class EvalConfig:
     ade_dir: str = ""  # ADEChallengeData2016
     cocostuff_dir: str = ""  # coco_stuff164k (cocostuff, cocoobject)
     cityscapes_dir: str = ""  # cityscapes (leftImg8bit/, gtFine/)
-    seg_names_dir: str = ""  # optional: SCLIP's cls_<set>.txt name files (synonyms) replacing the built-in names
+    seg_names: str = "sclip"  # segmentation class lines: SCLIP's shipped name files (synonyms) or "dataset" names
+    seg_names_dir: str = ""  # optional: a folder of cls_<set>.txt files replacing the names file by file
     linear_train_size: int = 5000  # linear probe on the benchmark: first N train samples
     maps: int = 8  # attention / similarity maps of the first N benchmark test images saved with the run (0: none)
     mean_per_class: bool = False
+    imagenet_templates: str = "openai80"  # zero-shot ImageNet prompts: CLIP's 80 (COSMOS) or SLIP's 7 ("slip7")
 
     def __post_init__(self):
+        if self.seg_names not in segsets.SEG_NAMES:
+            raise ValueError(f"unknown seg_names {self.seg_names!r}; valid choices: {', '.join(segsets.SEG_NAMES)}")
+        if self.imagenet_templates not in datasets.IMAGENET_TEMPLATES:
+            raise ValueError(f"unknown imagenet_templates {self.imagenet_templates!r}; valid choices: "
+                             f"{', '.join(datasets.IMAGENET_TEMPLATES)}")
         for name, least in (("batch_size", 1), ("workers", 0), ("linear_train_size", 1), ("maps", 0)):
             if getattr(self, name) < least:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= {least}")
@@ -54,13 +61,13 @@ def _retrieval_data(name: str, cfg: EvalConfig, scenes: Path | None) -> datasets
         return datasets.scenes_retrieval(scenes)
     if name == "coco":
         return datasets.coco_captions(cfg.coco_images, cfg.coco_captions)
-    return datasets.karpathy(cfg.flickr_images, cfg.flickr_karpathy)  # flickr30k
+    return datasets.flickr30k(cfg.flickr_images, cfg.flickr_karpathy)
 
 
 def _classification_data(name: str, cfg: EvalConfig, scenes: Path | None) -> datasets.LabelledImages:
     if name == "scenes":
         return datasets.scenes_classification(scenes)
-    return datasets.image_folder(cfg.imagenet_dir)  # imagenet
+    return datasets.image_folder(cfg.imagenet_dir, templates=datasets.IMAGENET_TEMPLATES[cfg.imagenet_templates])
 
 
 def _linear_data(name: str, cfg: EvalConfig, scenes: Path | None):
@@ -77,7 +84,7 @@ def _segmentation_data(name: str, cfg: EvalConfig, scenes: Path | None) -> segse
     """A segmentation set: the benchmark's test split with its exact class maps, or a real benchmark."""
     if name != "scenes":
         bench = segsets.BENCHMARKS[name]
-        return segsets.read_benchmark(name, getattr(cfg, bench.path_key), cfg.seg_names_dir)
+        return segsets.read_benchmark(name, getattr(cfg, bench.path_key), cfg.seg_names_dir, names=cfg.seg_names)
     import io
 
     from PIL import Image
@@ -232,7 +239,7 @@ def run_linear(method, data, cfg: EvalConfig) -> dict[str, float]:
 
 @torch.no_grad()
 def run_segmentation(method, data: segsets.SegmentationSet, cfg: EvalConfig) -> dict[str, float]:
-    """SCLIP protocol (methods/evals/segmentation.py): short side resized (long side at most 2048), sliding
+    """SCLIP protocol (methods/evals/segmentation.py): short side resized as mmseg (long side at most 2048), sliding
     windows, logits upsampled to the label map's size, mIoU over the accumulated confusion matrix; scored both
     plain (`miou`) and with correlative self-attention in the last block (`miou_csa`). A corrupt image or label
     map is skipped and counted."""
@@ -259,8 +266,7 @@ def run_segmentation(method, data: segsets.SegmentationSet, cfg: EvalConfig) -> 
             continue
         if data.reduce_zero_label:
             gt = segsets.reduce_zero_label(gt)
-        scale = min(p.short_side / min(img.size), 2048 / max(img.size))
-        img = img.resize((round(img.size[0] * scale), round(img.size[1] * scale)), Image.BICUBIC)
+        img = segmentation.mmseg_resize(img, p.short_side)
         x = tf(img).to(device)
         both = segmentation.dense_logits(method.dense_features, x, text, p.window, p.stride,
                                          method.encoders.patch_size)  # (2, S, H, W): plain, CSA

@@ -115,6 +115,30 @@ def coco_captions(images_dir: str | Path, captions_json: str | Path, split: str 
     return karpathy(images_dir, data, split)
 
 
+def flickr30k(images_dir: str | Path, annotations: str | Path) -> ImageTextSet:
+    """Flickr30k retrieval from either annotation file: the Karpathy split json (dataset_flickr30k.json: its test
+    split, the common protocol) or a list of {"image", "caption": [captions]} as the official COSMOS code reads
+    (its flickr30k_val.json, BLIP's 1k val split, which the COSMOS paper reports; flickr30k_test.json alike):
+    the whole file, images looked up by file name in images_dir."""
+    data = json.loads(_require(annotations, "Flickr30k annotation json", _FLICKR_LAYOUT).read_text())
+    if isinstance(data, dict):
+        return karpathy(images_dir, data, "test")
+    if not isinstance(data, list) or not all(isinstance(a, dict) and "image" in a and "caption" in a for a in data):
+        raise ValueError(f"{annotations}: not a Flickr30k annotation file; expected {_FLICKR_LAYOUT}")
+    images_dir = Path(_require(images_dir, "Flickr30k images folder", _FLICKR_LAYOUT))
+    images, captions, owner = [], [], []
+    for a in data:
+        caps = a["caption"] if isinstance(a["caption"], list) else [a["caption"]]
+        owner += [len(images)] * len(caps)
+        captions += [c.strip() for c in caps]
+        images.append(str(images_dir / Path(a["image"]).name))
+    return ImageTextSet(images, captions, owner)
+
+
+_FLICKR_LAYOUT = ("flickr30k-images/*.jpg + dataset_flickr30k.json (Karpathy: {'images': [{filename, split, "
+                  "sentences: [{raw}]}]}) or flickr30k_val.json / flickr30k_test.json ([{image, caption: [...]}])")
+
+
 def karpathy(images_dir: str | Path, data: dict | str | Path, split: str = "test") -> ImageTextSet:
     """A Karpathy-split json (dataset_coco.json / dataset_flickr30k.json): the images of `split`."""
     if not isinstance(data, dict):
@@ -128,6 +152,15 @@ def karpathy(images_dir: str | Path, data: dict | str | Path, split: str = "test
     if not images:
         raise ValueError(f"Karpathy json has no images with split {split!r}")
     return ImageTextSet(images, captions, owner)
+
+
+# Zero-shot ImageNet prompts: "openai80" = CLIP's 80 templates (open_clip's list; COSMOS), applied to 1000-class
+# folders as image_folder's default; "slip7" = the 7 of SLIP's templates.json["imagenet"] (facebookresearch/SLIP).
+IMAGENET_TEMPLATES: dict[str, list[str] | None] = {
+    "openai80": None,
+    "slip7": ["itap of a {}.", "a bad photo of the {}.", "a origami {}.", "a photo of the large {}.",
+              "a {} in a video game.", "art of the {}.", "a photo of the small {}."],
+}
 
 
 def image_folder(root: str | Path, classnames: list[str] | None = None,

@@ -39,6 +39,24 @@ class SegmentationProtocol:
     ignore_index: int = 255
 
 
+def mmseg_resize(image, short_side: int, long_side: int = 2048):
+    """The test-time resize of SCLIP's mmseg pipeline (Resize(scale=(long_side, short_side), keep_ratio=True)):
+    scale factor min(long_side / long edge, short_side / short edge), output sizes int(x * factor + 0.5), and
+    cv2's INTER_LINEAR (half-pixel centres, no antialiasing) rounded to uint8. Takes and returns a PIL RGB image;
+    equal to cv2 up to its fixed-point arithmetic (at most one grey level)."""
+    import numpy as np
+    from PIL import Image
+
+    w, h = image.size
+    factor = min(long_side / max(w, h), short_side / min(w, h))
+    size = (int(h * factor + 0.5), int(w * factor + 0.5))
+    if size == (h, w):
+        return image
+    x = torch.from_numpy(np.asarray(image, dtype=np.float32).copy()).permute(2, 0, 1)[None]
+    y = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=False)
+    return Image.fromarray(y[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy())
+
+
 def class_text_embeddings(encode_text: Callable, tokenizer, classnames: list[str], templates: list[str]):
     """(S, D) normalised embeddings of every synonym (query) and an (S,) index of the class it belongs to."""
     embs, owner = [], []

@@ -7,9 +7,10 @@ COCO-Object 50; with-background sets: probability threshold 0.1, VOC21 area thre
 is mmseg's: label 0 becomes ignore (255) and the others shift down by one.
 
 Class names: the datasets' own names (mmseg's lists), one class per line. SCLIP's evaluation used its own name
-files with synonyms ("person, person in shirt, ..."); to reproduce those exactly, put SCLIP's `cls_<set>.txt`
-files (cls_voc21.txt, cls_context60.txt, cls_city_scapes.txt, ...) in a folder and pass it as
-`eval.seg_names_dir`: a file there replaces the built-in list (its line count must match the class count).
+files with synonyms ("person, person in shirt, ..."); those files ship with the suite (seg_names/, SCLIP's
+`cls_<set>.txt`, source in its README) and are the default (`eval.seg_names=sclip`); `eval.seg_names=dataset`
+uses the built-in dataset names below, and a folder given as `eval.seg_names_dir` replaces either file by file
+(a file's line count must match the class count).
 """
 
 from __future__ import annotations
@@ -142,10 +143,15 @@ def reduce_zero_label(gt):
     return gt
 
 
-def class_lines(bench: SegBenchmark, names_dir: str = "") -> list[str]:
-    """The class lines of a benchmark: SCLIP's name file from `names_dir` if there, else the built-in names."""
-    if names_dir:
-        f = Path(names_dir) / bench.names_file
+SCLIP_NAMES = Path(__file__).parent / "seg_names"  # SCLIP's cls_<set>.txt, shipped as data (see its README)
+SEG_NAMES = ("sclip", "dataset")
+
+
+def class_lines(bench: SegBenchmark, names_dir: str = "", names: str = "sclip") -> list[str]:
+    """The class lines of a benchmark: a file of `names_dir` if it has one, else SCLIP's shipped name file
+    (names="sclip", the papers' protocol) or the dataset's own class names (names="dataset")."""
+    for folder in ([Path(names_dir)] if names_dir else []) + ([SCLIP_NAMES] if names == "sclip" else []):
+        f = folder / bench.names_file
         if f.exists():
             lines = [ln.strip() for ln in f.read_text().splitlines() if ln.strip()]
             if len(lines) != len(bench.classes):
@@ -154,8 +160,8 @@ def class_lines(bench: SegBenchmark, names_dir: str = "") -> list[str]:
     return list(bench.classes)
 
 
-def read_benchmark(name: str, root: str | Path, names_dir: str = "", templates: list[str] | None = None
-                   ) -> SegmentationSet:
+def read_benchmark(name: str, root: str | Path, names_dir: str = "", templates: list[str] | None = None,
+                   names: str = "sclip") -> SegmentationSet:
     """Pair every image of a benchmark's evaluation split with its label map; a clear error names the expected
     layout when the root, its folders or the split list are missing, or when an image has no label map."""
     from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
@@ -182,5 +188,5 @@ def read_benchmark(name: str, root: str | Path, names_dir: str = "", templates: 
         raise FileNotFoundError(f"{name}: {len(missing)} label maps missing (first: {missing[0]}); expected "
                                 f"layout: {layout}")
     templates = templates or [t("{}") for t in OPENAI_IMAGENET_TEMPLATES]
-    return SegmentationSet(images, masks, class_lines(bench, names_dir), templates, bench.protocol,
+    return SegmentationSet(images, masks, class_lines(bench, names_dir, names), templates, bench.protocol,
                            bench.reduce_zero_label)
