@@ -37,10 +37,22 @@ def plot_curves(df: pd.DataFrame, metric: str, path: Path) -> Path:
 
 
 def plot_bars(stats: pd.DataFrame, columns: dict[str, str], path: Path) -> Path:
-    """Grouped bars: one group per column, one bar per row, error bars = std over seeds."""
-    df = stats[stats["metric"].isin(columns)].assign(column=lambda d: d["metric"].map(columns))
+    """Grouped bars: one group per column, one bar per row, error bars = the 95% interval (seeds and test items);
+    a missing cell leaves a gap."""
+    import numpy as np
+
+    df = stats[stats["metric"].isin(columns)]
+    rows = list(dict.fromkeys(df["row"]))
     fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(columns) + 2), 3.2))
-    sns.barplot(df, x="column", y="mean", hue="row", ax=ax)
+    width = 0.8 / max(len(rows), 1)
+    for i, (row, colour) in enumerate(zip(rows, sns.color_palette(n_colors=len(rows)))):
+        part = df[df["row"] == row].set_index("metric").reindex(list(columns))
+        xs = np.arange(len(columns)) - 0.4 + width * (i + 0.5)
+        ax.bar(xs, part["mean"], width, label=row, color=colour)
+        ax.errorbar(xs, part["mean"], yerr=part["half"].fillna(0).clip(lower=0), fmt="none", ecolor="black",
+                    elinewidth=0.8, capsize=2)
+    ax.set_xticks(np.arange(len(columns)), list(columns.values()))
+    ax.legend(fontsize=7)
     ax.set(xlabel="", ylabel="score (%)")
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()

@@ -1,4 +1,5 @@
-"""Manifest + runs DataFrame -> LaTeX table (booktabs): mean +- std over seeds, best in bold, '-' if missing."""
+"""Manifest + logged cells -> LaTeX table (booktabs): seed-mean +- its 95% interval half-width (seeds and test
+items), best mean in bold, '-' if missing."""
 
 from __future__ import annotations
 
@@ -7,22 +8,22 @@ import math
 import pandas as pd
 
 
-def cell_stats(df: pd.DataFrame, fingerprints: dict[str, list[str]], columns: list[str]) -> pd.DataFrame:
-    """Per row label and metric: mean, std and n over the runs whose fingerprints the row's cells have."""
+def cell_stats(cells, rows: list[str], columns: list[str]) -> pd.DataFrame:
+    """Per row label and metric: the seed-mean, its 95% interval (seeds and test items, analysis/statistics.py)
+    as lo / hi / half, the number of seeds n, and whether evaluation noise is in the interval."""
     records = []
-    for label, fps in fingerprints.items():
-        sub = df[df["fingerprint"].isin(fps)] if len(df) else df
+    for label in rows:
         for col in columns:
-            vals = sub[col].dropna() if col in sub else pd.Series(dtype=float)
-            records.append({"row": label, "metric": col, "mean": vals.mean() if len(vals) else math.nan,
-                            "std": vals.std(ddof=0) if len(vals) else math.nan, "n": len(vals)})
+            iv = cells.interval(label, col)
+            records.append({"row": label, "metric": col, "mean": iv.mean, "lo": iv.lo, "hi": iv.hi,
+                            "half": iv.half, "n": iv.seeds, "item_noise": iv.item_noise})
     return pd.DataFrame(records)
 
 
-def _fmt(mean: float, std: float, n: int, bold: bool) -> str:
+def _fmt(mean: float, half: float, n: int, bold: bool) -> str:
     if n == 0 or math.isnan(mean):
         return "-"
-    s = f"{mean:.1f}" + (f" $\\pm$ {std:.1f}" if n > 1 else "")
+    s = f"{mean:.1f}" + (f" $\\pm$ {half:.1f}" if half > 0 else "")
     return f"\\textbf{{{s}}}" if bold else s
 
 
@@ -41,7 +42,7 @@ def latex_table(stats: pd.DataFrame, columns: dict[str, str], caption: str, labe
         for r in rows:
             s = stats[(stats["row"] == r) & (stats["metric"] == key)].iloc[0]
             is_best = s["n"] > 0 and len(rows) > 1 and s["mean"] == best[key]
-            col.append(_fmt(s["mean"], s["std"], int(s["n"]), is_best))
+            col.append(_fmt(s["mean"], s["half"], int(s["n"]), is_best))
         table[header] = col
     extra = [r for r in paper if r not in rows]
     for header in dict.fromkeys(h for cols in paper.values() for h in cols):

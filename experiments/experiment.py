@@ -4,7 +4,8 @@ The run's config is the whole resolved config (experiments/config.py), validated
 a FileStorageObserver (atomic writes: experiments/records.py) under runs/ by default, plus a MongoObserver when
 a Mongo URL is given (Omniboard setups).
 Curves go through log_scalar, final metrics are the run's result, skipped samples / wall time / fingerprint are
-in the run's info. Checkpoints live in <runs_dir>/checkpoints/<fingerprint>/, so re-running the same config
+in the run's info, the final evaluation's per-test-item records in its items.npz. Checkpoints live in
+<runs_dir>/checkpoints/<fingerprint>/, so re-running the same config
 resumes from its last atomic checkpoint.
 """
 
@@ -99,13 +100,17 @@ def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> 
             load_release(method, run_cfg["init"])  # a resumed run's checkpoint overrides it in train()
             _run.info["init"] = run_cfg["init"]
         eval_cfg = C.section(run_cfg, "eval")
+        items: dict = {}  # per-test-item records of the final evaluation (analysis/statistics.py)
         if run_cfg["checkpoint"]:
-            metrics = evaluate_checkpoint(method, run_cfg, eval_cfg, scenes, _run)
+            metrics = evaluate_checkpoint(method, run_cfg, eval_cfg, scenes, _run, items)
+            save_items(items, _run)
         else:
             metrics = train(method, urls, C.section(run_cfg, "train"), C.section(run_cfg, "data"),
                             seed=run_cfg["seed"], ckpt_dir=Path(runs_dir) / "checkpoints" / fp,
-                            logger=SacredLogger(_run), evaluate=lambda m: evaluate(m, eval_cfg, scenes),
-                            progress=True)
+                            logger=SacredLogger(_run), evaluate=lambda m: evaluate(m, eval_cfg, scenes, items),
+                            progress=True)  # the last evaluation's items are the final model's
+        if launch_rank() == 0 and items:
+            save_items(items, _run)
         if scenes is not None and eval_cfg.maps and launch_rank() == 0:
             save_maps(method, scenes, eval_cfg.maps, _run)
         return metrics
@@ -138,7 +143,19 @@ def save_maps(method, scenes: Path, n: int, run) -> None:
         run.add_artifact(str(write(attention_maps(method, scenes, n), Path(tmp) / "attention_maps.npz")))
 
 
-def evaluate_checkpoint(method, cfg: dict, eval_cfg, scenes, run) -> dict:
+def save_items(items: dict, run) -> None:
+    """The final evaluation's per-test-item records as the run's items.npz (compressed numpy arrays)."""
+    import tempfile
+
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "items.npz"
+        np.savez_compressed(path, **items)
+        run.add_artifact(str(path))
+
+
+def evaluate_checkpoint(method, cfg: dict, eval_cfg, scenes, run, items: dict | None = None) -> dict:
     """An eval-only run: load the checkpoint strictly into the weights evaluation uses, evaluate, record."""
     import time
 
@@ -148,7 +165,7 @@ def evaluate_checkpoint(method, cfg: dict, eval_cfg, scenes, run) -> dict:
     t0 = time.time()
     load_into(method.eval_encoders(), cfg["checkpoint"], cfg["checkpoint_weights"])
     method.eval()
-    metrics = evaluate(method, eval_cfg, scenes)
+    metrics = evaluate(method, eval_cfg, scenes, items)
     for k, v in metrics.items():
         run.log_scalar(k, v, 0)
     run.info["wall_time_s"] = round(time.time() - t0, 2)

@@ -38,7 +38,7 @@ def cells(manifest, scale: str, seeds: tuple[int, ...] | None = None, rows: list
         if rows and row not in rows:
             continue
         updates = {k: _from_env(row, k, v) for k, v in updates.items()}
-        for seed in seeds or manifest.SEEDS:
+        for seed in seeds or manifests.seeds(manifest, scale):
             cfg = C.resolve({**manifests.settings(manifest, scale), **updates, "scale": scale, "seed": seed,
                              **(overrides or {})})
             out.append(Cell(row, seed, cfg, C.fingerprint(cfg)))
@@ -118,22 +118,21 @@ def _commit() -> str:
 def write_table(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir: Path) -> Path:
     """reports/tables/<name>.tex, reports/<name>.md and reports/figures/<name>-*.png from the logged runs."""
     from analysis import figures, report
+    from analysis.cells import Cells
     from analysis.load import load_runs
     from analysis.tables import cell_stats, latex_table
 
     df = load_runs(runs_dir)
-    fps = {}
-    for c in todo:
-        fps.setdefault(c.row, []).append(c.fingerprint)
     scale = todo[0].config["scale"] if todo else "tiny"
     columns = manifests.columns(manifest, scale)
-    stats = cell_stats(df, fps, list(columns))
+    runs = _cell_runs(df, todo)
+    cells_ = Cells.from_frame(df, runs, runs_dir)
+    stats = cell_stats(cells_, list(dict.fromkeys(c.row for c in todo)), list(columns))
     tex = latex_table(stats, columns, f"{manifest.TITLE} ({scale} scale)", f"tab:{name}", manifest.PAPER)
     out_dir = Path(out_dir)
     path = out_dir / "tables" / f"{name}.tex"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(tex)
-    runs = _cell_runs(df, todo)
     figs = []
     if len(runs):
         (out_dir / "figures").mkdir(parents=True, exist_ok=True)
@@ -148,7 +147,7 @@ def write_table(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir: 
             figs.append(figures.plot_attention(maps, out_dir / "figures" / f"{name}-attention.png"))
     data = ", ".join(sorted(set(runs["data"].dropna()))) if len(runs) else "no runs yet"
     md = report.render(name, manifest, scale, data, _commit(), runs, stats, columns,
-                       [str(f.relative_to(out_dir)) for f in figs], manifests.claims(manifest, scale))
+                       [str(f.relative_to(out_dir)) for f in figs], manifests.claims(manifest, scale), cells_)
     (out_dir / f"{name}.md").write_text(md)
     print(stats.pivot(index="row", columns="metric", values="mean").round(2).to_string())
     print(f"wrote {path}, {out_dir / f'{name}.md'}" + (f" and {len(figs)} figures" if figs else ""))

@@ -46,7 +46,8 @@ def cmd_list() -> int:
 
     for name in manifests.names():
         m = manifests.load(name)
-        print(f"{name:16s} {m.TITLE}  [scales: {', '.join(m.SCALES)}; rows: {len(m.ROWS)}; seeds: {len(m.SEEDS)}]")
+        print(f"{name:16s} {m.TITLE}  [scales: {', '.join(m.SCALES)}; rows: {len(m.ROWS)}; "
+              f"seeds: {len(manifests.seeds(m, 'tiny'))} at tiny, {len(m.SEEDS)} above]")
     return 0
 
 

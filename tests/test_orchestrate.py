@@ -14,12 +14,12 @@ from .conftest import tiny_overrides
 def test_manifest_trains_missing_cells_once_and_writes_latex(scenes, tmp_path, capsys):
     overrides = {k: v for k, v in tiny_overrides().items() if k not in ("method", "scale")}
     runs, out = tmp_path / "runs", tmp_path / "reports"
-    path = run_manifest("clip_tiny", runs_dir=runs, out_dir=out, overrides=overrides)
+    path = run_manifest("clip_tiny", seeds=(0,), runs_dir=runs, out_dir=out, overrides=overrides)
     tex = path.read_text()
     assert path == out / "tables" / "clip_tiny.tex"
     assert "\\toprule" in tex and "I2T R@1" in tex and "CLIP" in tex
     assert len(load_runs(runs)) == 1
-    run_manifest("clip_tiny", runs_dir=runs, out_dir=out, overrides=overrides)
+    run_manifest("clip_tiny", seeds=(0,), runs_dir=runs, out_dir=out, overrides=overrides)
     assert len(load_runs(runs)) == 1, "a completed cell is reused, not retrained"
     assert "done" in capsys.readouterr().out
     assert path.read_text() == tex, "regenerating from the same runs is byte-identical"
@@ -27,9 +27,9 @@ def test_manifest_trains_missing_cells_once_and_writes_latex(scenes, tmp_path, c
 
 def test_latex_marks_best_and_missing_cells():
     stats = pd.DataFrame([
-        {"row": "A", "metric": "m", "mean": 10.0, "std": 1.0, "n": 2},
-        {"row": "B", "metric": "m", "mean": 12.5, "std": 0.0, "n": 1},
-        {"row": "C", "metric": "m", "mean": float("nan"), "std": float("nan"), "n": 0},
+        {"row": "A", "metric": "m", "mean": 10.0, "half": 1.0, "n": 2},
+        {"row": "B", "metric": "m", "mean": 12.5, "half": 0.0, "n": 1},
+        {"row": "C", "metric": "m", "mean": float("nan"), "half": float("nan"), "n": 0},
     ])
     tex = latex_table(stats, {"m": "Metric"}, "cap", "tab:x")
     assert "10.0 $\\pm$ 1.0" in tex and "\\textbf{12.5}" in tex and "C & -" in tex

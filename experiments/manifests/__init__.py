@@ -4,7 +4,7 @@ A manifest module defines:
     TITLE: str                     what it reproduces
     ROWS: dict[str, dict]          row label -> dotted config overrides (method, switches)
     COLUMNS: dict[str, str]        metric key -> column header
-    SEEDS: tuple[int, ...]         default seeds
+    SEEDS: tuple[int, ...]         default seeds at small and paper scale (tiny: TINY_SEEDS, 3 of them)
     SCALES: tuple[str, ...]        scales it supports
     PAPER: dict[str, dict]         row label -> {paper column: (value, tag)}; tag A / T / U (paper_numbers.md)
 and optionally:
@@ -50,6 +50,14 @@ def columns(manifest: ModuleType, scale: str) -> dict[str, str]:
 
 def rows(manifest: ModuleType, scale: str) -> dict[str, dict]:
     return getattr(manifest, "ROWS_BY_SCALE", {}).get(scale, manifest.ROWS)
+
+
+# At tiny scale every cell trains 3 seeds: what a claim's paired interval needs to carry training noise at all.
+TINY_SEEDS = (0, 1, 2)
+
+
+def seeds(manifest: ModuleType, scale: str) -> tuple[int, ...]:
+    return TINY_SEEDS if scale == "tiny" else tuple(manifest.SEEDS)
 
 
 def settings(manifest: ModuleType, scale: str) -> dict:

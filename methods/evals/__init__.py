@@ -7,14 +7,15 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from open_clip.transform import image_transform
 from torch.utils.data import DataLoader
 
 from . import datasets, probes, segmentation, segsets
-from .classification import class_embeddings, classification_metrics
-from .retrieval import retrieval_metrics
+from .classification import class_embeddings, class_ranks, classification_metrics
+from .retrieval import recalls, retrieval_ranks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,17 +177,18 @@ def embed_texts(method, texts: list[str], batch_size: int) -> torch.Tensor:
                       for i in range(0, len(texts), batch_size)])
 
 
-def run_retrieval(method, data: datasets.ImageTextSet, cfg: EvalConfig) -> dict[str, float]:
+def run_retrieval(method, data: datasets.ImageTextSet, cfg: EvalConfig, items: dict) -> dict[str, float]:
     img, ok = embed_images(method, data.images, cfg)
     owner = torch.tensor(data.caption_image)
     keep = ok[owner]  # captions of a skipped image leave with it
     remap = torch.cumsum(ok.long(), 0) - 1
     txt = embed_texts(method, [c for c, k in zip(data.captions, keep.tolist()) if k], cfg.batch_size)
-    out = retrieval_metrics(img[ok], txt, remap[owner[keep]])
-    return out | {"skipped_images": float((~ok).sum())}
+    i2t, t2i = retrieval_ranks(img[ok], txt, remap[owner[keep]])
+    items |= {"i2t_rank": i2t.numpy(), "t2i_rank": t2i.numpy()}
+    return recalls(i2t, t2i) | {"skipped_images": float((~ok).sum())}
 
 
-def run_classification(method, data: datasets.LabelledImages, cfg: EvalConfig) -> dict[str, float]:
+def run_classification(method, data: datasets.LabelledImages, cfg: EvalConfig, items: dict) -> dict[str, float]:
     img, ok = embed_images(method, data.images, cfg)
     device = next(method.parameters()).device
     tok = method.encoders.tokenizer()
@@ -194,16 +196,19 @@ def run_classification(method, data: datasets.LabelledImages, cfg: EvalConfig) -
                                data.templates)
     labels = torch.tensor(data.labels)[ok]
     out = classification_metrics(img[ok], classes, labels, cfg.mean_per_class)
+    items |= {"rank": class_ranks(img[ok], classes, labels).numpy(), "label": labels.numpy()}
     return out | {"skipped_images": float((~ok).sum())}
 
 
-def run_compositional(method, data, cfg: EvalConfig) -> dict[str, float]:
+def run_compositional(method, data, cfg: EvalConfig, items: dict) -> dict[str, float]:
     if isinstance(data, probes.ImageChoices):  # SVO: one sentence, two images
         (pos, ok_p), (neg, ok_n) = embed_images(method, data.positives, cfg), embed_images(method, data.negatives, cfg)
         ok = ok_p & ok_n
         keep = ok.nonzero().squeeze(1).tolist()
         txt = embed_texts(method, [data.sentences[i] for i in keep], cfg.batch_size)
-        out = probes.image_choice_accuracy(txt, pos[ok], neg[ok], [data.types[i] for i in keep])
+        correct = probes.preference_correct(txt, pos[ok], neg[ok])
+        items |= {"correct": correct.numpy(), "group": np.array([data.types[i] for i in keep])}
+        out = probes.per_group(correct, [data.types[i] for i in keep])
         return out | {"skipped_images": float((~ok_p).sum() + (~ok_n).sum())}
     unique = {item: i for i, item in enumerate(dict.fromkeys(data.images))}  # probe sets reuse their images
     img_u, ok_u = embed_images(method, list(unique), cfg)
@@ -212,21 +217,25 @@ def run_compositional(method, data, cfg: EvalConfig) -> dict[str, float]:
     keep = ok.nonzero().squeeze(1).tolist()
     pos = embed_texts(method, [data.positives[i] for i in keep], cfg.batch_size)
     neg = embed_texts(method, [data.negatives[i] for i in keep], cfg.batch_size)
-    out = probes.caption_pair_accuracy(img[ok], pos, neg, [data.types[i] for i in keep])
+    correct = probes.preference_correct(img[ok], pos, neg)
+    items |= {"correct": correct.numpy(), "group": np.array([data.types[i] for i in keep])}
+    out = probes.per_group(correct, [data.types[i] for i in keep])
     return out | {"skipped_images": float((~ok).sum())}
 
 
-def run_perception(method, data: probes.ImagePairs, cfg: EvalConfig) -> dict[str, float]:
+def run_perception(method, data: probes.ImagePairs, cfg: EvalConfig, items: dict) -> dict[str, float]:
     (img_a, ok_a), (img_b, ok_b) = embed_images(method, data.images_a, cfg), embed_images(method, data.images_b, cfg)
     ok = ok_a & ok_b  # a pair with a corrupt image leaves whole
     keep = ok.nonzero().squeeze(1).tolist()
     cap_a = embed_texts(method, [data.captions_a[i] for i in keep], cfg.batch_size)
     cap_b = embed_texts(method, [data.captions_b[i] for i in keep], cfg.batch_size)
-    out = probes.image_pair_accuracy(img_a[ok], img_b[ok], cap_a, cap_b, [data.patterns[i] for i in keep])
+    correct = probes.pair_correct(img_a[ok], img_b[ok], cap_a, cap_b)
+    items |= {"correct": correct.numpy(), "group": np.array([data.patterns[i] for i in keep])}
+    out = probes.per_group(correct, [data.patterns[i] for i in keep])
     return out | {"skipped_images": float((~ok_a).sum() + (~ok_b).sum())}
 
 
-def run_linear(method, data, cfg: EvalConfig) -> dict[str, float]:
+def run_linear(method, data, cfg: EvalConfig, items: dict) -> dict[str, float]:
     from .linear_probe import linear_probe
 
     (train, test), feats = data, []
@@ -234,18 +243,17 @@ def run_linear(method, data, cfg: EvalConfig) -> dict[str, float]:
         x, ok = embed_images(method, part.images, cfg)
         feats.append((x[ok], torch.tensor(part.labels)[ok], int((~ok).sum())))
     (tx, ty, s1), (vx, vy, s2) = feats
-    return linear_probe(tx, ty, vx, vy) | {"skipped_images": float(s1 + s2)}
+    return linear_probe(tx, ty, vx, vy, items=items) | {"skipped_images": float(s1 + s2)}
 
 
 @torch.no_grad()
-def run_segmentation(method, data: segsets.SegmentationSet, cfg: EvalConfig) -> dict[str, float]:
+def run_segmentation(method, data: segsets.SegmentationSet, cfg: EvalConfig, items: dict) -> dict[str, float]:
     """SCLIP protocol (methods/evals/segmentation.py): short side resized as mmseg (long side at most 2048), sliding
     windows, logits upsampled to the label map's size, mIoU over the accumulated confusion matrix; scored both
     plain (`miou`) and with correlative self-attention in the last block (`miou_csa`). A corrupt image or label
     map is skipped and counted."""
     import io
 
-    import numpy as np
     from PIL import Image
 
     p = data.protocol
@@ -255,6 +263,7 @@ def run_segmentation(method, data: segsets.SegmentationSet, cfg: EvalConfig) -> 
                                                      data.classnames, data.templates)
     n = len(data.classnames)
     confs = {tag: torch.zeros(n, n + 1, dtype=torch.long) for tag in ("", "_csa")}  # + the UNDECIDED column
+    per_image = {tag: [] for tag in confs}  # each image's confusion: the items a bootstrap resamples
     skipped, tf = 0, _dense_transform()
     for img_src, mask_src in zip(data.images, data.masks):
         try:
@@ -272,9 +281,11 @@ def run_segmentation(method, data: segsets.SegmentationSet, cfg: EvalConfig) -> 
                                          method.encoders.patch_size)  # (2, S, H, W): plain, CSA
         both = torch.nn.functional.interpolate(both, size=gt.shape, mode="bilinear", align_corners=False)
         for tag, logits in zip(confs, both):
-            confs[tag] += segmentation.confusion(segmentation.predict(logits, owner, p).cpu(), gt, n,
-                                                 p.ignore_index)
+            conf = segmentation.confusion(segmentation.predict(logits, owner, p).cpu(), gt, n, p.ignore_index)
+            confs[tag] += conf
+            per_image[tag].append(conf.numpy().astype(np.int32))
     out = {f"{k}{tag}": v for tag, conf in confs.items() for k, v in segmentation.miou(conf).items()}
+    items |= {f"conf{tag}": np.stack(c) if c else np.zeros((0, n, n + 1), np.int32) for tag, c in per_image.items()}
     return out | {"skipped_images": float(skipped)}
 
 
@@ -288,13 +299,18 @@ _RUNNERS = {"retrieval": run_retrieval, "classification": run_classification, "c
             "perception": run_perception, "linear": run_linear, "segmentation": run_segmentation}
 
 
-def evaluate(method, cfg: EvalConfig, scenes: Path | None = None) -> dict[str, float]:
-    """Every configured evaluation -> flat {"<task>/<dataset>/<metric>": value}."""
+def evaluate(method, cfg: EvalConfig, scenes: Path | None = None, items: dict | None = None) -> dict[str, float]:
+    """Every configured evaluation -> flat {"<task>/<dataset>/<metric>": value}. With `items`, it also gets each
+    evaluation's per-test-item records as numpy arrays under "<task>/<dataset>/<field>" (ranks, correctness and
+    groups, per-image confusion matrices): what analysis/statistics.py resamples for evaluation noise."""
     check_sets(cfg.sets)
     metrics = {}
     for spec in cfg.sets:
         task, name = spec.split("/")
         data = TASKS[task][1](name, cfg, scenes)
-        for k, v in _RUNNERS[task](method, data, cfg).items():
+        found: dict = {}
+        for k, v in _RUNNERS[task](method, data, cfg, found).items():
             metrics[f"{spec}/{k}"] = v
+        if items is not None:
+            items |= {f"{spec}/{k}": v for k, v in found.items()}
     return metrics

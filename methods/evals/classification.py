@@ -23,12 +23,17 @@ def class_embeddings(encode_text, tokenizer, classnames: list[str], templates: l
     return torch.stack(rows)
 
 
+def class_ranks(image_emb: torch.Tensor, class_emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(N,) the number of other classes scoring at least as high as each image's true class (0 = top-1)."""
+    logits = require_finite(image_emb, "image embeddings") @ require_finite(class_emb, "class embeddings").T
+    true = logits.gather(1, labels[:, None])
+    return (logits >= true).sum(dim=1) - 1
+
+
 def classification_metrics(image_emb: torch.Tensor, class_emb: torch.Tensor, labels: torch.Tensor,
                            mean_per_class: bool = False) -> dict[str, float]:
     """image_emb (N, D), class_emb (C, D) normalised, labels (N,) -> {"top1": %, "top5": %[, "mean_per_class"]}."""
-    logits = require_finite(image_emb, "image embeddings") @ require_finite(class_emb, "class embeddings").T
-    true = logits.gather(1, labels[:, None])
-    rank = (logits >= true).sum(dim=1) - 1  # other classes at least as high as the true one
+    rank = class_ranks(image_emb, class_emb, labels)
     out = {"top1": 100.0 * (rank < 1).float().mean().item(), "top5": 100.0 * (rank < 5).float().mean().item()}
     c = class_emb.shape[0]
     if c > 1:

@@ -19,8 +19,9 @@ def _fit(x: np.ndarray, y: np.ndarray, c: float):
 
 
 def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
-                 seed: int = 0) -> dict[str, float]:
-    """train_x (N, D), test_x (M, D) features; labels (N,), (M,) -> {"top1": %, "C": chosen strength}."""
+                 seed: int = 0, items: dict | None = None) -> dict[str, float]:
+    """train_x (N, D), test_x (M, D) features; labels (N,), (M,) -> {"top1": %, "C": chosen strength}; with
+    `items`, items["correct"] gets the (M,) per-test-image correctness."""
     require_finite(train_x, "linear-probe train features")
     require_finite(test_x, "linear-probe test features")
     x, y = train_x.float().numpy(), train_y.numpy()
@@ -30,4 +31,7 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
     scores = {c: _fit(x[fit_idx], y[fit_idx], c).score(x[val_idx], y[val_idx]) for c in C_GRID}
     best = max(scores, key=scores.get)
     model = _fit(x, y, best)
-    return {"top1": 100.0 * model.score(test_x.float().numpy(), test_y.numpy()), "C": float(best)}
+    correct = model.predict(test_x.float().numpy()) == test_y.numpy()
+    if items is not None:
+        items["correct"] = correct
+    return {"top1": 100.0 * float(correct.mean()), "C": float(best)}

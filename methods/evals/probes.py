@@ -54,7 +54,7 @@ def _finite(*embs: torch.Tensor) -> None:
         require_finite(e, "probe embeddings")
 
 
-def _per_group(correct: torch.Tensor, groups: list[str]) -> dict[str, float]:
+def per_group(correct: torch.Tensor, groups: list[str]) -> dict[str, float]:
     out = {}
     for g in sorted(set(groups)):
         idx = torch.tensor([i for i, x in enumerate(groups) if x == g])
@@ -63,24 +63,31 @@ def _per_group(correct: torch.Tensor, groups: list[str]) -> dict[str, float]:
     return out
 
 
+def preference_correct(query: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """(N,) bool: row i of `query` scores its positive strictly above its negative (a tie is wrong)."""
+    _finite(query, pos, neg)
+    return (query * pos).sum(-1) > (query * neg).sum(-1)
+
+
+def pair_correct(img_a, img_b, cap_a, cap_b) -> torch.Tensor:
+    """(N,) bool: pair i counts if a picks caption a and b picks caption b (MMVP-VLM rule)."""
+    _finite(img_a, img_b, cap_a, cap_b)
+    return preference_correct(img_a, cap_a, cap_b) & preference_correct(img_b, cap_b, cap_a)
+
+
 def caption_pair_accuracy(img: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, types: list[str]):
     """img, pos, neg: (N, D) normalised; row i of each belongs to item i. Percent correct per type and mean."""
-    _finite(img, pos, neg)
-    return _per_group((img * pos).sum(-1) > (img * neg).sum(-1), types)
+    return per_group(preference_correct(img, pos, neg), types)
 
 
 def image_choice_accuracy(txt: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, types: list[str]):
     """txt, pos, neg: (N, D) normalised (sentence, its positive image, its negative image): percent correct."""
-    _finite(txt, pos, neg)
-    return _per_group((txt * pos).sum(-1) > (txt * neg).sum(-1), types)
+    return per_group(preference_correct(txt, pos, neg), types)
 
 
 def image_pair_accuracy(img_a, img_b, cap_a, cap_b, patterns: list[str]) -> dict[str, float]:
     """(N, D) normalised each; pair i counts if a picks caption a and b picks caption b (MMVP-VLM rule)."""
-    _finite(img_a, img_b, cap_a, cap_b)
-    a_ok = (img_a * cap_a).sum(-1) > (img_a * cap_b).sum(-1)
-    b_ok = (img_b * cap_b).sum(-1) > (img_b * cap_a).sum(-1)
-    return _per_group(a_ok & b_ok, patterns)
+    return per_group(pair_correct(img_a, img_b, cap_a, cap_b), patterns)
 
 
 # ---- readers -----------------------------------------------------------------------------------------------

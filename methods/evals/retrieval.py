@@ -21,6 +21,21 @@ def retrieval_metrics(image_emb: torch.Tensor, text_emb: torch.Tensor, text_to_i
 
     Returns {"i2t_r1": %, ..., "t2i_r10": %}.
     """
+    i2t_rank, t2i_rank = retrieval_ranks(image_emb, text_emb, text_to_image, chunk)
+    return recalls(i2t_rank, t2i_rank, ks)
+
+
+def recalls(i2t_rank: torch.Tensor, t2i_rank: torch.Tensor, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
+    out = {}
+    for k in ks:
+        out[f"i2t_r{k}"] = 100.0 * (i2t_rank < k).float().mean().item()
+        out[f"t2i_r{k}"] = 100.0 * (t2i_rank < k).float().mean().item()
+    return out
+
+
+def retrieval_ranks(image_emb: torch.Tensor, text_emb: torch.Tensor, text_to_image: torch.Tensor,
+                    chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N,) rank of each image's best caption and (M,) rank of each caption's image (0 = first)."""
     require_finite(image_emb, "image embeddings")
     require_finite(text_emb, "text embeddings")
     n, m = len(image_emb), len(text_emb)
@@ -44,8 +59,4 @@ def retrieval_metrics(image_emb: torch.Tensor, text_emb: torch.Tensor, text_to_i
     for s in range(0, n, chunk):  # pass 2: t2i ranks against the positives of pass 1
         sims, own = block(s)
         t2i_rank += ((sims >= pos[None, :]) & ~own).sum(dim=0)
-    out = {}
-    for k in ks:
-        out[f"i2t_r{k}"] = 100.0 * (i2t_rank < k).float().mean().item()
-        out[f"t2i_r{k}"] = 100.0 * (t2i_rank < k).float().mean().item()
-    return out
+    return i2t_rank, t2i_rank

@@ -1,0 +1,121 @@
+"""The statistics behind every table cell and claim, on synthetic numbers with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from analysis.statistics import Interval, interval, metric_batch, n_items, t_quantile, verdict
+
+
+def test_metrics_recomputed_from_items_equal_the_evaluators():
+    from methods.evals import segmentation
+    from methods.evals.classification import classification_metrics
+    from methods.evals.probes import per_group
+    from methods.evals.retrieval import recalls
+
+    rng = np.random.default_rng(0)
+    i2t, t2i = rng.integers(0, 12, 40), rng.integers(0, 12, 90)
+    items = {"retrieval/scenes/i2t_rank": i2t, "retrieval/scenes/t2i_rank": t2i}
+    ref = recalls(torch.tensor(i2t), torch.tensor(t2i))
+    ones = lambda n: np.ones((1, n))  # noqa: E731
+    for k, v in ref.items():
+        assert metric_batch(f"retrieval/scenes/{k}", items, ones(40 if k.startswith("i2t") else 90))[0] == \
+            pytest.approx(v)
+    correct, groups = rng.random(50) < 0.6, np.array(["a", "b", "c", "a", "b"] * 10)
+    items = {"compositional/scenes/correct": correct, "compositional/scenes/group": groups}
+    ref = per_group(torch.tensor(correct), list(groups))
+    for k, v in ref.items():
+        assert metric_batch(f"compositional/scenes/{k}", items, ones(50))[0] == pytest.approx(v)
+    emb = torch.nn.functional.normalize(torch.randn(30, 8, generator=torch.Generator().manual_seed(0)), dim=-1)
+    classes = torch.nn.functional.normalize(torch.randn(6, 8, generator=torch.Generator().manual_seed(1)), dim=-1)
+    labels = torch.arange(30) % 6
+    from methods.evals.classification import class_ranks
+
+    ref = classification_metrics(emb, classes, labels, mean_per_class=True)
+    items = {"classification/scenes/rank": class_ranks(emb, classes, labels).numpy(),
+             "classification/scenes/label": labels.numpy()}
+    for k in ("top1", "top5", "mean_per_class"):
+        assert metric_batch(f"classification/scenes/{k}", items, ones(30))[0] == pytest.approx(ref[k])
+    confs = rng.integers(0, 20, (7, 4, 5))
+    confs[:, 3, :] = 0  # a class never present: left out of the mean, as the evaluator does
+    ref = segmentation.miou(torch.tensor(confs.sum(0)))
+    items = {"segmentation/scenes/conf": confs}
+    assert metric_batch("segmentation/scenes/miou", items, ones(7))[0] == pytest.approx(ref["miou"])
+    assert metric_batch("segmentation/scenes/pixel_acc", items, ones(7))[0] == pytest.approx(ref["pixel_acc"])
+    assert metric_batch("classification/scenes/class_cos", items, ones(7)) is None  # no items for it
+
+
+def test_seed_noise_alone_gives_the_t_interval():
+    iv = interval([61.0, 62.0, 63.0])  # no items: training noise only
+    half = t_quantile(2) * 1.0 / math.sqrt(3)  # sd 1 over 3 seeds
+    assert t_quantile(2) == pytest.approx(4.302653, abs=1e-5)
+    assert (iv.mean, iv.lo, iv.hi, iv.item_noise) == pytest.approx((62.0, 62.0 - half, 62.0 + half, False))
+    gap = interval([1.0, 2.0, 3.0], minus=[0.0, 0.0, 0.0])
+    assert "cannot tell at this budget (gap +2.0, 95% interval [-0.5, +4.5] over 3 seed(s)" in verdict(gap)
+    tight = interval([2.0, 2.1, 1.9], minus=[0.0, 0.0, 0.0])
+    assert verdict(tight).startswith("holds (gap +2.0, 95% interval [+1.8, +2.2]")
+    assert verdict(interval([5.0, 5.2, 4.8], minus=[7.0, 7.0, 7.0])).startswith("does not hold (gap -2.0")
+    assert verdict(interval([70.0], minus=[20.0])).startswith("cannot tell at this budget: one seed")
+
+
+def test_item_noise_matches_the_analytic_standard_error_of_a_paired_accuracy_difference():
+    """One test set of n items, both methods evaluated on it: the bootstrap of the paired difference has the
+    standard error sd(d_i) / sqrt(n), d_i = correct_A(i) - correct_B(i)."""
+    rng = np.random.default_rng(1)
+    n = 2000
+    a = rng.random(n) < 0.6
+    b = np.where(rng.random(n) < 0.7, a, rng.random(n) < 0.5)  # correlated with A, as two models on one test set
+    d = 100.0 * (a.astype(float) - b.astype(float))
+    analytic = d.std(ddof=1) / math.sqrt(n)
+    key = "linear/scenes/top1"
+    items_a, items_b = {"linear/scenes/correct": a}, {"linear/scenes/correct": b}
+    iv = interval([100.0 * a.mean()] * 2, [items_a, items_a], key, minus=[100.0 * b.mean()] * 2,
+                  minus_items=[items_b, items_b], n_boot=2000)
+    # two identical seeds: no training noise; the half-width is 1.96 x the item standard error
+    assert iv.item_noise and iv.half / 1.959964 == pytest.approx(analytic, rel=0.08)
+    assert iv.mean == pytest.approx(d.mean())
+    unpaired = interval([100.0 * a.mean()] * 2, [items_a, items_a], key, n_boot=2000)
+    assert unpaired.half / 1.959964 == pytest.approx(100.0 * a.std(ddof=1) / math.sqrt(n), rel=0.08)
+
+
+def test_both_noise_sources_add_in_quadrature_and_missing_items_fall_back_to_seeds():
+    rng = np.random.default_rng(2)
+    items = [{"linear/scenes/correct": rng.random(500) < p} for p in (0.5, 0.55, 0.6)]
+    values = [100.0 * x["linear/scenes/correct"].mean() for x in items]
+    both = interval(values, items, "linear/scenes/top1")
+    seeds_only = interval(values)
+    assert both.half > seeds_only.half and both.item_noise and not seeds_only.item_noise
+    assert not interval(values, items[:2] + [None], "linear/scenes/top1").item_noise
+    assert isinstance(both, Interval) and both.mean == pytest.approx(np.mean(values))
+
+
+def test_a_run_records_items_that_reproduce_every_logged_metric(scenes, tmp_path):
+    """End to end: the final evaluation's items.npz recomputes each logged metric exactly, so the bootstrap
+    resamples what the table shows."""
+    import json
+
+    from analysis.cells import load_items
+    from experiments import config as C
+    from experiments.experiment import run_training
+    from experiments.scales import COMPARISON_EVALS
+
+    from .conftest import tiny_overrides
+
+    cfg = C.resolve(tiny_overrides(**{"train.steps": 2, "eval.sets": COMPARISON_EVALS + ("linear/scenes",),
+                                      "eval.linear_train_size": 64}))
+    run = run_training(cfg, tmp_path)
+    items = load_items(tmp_path, run._id)
+    result = json.loads((tmp_path / str(run._id) / "run.json").read_text())["result"]
+    checked = 0
+    for key, value in result.items():
+        n = n_items(key, items)
+        got = metric_batch(key, items, np.ones((1, n))) if n else None
+        if got is None:
+            continue
+        assert got[0] == pytest.approx(value, rel=1e-6), key  # the evaluators average in float32
+        checked += 1
+    assert checked >= 20  # recalls, top-1/5, every compositional and perception group, mIoU, linear top-1
