@@ -97,11 +97,12 @@ def step_table(names, scale, encoder, batch, steps, device, precision) -> list[d
     return rows
 
 
-def data_throughput(seconds: float, augment: str, device, local_size: int = 96, global_size: int = 224) -> dict:
+def data_throughput(seconds: float, augment: str, device, local_size: int = 96, global_size: int = 224,
+                    scenes: str = "tiny", device_batch: int = 128) -> dict:
     """COSMOS views at paper resolution (2x224 + 6x96 crops, DINO augmentations, text crops, tokenisation),
     built from decoded benchmark samples in this single-threaded process: samples/s per CPU core. With
     augment="device" the workers only crop, flip and draw parameters; the batched photometric ops are timed
-    separately on `device` (batch 128), per sample."""
+    separately on `device` (batch `device_batch`), per sample."""
     import open_clip
 
     from methods.cosmos import COSMOSConfig
@@ -113,7 +114,7 @@ def data_throughput(seconds: float, augment: str, device, local_size: int = 96, 
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    root = ensure_scenes(preset("tiny"), progress=False)
+    root = ensure_scenes(preset(scenes), progress=False)
     samples = [decode_sample(s) for _, s in zip(range(200), read_all(sorted(map(str, (root / "val").glob("*.tar")))))]
     cfg = COSMOSConfig(local_size=local_size)
     views = multicrop_views(cfg, global_size, 16) | {
@@ -127,7 +128,7 @@ def data_throughput(seconds: float, augment: str, device, local_size: int = 96, 
     out = {"augment": augment, "samples_per_s_per_core": rate,
            "views": {k: dataclasses.asdict(v) for k, v in views.items()}}
     if augment == "device":
-        batch = {k: torch.stack([b[k] for b in built[:128]]) for k in built[0]}
+        batch = {k: torch.stack([b[k] for b in built[:device_batch]]) for k in built[0]}
         sec = time_steps(lambda: to_device(batch, device), 3, device)
         out |= {"device": str(device), "device_ms_per_sample": 1000 * sec / len(batch["texts"])}
     return out

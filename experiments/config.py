@@ -41,10 +41,11 @@ EVAL_PATHS = ("coco_images", "coco_captions", "flickr_images", "flickr_karpathy"
 # data.split: with one rank both splits read the same stream; with more, "samples" reproduces it exactly and
 # "shards" draws other (equally distributed) batches of the same global size.
 NON_SEMANTIC = {("data", "workers"), ("data", "split"), ("train", "ckpt_every"), ("train", "log_every"),
+                ("train", "compile"),
                 ("eval", "batch_size"), ("eval", "workers"), ("eval", "maps")} | {("eval", k) for k in EVAL_PATHS}
 # Keys added after runs were logged, with the default that reproduces the old behaviour exactly: at that value
 # they stay out of the fingerprint, so logged runs keep their identity (and are reused) when the schema grows.
-ADDED_KEYS = {("data", "augment"): "workers", ("train", "warmup_start"): 0.0,
+ADDED_KEYS = {("data", "augment"): "workers", ("train", "warmup_start"): 0.0, ("train", "tf32"): False,
               ("eval", "imagenet_templates"): "openai80", ("eval", "seg_names"): "dataset",
               ("clip", "interpolation"): "bicubic", ("slip", "interpolation"): "bicubic",
               ("cosmos", "text_crops"): "capped", ("cosmos", "ema_order"): "after_step",

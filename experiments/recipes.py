@@ -53,6 +53,7 @@ _COSMOS_TRAIN = {
     "train.eps": (1e-8, "--eps 1e-8"), "train.min_lr": (0.0, "scheduler.cosine_lr: cosine to 0"),
     "train.warmup_start": (0.0, "scheduler._warmup_lr: base_lr * (step + 1) / warmup"),
     "train.grad_clip": (0.0, "no --grad-clip-norm"), "train.precision": ("fp16", "--precision amp (fp16 + GradScaler)"),
+    "train.tf32": (True, "main.py: torch.backends.cuda.matmul.allow_tf32 = True"),
 }
 _COSMOS_VIEWS = {
     "cosmos.local_crops": (6, "--local-crops-number 6"), "cosmos.crop_split": (0.4, "--crop-scale 0.4"),

@@ -54,6 +54,8 @@ class TrainConfig:
     ckpt_every: int = 200
     eval_every: int = 0  # 0 = evaluate only at the end
     log_every: int = 10
+    tf32: bool = False  # on CUDA: TF32 matmuls and convolutions in fp32 parts (the official COSMOS code enables it)
+    compile: bool = False  # torch.compile the method's forward (GPU runs; the first steps pay the compilation)
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -202,6 +204,10 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
         model = torch.nn.parallel.DistributedDataParallel(
             method, device_ids=[device.index] if device.type == "cuda" else None)
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = cfg.tf32
+    if cfg.compile:
+        model = torch.compile(model)
     opt = torch.optim.AdamW(method.param_groups(cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
                             eps=cfg.eps)
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16" and device.type == "cuda")
