@@ -2,7 +2,9 @@
 
 The paper trains ViT-B/16 on CC3M-recap, CC12M-recap, YFCC15M-recap, Merged-30M and PixelProse and reports COCO
 and Flickr30k R@1 (both directions) and ImageNet top-1; COSMOS leads on every set. Here the suite's four methods
-share one recipe. At tiny/small scale: the synthetic benchmark (image <-> long-caption retrieval, dominant-object
+share one recipe; CLIP draws one caption per image among all of a sample's captions (`clip.caption=random`):
+the paper's Table 1 CLIP trains on the recaptioned set (COCO I2T 40.2), unlike Table 5's raw-caption CLIP row
+(15.0; see table5.py). At tiny/small scale: the synthetic benchmark (image <-> long-caption retrieval, dominant-object
 classification); its runs are the same cells as table3's (same fingerprints), so they train once. At paper scale:
 point data.shards at one pre-training set (e.g. `--set data.shards=/data/cc3m-recap`) and eval.* at COCO,
 Flickr30k and ImageNet; the paper column shows the CC3M-recap numbers.
