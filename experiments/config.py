@@ -10,6 +10,7 @@ before any work and raises ConfigError with a one-line message naming the key an
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -187,6 +188,14 @@ def validate(cfg: dict) -> None:
         raise ConfigError("data.dataset=shards needs data.shards=<folder of .tar or brace pattern>")
 
 
+@functools.lru_cache(maxsize=8)
+def _recaption_share(urls: tuple[str, ...]) -> tuple[int, int]:
+    """recaption_share once per shard set (a manifest preflights every cell on the same shards)."""
+    from methods.data.stream import recaption_share
+
+    return recaption_share(list(urls))
+
+
 def preflight(cfg: dict, runs_dir) -> None:
     """The filesystem checks of a validated config, before any work (no data generated, no run record made):
     the training shards exist, every evaluation data path exists, and runs_dir (its checkpoints/ too) is
@@ -194,14 +203,14 @@ def preflight(cfg: dict, runs_dir) -> None:
     import tempfile
     from pathlib import Path
 
-    from methods.data.stream import expand_shards, recaption_share
+    from methods.data.stream import expand_shards
 
     try:
         check_paths(section(cfg, "eval"))
         if cfg["data"]["dataset"] == "shards" and not cfg["checkpoint"]:
             urls = expand_shards(cfg["data"]["shards"])
             if cfg[cfg["method"]].get("caption") == "textcrop":  # text crops need more than alt-text
-                seen, recaptioned = recaption_share(urls)
+                seen, recaptioned = _recaption_share(tuple(urls))
                 if seen and not recaptioned:
                     raise ValueError(f"{cfg['method']}.caption=textcrop needs synthetic captions, but none of the "
                                      f"first {seen} records of data.shards has any (only raw alt-text); use "
