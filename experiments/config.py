@@ -209,6 +209,10 @@ def preflight(cfg: dict, runs_dir) -> None:
         check_paths(section(cfg, "eval"))
         if cfg["data"]["dataset"] == "shards" and not cfg["checkpoint"]:
             urls = expand_shards(cfg["data"]["shards"])
+            readers = max(cfg["data"]["workers"], 1) * int(os.environ.get("WORLD_SIZE", "1"))
+            if len(urls) < readers and not cfg["data"]["resampled"]:
+                raise ValueError(f"{len(urls)} shard(s) cannot feed {readers} readers (ranks x data.workers); use "
+                                 "fewer data.workers, more shards, or data.resampled=true")
             if cfg[cfg["method"]].get("caption") == "textcrop":  # text crops need more than alt-text
                 seen, recaptioned = _recaption_share(tuple(urls))
                 if seen and not recaptioned:

@@ -259,34 +259,36 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {method.name}", disable=not progress or rank != 0,
                dynamic_ncols=True)
     model.train()
-    while step < cfg.steps:
-        batch = next(batches)
-        positions[int(batch.pop("_slot"))] = int(batch.pop("_pos"))
-        skipped += int(batch.pop("_skipped"))
-        tar_errors += int(batch.pop("_tar_errors"))
-        batch = to_device(batch, device)
-        lr = warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, cfg.min_lr, cfg.warmup_start)
-        try:
-            out = optimisation_step(model, method, batch, opt, scaler, lr, cfg.grad_clip, precision, device,
-                                    step, cfg.steps)
-        except NonFiniteLoss as exn:
-            if rank == 0 and ckpt_path.exists() and load(ckpt_path)["step"] == step:
-                demote_latest(ckpt_path)  # its weights gave this loss: the one before is the last good one
-            raise NonFiniteLoss(f"{exn} at step {step}; kept the checkpoint of step {kept()}") from None
-        method.on_step_end(step, cfg.steps)
-        step += 1
-        bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            scalars = {k: float(v.detach()) for k, v in out.items() if v.numel() == 1}
-            bar.set_postfix(loss=f"{scalars['loss']:.3f}")
-            if rank == 0:
-                for k, v in scalars.items() | {"lr": lr}.items():
-                    logger.scalar(f"train/{k}", v, step)
-        if evaluate and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
-            _evaluate(method, evaluate, logger, step, rank)
-        if step % cfg.ckpt_every == 0 and step < cfg.steps:
-            checkpoint(done=False)
-    bar.close()
+    try:
+        while step < cfg.steps:
+            batch = next(batches)
+            positions[int(batch.pop("_slot"))] = int(batch.pop("_pos"))
+            skipped += int(batch.pop("_skipped"))
+            tar_errors += int(batch.pop("_tar_errors"))
+            batch = to_device(batch, device)
+            lr = warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, cfg.min_lr, cfg.warmup_start)
+            try:
+                out = optimisation_step(model, method, batch, opt, scaler, lr, cfg.grad_clip, precision, device,
+                                        step, cfg.steps)
+            except NonFiniteLoss as exn:
+                if rank == 0 and ckpt_path.exists() and load(ckpt_path)["step"] == step:
+                    demote_latest(ckpt_path)  # its weights gave this loss: the one before is the last good one
+                raise NonFiniteLoss(f"{exn} at step {step}; kept the checkpoint of step {kept()}") from None
+            method.on_step_end(step, cfg.steps)
+            step += 1
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                scalars = {k: float(v.detach()) for k, v in out.items() if v.numel() == 1}
+                bar.set_postfix(loss=f"{scalars['loss']:.3f}")
+                if rank == 0:
+                    for k, v in scalars.items() | {"lr": lr}.items():
+                        logger.scalar(f"train/{k}", v, step)
+            if evaluate and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
+                _evaluate(method, evaluate, logger, step, rank)
+            if step % cfg.ckpt_every == 0 and step < cfg.steps:
+                checkpoint(done=False)
+    finally:  # a failure ends the bar's line, so the one-line error starts on its own
+        bar.close()
     checkpoint(done=True)
     logger.info("skipped_samples", sum(_all_ranks(skipped)))  # every rank reads its own shards
     logger.info("unreadable_tar_errors", sum(_all_ranks(tar_errors)))

@@ -331,3 +331,16 @@ def test_every_method_trains_to_identical_weights_and_metrics_in_two_processes(s
     first, second = (o.decode().strip().splitlines()[-4:] for o, _ in outs)
     assert [line.split()[0] for line in first] == ["clip", "slip", "silc", "cosmos"]
     assert first == second
+
+
+def test_training_on_only_corrupt_samples_or_too_few_shards_is_one_line(tmp_path, capsys):
+    _shard(tmp_path / "bad-000000.tar", [{"__key__": f"b{i}", "jpg": b"not a jpeg", "txt": b"a caption"}
+                                         for i in range(10)])
+    args = _train_args(**{"data.dataset": "shards", "data.shards": str(tmp_path), "eval.sets": ""})
+    assert main(args + ["--runs-dir", str(tmp_path / "runs")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: 1000 consecutive samples or shards of 1 shard(s) failed to read")
+    assert "Traceback" not in "\n".join(err)
+    two_workers = _train_args(**{"data.dataset": "shards", "data.shards": str(tmp_path), "data.workers": "2"})
+    assert main(two_workers + ["--runs-dir", str(tmp_path / "runs2")]) == 2
+    assert "1 shard(s) cannot feed 2 readers" in capsys.readouterr().err
