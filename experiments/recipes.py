@@ -112,8 +112,8 @@ SLIP_YFCC15M = Recipe(
                 "switch: it is shared by training and every evaluator).",
                 "Warmup: SLIP ramps by np.linspace(1e-6, lr, warmup_iters) (its last warmup step reaches lr), the "
                 "suite by start + (lr - start) * (step + 1) / warmup: the same line, one step apart (no switch).",
-                "Training set size: the official steps come from the user's yfcc15m.pkl; pass "
-                "--set train.steps=<25 * floor(N / 4096)> for N samples."))
+                "Training set size: the official steps come from the user's yfcc15m.pkl; set recipe_samples=N "
+                "(N samples: 25 x floor(N / 4096) steps)."))
 
 RECIPES: dict[str, Recipe] = {
     r.name: r for r in (
