@@ -109,7 +109,7 @@ def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> 
                             seed=run_cfg["seed"], ckpt_dir=Path(runs_dir) / "checkpoints" / fp,
                             logger=SacredLogger(_run), evaluate=lambda m: evaluate(m, eval_cfg, scenes, items),
                             progress=True)  # the last evaluation's items are the final model's
-        if launch_rank() == 0 and items:
+        if launch_rank() == 0:
             save_items(items, _run)
         if scenes is not None and eval_cfg.maps and launch_rank() == 0:
             save_maps(method, scenes, eval_cfg.maps, _run)
@@ -144,7 +144,9 @@ def save_maps(method, scenes: Path, n: int, run) -> None:
 
 
 def save_items(items: dict, run) -> None:
-    """The final evaluation's per-test-item records as the run's items.npz (compressed numpy arrays)."""
+    """The final evaluation's per-test-item records as the run's items.npz (compressed numpy arrays), if any."""
+    if not items:
+        return
     import tempfile
 
     import numpy as np

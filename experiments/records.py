@@ -20,20 +20,16 @@ from pathlib import Path
 from sacred.observers import FileStorageObserver
 from sacred.serializer import flatten
 
+from methods.checkpoint import atomic_write
+
 STALE_AFTER_S = 600  # sacred beats every 10 s; a record silent for 10 min on another host is dead
 
 
 def write_json_atomic(obj, path: Path) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, sort_keys=True, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path) as tmp, open(tmp, "w") as f:
+        json.dump(obj, f, sort_keys=True, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 class AtomicFileStorageObserver(FileStorageObserver):

@@ -9,6 +9,7 @@ job) never share one. The previous file is kept as `<name>.prev` until the new o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import uuid
@@ -25,19 +26,35 @@ def temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
+@contextlib.contextmanager
+def atomic_write(path: Path, before_replace=None):
+    """Yield a temporary sibling of `path` to write; on success it replaces `path` (after `before_replace()`,
+    if given), on any failure it is removed and `path` is untouched. The suite's one way to write a file that a
+    reader must never see half-written (checkpoints, run records, benchmark shards)."""
+    path = Path(path)
+    tmp = temporary_name(path)
+    try:
+        yield tmp
+        if before_replace is not None:
+            before_replace()
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def save_atomic(state: dict, path: Path, keep_previous: bool = False) -> None:
     """torch.save to a temporary file, then os.replace onto path; keep_previous: the old file becomes
     path.prev first. A failed write (disk full, unwritable folder) raises CheckpointError naming the path."""
     path = Path(path)
-    tmp = temporary_name(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(state, tmp)
+
+    def keep() -> None:
         if keep_previous and path.exists():
             os.replace(path, previous(path))
-        os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path, keep) as tmp:
+            torch.save(state, tmp)
     except (OSError, RuntimeError) as exn:
-        tmp.unlink(missing_ok=True)
         reason = getattr(exn, "strerror", None) or str(exn).splitlines()[0]
         raise CheckpointError(f"could not write checkpoint {path}: {reason} (disk full or not writable?); "
                               "the previous checkpoint is untouched") from None

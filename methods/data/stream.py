@@ -41,6 +41,11 @@ def decode_sample(raw: dict) -> dict:
         raise ValueError("no image member")
     img = Image.open(io.BytesIO(raw[key]))
     img.load()
+    return {"image": img.convert("RGB"), "captions": caption_record(raw), "key": raw.get("__key__")}
+
+
+def caption_record(raw: dict) -> dict:
+    """A raw sample's validated caption record (any supported layout); raises ValueError when it has none."""
     if "json" in raw:
         record = normalise_record(json.loads(raw["json"].decode("utf-8")))
     elif "txt" in raw:
@@ -48,7 +53,7 @@ def decode_sample(raw: dict) -> dict:
     else:
         raise ValueError("no caption member (json or txt)")
     validate_record(record)
-    return {"image": img.convert("RGB"), "captions": record, "key": raw.get("__key__")}
+    return record
 
 
 def expand_shards(spec: str) -> list[str]:
@@ -82,8 +87,8 @@ def recaption_share(urls: list[str], limit: int = 256) -> tuple[int, int]:
     seen = with_recaptions = 0
     for raw in read_all(urls):
         try:
-            record = decode_sample(raw)["captions"]
-        except (ValueError, OSError, UnicodeDecodeError, KeyError, TypeError):
+            record = caption_record(raw)  # captions only: no image decoding for a look at the captions
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError):
             continue
         seen += 1
         with_recaptions += has_recaptions(record)

@@ -195,8 +195,9 @@ def run_classification(method, data: datasets.LabelledImages, cfg: EvalConfig, i
     classes = class_embeddings(lambda t: method.encode_text(t.to(device)).float().cpu(), tok, data.classnames,
                                data.templates)
     labels = torch.tensor(data.labels)[ok]
-    out = classification_metrics(img[ok], classes, labels, cfg.mean_per_class)
-    items |= {"rank": class_ranks(img[ok], classes, labels).numpy(), "label": labels.numpy()}
+    rank = class_ranks(img[ok], classes, labels)
+    out = classification_metrics(img[ok], classes, labels, cfg.mean_per_class, rank)
+    items |= {"rank": rank.numpy(), "label": labels.numpy()}
     return out | {"skipped_images": float((~ok).sum())}
 
 

@@ -31,9 +31,10 @@ def class_ranks(image_emb: torch.Tensor, class_emb: torch.Tensor, labels: torch.
 
 
 def classification_metrics(image_emb: torch.Tensor, class_emb: torch.Tensor, labels: torch.Tensor,
-                           mean_per_class: bool = False) -> dict[str, float]:
-    """image_emb (N, D), class_emb (C, D) normalised, labels (N,) -> {"top1": %, "top5": %[, "mean_per_class"]}."""
-    rank = class_ranks(image_emb, class_emb, labels)
+                           mean_per_class: bool = False, rank: torch.Tensor | None = None) -> dict[str, float]:
+    """image_emb (N, D), class_emb (C, D) normalised, labels (N,) -> {"top1": %, "top5": %[, "mean_per_class"]};
+    `rank`: the class_ranks of these inputs when the caller has them already."""
+    rank = class_ranks(image_emb, class_emb, labels) if rank is None else rank
     out = {"top1": 100.0 * (rank < 1).float().mean().item(), "top5": 100.0 * (rank < 5).float().mean().item()}
     c = class_emb.shape[0]
     if c > 1:

@@ -18,7 +18,7 @@ import numpy as np
 import webdataset as wds
 from PIL import Image
 
-from ...checkpoint import temporary_name
+from ...checkpoint import atomic_write
 from .captions import caption_record
 from .probes import COMPOSITIONAL_TYPES, PERCEPTION_PATTERNS, hard_negative, perception_pair
 from .render import Scene, render, sample_scene
@@ -102,25 +102,16 @@ def encode_sample(key: str, img: Image.Image, cmap: np.ndarray, meta: dict, qual
 
 
 def _write(path: Path, samples) -> None:
-    tmp = temporary_name(path)  # unique per process: two first uses of the benchmark never share a file
-    try:
-        with open(tmp, "wb") as f:
-            w = wds.TarWriter(f, mtime=0, user="scenes", group="scenes")
-            for s in samples:
-                w.write(s)
-            w.close()
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path) as tmp, open(tmp, "wb") as f:  # two first uses of the benchmark never share a file
+        w = wds.TarWriter(f, mtime=0, user="scenes", group="scenes")
+        for s in samples:
+            w.write(s)
+        w.close()
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = temporary_name(path)
-    try:
+    with atomic_write(path) as tmp:
         tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _shard_samples(cfg: ScenesConfig, split: str, start: int, stop: int):
