@@ -60,7 +60,7 @@ def load_runs(runs_dir: str | Path, status: str | None = "COMPLETED") -> pd.Data
             continue
         row = {"run_id": run_json.parent.name, "status": run.get("status"), "fingerprint": info.get("fingerprint"),
                "data": info.get("data"), "wall_time_s": info.get("wall_time_s"),
-               "skipped_samples": info.get("skipped_samples")}
+               "skipped_samples": info.get("skipped_samples"), "flops_per_sample": info.get("flops_per_sample")}
         row |= {f"config.{k}": v for k, v in _flatten(cfg).items()}
         result = run.get("result") or {}
         row |= {k: v for k, v in result.items() if isinstance(v, (int, float))} if isinstance(result, dict) else {}

@@ -151,16 +151,27 @@ def _item_se(key: str, item_sets, minus_sets, n_boot: int, seed: int) -> float |
     return float(np.nanstd(mean, ddof=1))
 
 
+HOLDS, DOES_NOT_HOLD, CANNOT_TELL, NOT_MEASURED = "holds", "does not hold", "cannot tell", "not measured"
+
+
+def decision(iv: Interval) -> str:
+    """The verdict's word alone: holds / does not hold / cannot tell (the interval holds 0, or one seed)."""
+    if math.isnan(iv.mean):
+        return NOT_MEASURED
+    if iv.seeds < 2:
+        return CANNOT_TELL
+    return HOLDS if iv.lo > 0 else DOES_NOT_HOLD if iv.hi < 0 else CANNOT_TELL
+
+
 def verdict(iv: Interval) -> str:
     """holds / does not hold / cannot tell at this budget, with the interval of the gap."""
-    if math.isnan(iv.mean):
-        return "not measured"
+    word = decision(iv)
+    if word == NOT_MEASURED:
+        return word
     noise = "seeds and test items" if iv.item_noise else "seeds only (no per-item records)"
     detail = f"gap {iv.mean:+.1f}, 95% interval [{iv.lo:+.1f}, {iv.hi:+.1f}] over {iv.seeds} seed(s), {noise}"
     if iv.seeds < 2:
         return f"cannot tell at this budget: one seed, training noise unknown ({detail})"
-    if iv.lo > 0:
-        return f"holds ({detail})"
-    if iv.hi < 0:
-        return f"does not hold ({detail})"
-    return f"cannot tell at this budget ({detail})"
+    if word == CANNOT_TELL:
+        return f"cannot tell at this budget ({detail})"
+    return f"{word} ({detail})"

@@ -26,9 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from benchmarks.methods import PEAK_BF16_FLOPS, count_flops, data_throughput, time_steps  # noqa: E402
+from benchmarks.methods import PEAK_BF16_FLOPS, data_throughput, time_steps  # noqa: E402
 from methods import METHODS, build_method  # noqa: E402
 from methods.data.views import random_batch  # noqa: E402
+from methods.flops import count_flops  # noqa: E402
 from methods.train import optimisation_step  # noqa: E402
 
 # Paper configs (each Config's defaults are the paper's values) at ViT-B/16; the smoke mode shrinks them.

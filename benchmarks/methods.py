@@ -23,11 +23,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from experiments import config as C  # noqa: E402
 from methods import METHODS, build_method  # noqa: E402
 from methods.data.views import AUGMENT_ON, random_batch  # noqa: E402
+from methods.flops import count_flops  # noqa: E402
 from methods.train import optimisation_step  # noqa: E402
 
 # H100 SXM dense bf16 peak (NVIDIA datasheet): the MFU denominator on an H100; H200 has the same compute.
@@ -54,15 +54,6 @@ def build_step(name: str, scale: str, encoder: str, batch: int, device, precisio
         optimisation_step(method, method, b, opt, scaler, 1e-4, 0.0, precision, device)
         method.on_step_end(0, 100)
     return method, step
-
-
-def count_flops(method, batch: dict, precision: str, device) -> float:
-    from methods.train import autocast_context
-
-    with FlopCounterMode(display=False) as counter, autocast_context(precision, device):
-        method(batch)["loss"].backward()
-    method.zero_grad(set_to_none=True)
-    return float(counter.get_total_flops())
 
 
 def time_steps(step, steps: int, device) -> float:

@@ -8,6 +8,7 @@ zero-shot top-1, SugarCrepe-style mean, MMVP-style mean). One seed: a screening,
 
     python benchmarks/tiny_step.py                          # every candidate, CLIP and COSMOS, 60 s of training
     python benchmarks/tiny_step.py --seconds 20 --candidates tiny-8-64 micro-8-32 --methods clip   # quick look
+    python benchmarks/tiny_step.py --per-step --candidates patch16-64 --set data.augment=workers   # step cost only
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ CANDIDATES = {
     "tiny-8-64": _cfg(64, 8, 128, 4, 128, 2, 32),
     "narrow-8-64": _cfg(64, 8, 64, 4, 64, 2, 32),
     "shallow-8-64": _cfg(64, 8, 128, 2, 128, 1, 32),
-    "patch16-64": _cfg(64, 16, 128, 4, 128, 2, 32),
+    "patch16-64": _cfg(64, 16, 128, 4, 128, 2, 32),  # = ViT-Tiny-16-64, the tiny profile since session 9
     "img32-8": _cfg(32, 8, 128, 4, 128, 2, 32),
     "ctx24-8-64": _cfg(64, 8, 128, 4, 128, 2, 24),
     "micro-8-32": _cfg(32, 8, 64, 2, 64, 2, 24),
@@ -69,12 +70,14 @@ def register(folder: Path) -> None:
     open_clip.add_model_config(folder)
 
 
-def run(method: str, candidate: str, seconds: float, seed: int = 0) -> dict:
+def run(method: str, candidate: str, seconds: float, seed: int = 0, sets: dict | None = None,
+        per_step_only: bool = False) -> dict:
     encoder = f"Bench-{candidate}"
     local = CANDIDATES[candidate]["vision_cfg"]["image_size"] // 2  # 96/224 of the global size, on the patch grid
     local -= local % CANDIDATES[candidate]["vision_cfg"]["patch_size"]
-    extra = {"cosmos.local_size": max(local, CANDIDATES[candidate]["vision_cfg"]["patch_size"])} \
-        if method == "cosmos" else {}
+    extra = {f"{method}.local_size": max(local, CANDIDATES[candidate]["vision_cfg"]["patch_size"])} \
+        if method in ("cosmos", "silc") else {}
+    extra |= sets or {}
 
     def resolved(steps: int) -> dict:
         return C.resolve({"method": method, "scale": "tiny", "encoder": encoder, "seed": seed,
@@ -94,6 +97,8 @@ def run(method: str, candidate: str, seconds: float, seed: int = 0) -> dict:
     with tempfile.TemporaryDirectory() as tmp:  # per-step cost from two short runs (the stream's start is fixed)
         t_short, t_long = fit(5, Path(tmp) / "a")[3], fit(25, Path(tmp) / "b")[3]
         per_step = max((t_long - t_short) / 20, 1e-3)
+        if per_step_only:
+            return {"method": method, "candidate": candidate, "set": sets or {}, "ms_per_step": round(1000 * per_step)}
         steps = max(10, int((seconds - (t_short - 5 * per_step)) / per_step))
         m, cfg, scenes, sec = fit(steps, Path(tmp) / "run")
     m.eval()
@@ -115,14 +120,19 @@ def main() -> None:
     p.add_argument("--methods", nargs="+", default=["clip", "cosmos"])
     p.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
     p.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config override for every cell (repeatable), e.g. data.augment=workers")
+    p.add_argument("--per-step", action="store_true", help="only the per-step cost (no training to --seconds, "
+                   "no evaluation)")
     args = p.parse_args()
+    sets = dict(kv.split("=", 1) for kv in args.set)  # C.resolve parses the values
     assert set(COMPARISON_EVALS) >= {k.rsplit("/", 1)[0] for k in METRICS}
     with tempfile.TemporaryDirectory() as tmp:
         register(Path(tmp))
         rows = []
         for method in args.methods:
             for candidate in args.candidates:
-                rows.append(run(method, candidate, args.seconds))
+                rows.append(run(method, candidate, args.seconds, sets=sets, per_step_only=args.per_step))
                 print(json.dumps(rows[-1]), flush=True)
     print(f"\n{args.seconds:.0f} s of training each, {torch.get_num_threads()} threads, one seed")
     header = ["method", "candidate", "params_m", "ms_per_step", "steps", "samples", "train_s", "eval_s",

@@ -49,6 +49,11 @@ def train_urls(cfg: dict) -> tuple[list[str], Path | None]:
     return expand_shards(cfg["data"]["shards"]), None
 
 
+# Training FLOPs per sample are counted on a random batch of this size on the CPU before training (one forward +
+# backward; the loss's batch x batch terms, negligible next to the towers, are those of this batch).
+FLOP_COUNT_BATCH = 4
+
+
 def launch_rank() -> int:
     """This process's rank as torchrun set it (0 without torchrun); valid before any process group exists."""
     return int(os.environ.get("RANK", "0"))
@@ -99,16 +104,30 @@ def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> 
 
             load_release(method, run_cfg["init"])  # a resumed run's checkpoint overrides it in train()
             _run.info["init"] = run_cfg["init"]
+        if not run_cfg["checkpoint"]:  # the compute axis of budget comparisons (analysis/budget.py)
+            from methods.flops import flops_per_sample
+
+            with torch.random.fork_rng(devices=[]):
+                _run.info["flops_per_sample"] = flops_per_sample(method, FLOP_COUNT_BATCH)
         eval_cfg = C.section(run_cfg, "eval")
         items: dict = {}  # per-test-item records of the final evaluation (analysis/statistics.py)
         if run_cfg["checkpoint"]:
             metrics = evaluate_checkpoint(method, run_cfg, eval_cfg, scenes, _run, items)
             save_items(items, _run)
         else:
+            ckpt_dir = Path(runs_dir) / "checkpoints" / fp
+            curve = run_cfg["train"]["eval_every"] > 0
+
+            def evaluate_at(m, step: int) -> dict:
+                items.clear()  # the last evaluation's items are the final model's
+                metrics = evaluate(m, eval_cfg, scenes, items)
+                if curve and launch_rank() == 0:  # beside the checkpoint: survives a resumed run
+                    save_curve_point(ckpt_dir, step, metrics, items)
+                return metrics
+
             metrics = train(method, urls, C.section(run_cfg, "train"), C.section(run_cfg, "data"),
-                            seed=run_cfg["seed"], ckpt_dir=Path(runs_dir) / "checkpoints" / fp,
-                            logger=SacredLogger(_run), evaluate=lambda m: evaluate(m, eval_cfg, scenes, items),
-                            progress=True)  # the last evaluation's items are the final model's
+                            seed=run_cfg["seed"], ckpt_dir=ckpt_dir, logger=SacredLogger(_run),
+                            evaluate=evaluate_at, progress=True)
         if launch_rank() == 0:
             save_items(items, _run)
         if scenes is not None and eval_cfg.maps and launch_rank() == 0:
@@ -155,6 +174,25 @@ def save_items(items: dict, run) -> None:
         path = Path(tmp) / "items.npz"
         np.savez_compressed(path, **items)
         run.add_artifact(str(path))
+
+
+def save_curve_point(ckpt_dir: Path, step: int, metrics: dict, items: dict) -> None:
+    """An evaluation during training (train.eval_every) as <ckpt_dir>/curve/step<N>/{metrics.json, items.npz}:
+    what analysis/budget.py reads to judge claims along the way, with the same statistics as the final cell."""
+    import json
+
+    import numpy as np
+
+    from analysis.cells import curve_point_dir
+    from methods.checkpoint import atomic_write
+
+    folder = curve_point_dir(ckpt_dir, step)
+    folder.mkdir(parents=True, exist_ok=True)
+    if items:
+        with atomic_write(folder / "items.npz") as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **items)
+    with atomic_write(folder / "metrics.json") as tmp:  # last: a point with metrics is complete
+        tmp.write_text(json.dumps({k: v for k, v in metrics.items() if isinstance(v, (int, float))}))
 
 
 def evaluate_checkpoint(method, cfg: dict, eval_cfg, scenes, run, items: dict | None = None) -> dict:

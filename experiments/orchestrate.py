@@ -145,9 +145,18 @@ def write_table(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir: 
         maps = _maps(runs_dir, runs)
         if maps:
             figs.append(figures.plot_attention(maps, out_dir / "figures" / f"{name}-attention.png"))
+    sections = []
+    if getattr(manifest, "BUDGET_CLAIMS", None):  # claims judged at every evaluation during training
+        from analysis import budget
+
+        batch = todo[0].config["train"]["batch_size"] if todo else 0
+        section, budget_figs = budget.write(name, manifest.BUDGET_CLAIMS, runs, batch, runs_dir, out_dir)
+        sections.append(section)
+        figs += budget_figs
     data = ", ".join(sorted(set(runs["data"].dropna()))) if len(runs) else "no runs yet"
     md = report.render(name, manifest, scale, data, _commit(), runs, stats, columns,
-                       [str(f.relative_to(out_dir)) for f in figs], manifests.claims(manifest, scale), cells_)
+                       [str(f.relative_to(out_dir)) for f in figs], manifests.claims(manifest, scale), cells_,
+                       sections)
     (out_dir / f"{name}.md").write_text(md)
     print(stats.pivot(index="row", columns="metric", values="mean").round(2).to_string())
     print(f"wrote {path}, {out_dir / f'{name}.md'}" + (f" and {len(figs)} figures" if figs else ""))
@@ -177,5 +186,7 @@ def _cell_runs(df, todo: list[Cell]):
         if len(hit):
             last = hit.iloc[-1]
             records.append({"row": c.row, "seed": c.seed, "run_id": last["run_id"], "data": last["data"],
-                            "fingerprint": c.fingerprint, "wall_time_s": last["wall_time_s"]})
-    return pd.DataFrame(records, columns=["row", "seed", "run_id", "data", "fingerprint", "wall_time_s"])
+                            "fingerprint": c.fingerprint, "wall_time_s": last["wall_time_s"],
+                            "flops_per_sample": last.get("flops_per_sample")})
+    return pd.DataFrame(records, columns=["row", "seed", "run_id", "data", "fingerprint", "wall_time_s",
+                                          "flops_per_sample"])

@@ -185,9 +185,10 @@ def _all_ranks(obj) -> list:
 
 
 def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *, seed: int, ckpt_dir: Path,
-          logger: Logger, evaluate: Callable[[Method], dict[str, float]] | None = None,
+          logger: Logger, evaluate: Callable[[Method, int], dict[str, float]] | None = None,
           progress: bool = True) -> dict[str, float]:
     """Train `method` for cfg.steps on the shards in `urls`, resuming from ckpt_dir/last.pt if present.
+    `evaluate(method, step)` runs every cfg.eval_every steps and at the end.
 
     Returns the final evaluation metrics (on every rank; only rank 0 computes them)."""
     t0 = time.time()
@@ -301,7 +302,7 @@ def _evaluate(method: Method, evaluate, logger: Logger, step: int, rank: int) ->
     metrics = {}
     if rank == 0:
         method.eval()
-        metrics = evaluate(method)
+        metrics = evaluate(method, step)
         method.train()
         for k, v in metrics.items():
             if isinstance(v, float) and math.isfinite(v):

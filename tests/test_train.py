@@ -36,8 +36,8 @@ def _run(cfg, ckpt_dir, logger=None, hook=None):
     urls, scenes = train_urls(cfg)
     eval_cfg = EvalConfig(batch_size=64)
     metrics = train(method, urls, C.section(cfg, "train"), C.section(cfg, "data"), seed=cfg["seed"],
-                    ckpt_dir=ckpt_dir, logger=logger or ListLogger(), evaluate=lambda m: evaluate(m, eval_cfg, scenes),
-                    progress=False)
+                    ckpt_dir=ckpt_dir, logger=logger or ListLogger(),
+                    evaluate=lambda m, _step: evaluate(m, eval_cfg, scenes), progress=False)
     return method, metrics
 
 

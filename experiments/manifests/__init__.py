@@ -16,6 +16,8 @@ and optionally:
                                    scale a benchmark key stands for the paper's headline set (PAPER_EQUIVALENT)
     CLAIMS_BY_SCALE: dict          scale -> CLAIMS where a scale compares other rows (e.g. checkpoints)
     CURVES: tuple[str, ...]        metric keys drawn against the training step (runs with train.eval_every)
+    BUDGET_CLAIMS: list[tuple]     claims judged at every evaluation during training, against samples and FLOPs
+                                   (analysis/budget.py; the budget manifest)
 Its docstring states what the paper artefact shows, the command, and the compute budget per scale.
 """
 

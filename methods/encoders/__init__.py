@@ -26,7 +26,7 @@ open_clip.add_model_config(CONFIG_DIR)
 POS_INTERP = ("dino", "size")
 
 # The zoo the suite is tested with: GPU architectures from open_clip plus our tiny CPU configs.
-ZOO = ("ViT-B-16", "ViT-B-32", "ViT-S-16", "ViT-Tiny-8-64", "ViT-Micro-8-32")
+ZOO = ("ViT-B-16", "ViT-B-32", "ViT-S-16", "ViT-Tiny-16-64", "ViT-Tiny-8-64", "ViT-Micro-8-32")
 
 
 class _QuietRandomInit(logging.Filter):

@@ -1,0 +1,84 @@
+"""The budget study: claims judged at every evaluation during training, the sentence rule, and the tiny profile's
+own budget rule."""
+
+import pytest
+
+from analysis.budget import sentence
+from analysis.cells import curve_points
+from analysis.load import load_runs
+from analysis.statistics import CANNOT_TELL, DOES_NOT_HOLD, HOLDS
+from experiments import manifests, orchestrate, scales
+from experiments.orchestrate import run_manifest
+
+from .conftest import tiny_overrides
+
+H, N, Q = HOLDS, DOES_NOT_HOLD, CANNOT_TELL
+
+
+@pytest.mark.parametrize("verdicts, expected", [
+    ([Q, Q, H, H], "holds from 3 samples on"),
+    ([H, H, H, H], "holds from 1 samples on"),
+    ([H, Q, H, H], "holds from 3 samples on"),  # a gap of "cannot tell" is not the opposite verdict
+    ([Q, N, N, N], "does not hold from 2 samples on"),
+    ([Q, Q, Q, Q], "never separates (up to 4 samples)"),
+    ([N, Q, H, H], "flips (does not hold at 1, holds at 3, holds at 4 samples)"),
+    ([H, H, Q, Q], "separates at some budgets only (holds at 1, holds at 2 samples; cannot tell at 4)"),
+    ([H, N, Q, Q], "flips (holds at 1, does not hold at 2 samples)"),
+])
+def test_sentence_rule_known_answers(verdicts, expected):
+    assert sentence(list(zip([1, 2, 3, 4], verdicts))) == expected
+
+
+def test_sentence_of_nothing():
+    assert sentence([]) == "not measured yet"
+
+
+def test_tiny_profile_follows_its_budget_rule():
+    """The tiny budget is the largest multiple of 25 steps at which table3 (3 seeds) fits 15 minutes by the
+    dry-run estimate (experiments/scales.py): true at today's steps, false 25 steps later."""
+    steps = scales.scale_overrides("tiny", "clip")["train.steps"]
+    assert steps % 25 == 0
+
+    def table3_seconds(n: int) -> float:
+        todo = orchestrate.cells(manifests.load("table3"), "tiny", overrides={"train.steps": n})
+        assert len(todo) == 4 * len(manifests.TINY_SEEDS)
+        return sum(scales.estimate_seconds(c.config) for c in todo)
+
+    assert table3_seconds(steps) <= scales.TINY_TABLE_LIMIT_S < table3_seconds(steps + 25)
+
+
+def test_budget_manifest_is_ten_times_the_tiny_profile():
+    m = manifests.load("budget")
+    tiny = scales.scale_overrides("tiny", "clip")["train.steps"]
+    for row in m.ROWS.values():
+        assert row["train.steps"] == 10 * tiny and row["train.eval_every"] == tiny
+    rows = set(m.ROWS)
+    for _, better, worse, _ in m.BUDGET_CLAIMS:
+        assert better in rows and worse in rows
+
+
+def test_budget_study_end_to_end_keeps_every_evaluation_and_judges_claims_along_the_way(scenes, tmp_path):
+    common = {k: v for k, v in tiny_overrides().items() if k not in ("method", "scale")}
+    overrides = common | {"train.steps": 4, "train.eval_every": 2, "train.ckpt_every": 2}
+    runs, out = tmp_path / "runs", tmp_path / "reports"
+    run_manifest("budget", seeds=(0, 1), rows=["CLIP", "SLIP"], runs_dir=runs, out_dir=out, overrides=overrides)
+    df = load_runs(runs)
+    assert len(df) == 4
+    for fp in df["fingerprint"]:
+        points = curve_points(runs / "checkpoints" / fp)
+        assert sorted(points) == [2, 4], "an evaluation at every eval_every and at the end"
+        assert all((p / "items.npz").exists() for p in points.values())
+    md = (out / "budget.md").read_text()
+    section = md.split("## Where each claim appears (budget study)")[1]
+    line = next(x for x in section.splitlines() if x.startswith("- slip_table: SLIP beats CLIP zero-shot"))
+    assert any(w in line for w in ("holds from", "never separates", "flips", "separates at some")), line
+    assert "(2 seed(s))" in line
+    assert "| Claim | 32 | 64 |" in section, "one column per budget, in training samples (steps x batch 16)"
+    flops = dict(zip(df["config.method"], df["flops_per_sample"]))
+    assert 0 < flops["clip"] < flops["slip"], "every run records its training FLOPs per sample"
+    assert "| CLIP | " in section and "| SLIP | " in section
+    assert (out / "figures" / "budget-gap-vs-samples.png").stat().st_size > 0
+    assert (out / "figures" / "budget-gap-vs-flops.png").stat().st_size > 0
+    assert (out / "tables" / "budget-claims.csv").exists()
+    # claims whose rows did not run are listed as not measured, never invented
+    assert "- table3: COSMOS beats CLIP on MMVP-style: **not measured yet**" in section
