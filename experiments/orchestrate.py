@@ -64,10 +64,49 @@ def completed_fingerprints(runs_dir: Path) -> set[str]:
     return set(df["fingerprint"].dropna()) if len(df) else set()
 
 
+def _train_cell(config: dict, runs_dir: Path, mongo_url: str | None) -> None:
+    """A worker process's task: one cell's run (its sacred Run stays in the worker: it does not pickle)."""
+    from .experiment import run_training
+
+    run_training(config, runs_dir, mongo_url)
+
+
+def _set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _train_cells(cells_: list[Cell], runs_dir: Path, mongo_url: str | None, jobs: int) -> None:
+    """Train cells in `jobs` fresh worker processes at once, each with cores // jobs torch threads (on a small CPU
+    several single-threaded runs use the cores better than one run's intra-op threads). A failed cell stops the
+    cells not yet started; the ones running finish; its error is raised."""
+    import concurrent.futures as cf
+    import multiprocessing
+    import os
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    print(f"training {len(cells_)} cells in {jobs} processes x {threads} thread(s)", flush=True)
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_set_threads, initargs=(threads,),
+                                max_tasks_per_child=1) as pool:
+        futures = {pool.submit(_train_cell, c.config, runs_dir, mongo_url): c for c in cells_}
+        try:
+            for done in cf.as_completed(futures):
+                c = futures[done]
+                done.result()
+                print(f"done: {c.row} seed={c.seed} {c.fingerprint}", flush=True)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
 def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir: Path = Path("runs"),
                  mongo_url: str | None = None, dry_run: bool = False, out_dir: Path = Path("reports"),
-                 overrides: dict | None = None) -> Path | None:
-    """Train the missing cells of a manifest, then write reports/tables/<name>.tex; returns its path."""
+                 overrides: dict | None = None, jobs: int = 1) -> Path | None:
+    """Train the missing cells of a manifest (`jobs` at a time), then write reports/tables/<name>.tex; returns
+    its path."""
     import time
 
     from .experiment import launch_rank, run_training
@@ -80,6 +119,7 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
         for cell in todo:
             if cell.fingerprint not in done:
                 C.preflight(cell.config, runs_dir)
+    queue: list[Cell] = []
     for i, cell in enumerate(todo, 1):
         state = "done" if cell.fingerprint in done else "to run"
         print(f"[{i}/{len(todo)}] {cell.row} seed={cell.seed} {cell.fingerprint}: {state}")
@@ -93,9 +133,14 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
                 print(f"    row settings: {overrides_shown}")
             continue
         if cell.fingerprint not in done:
-            run_training(cell.config, runs_dir, mongo_url)
+            if jobs > 1:
+                queue.append(cell)
+            else:
+                run_training(cell.config, runs_dir, mongo_url)
             done.add(cell.fingerprint)  # two rows with one config (e.g. a shared default) train once
             trained += 1
+    if queue:  # seed-major: every row's first seed before any second seed (a partial run is a whole table)
+        _train_cells(sorted(queue, key=lambda c: c.seed), runs_dir, mongo_url, jobs)
     if dry_run or launch_rank() != 0:  # under torchrun rank 0 records runs and writes outputs
         return None
     path = write_table(name, manifest, todo, runs_dir, out_dir)

@@ -5,7 +5,7 @@
     python experiments/run.py eval checkpoint=PATH encoder=E [k=v]  evaluate a local checkpoint (a sacred run)
     python experiments/run.py data scenes [--scale tiny]            generate the synthetic benchmark
     python experiments/run.py prepare folder|img2dataset|dreamlip IN OUT [--captions F]   make shards
-    python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run]
+    python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run] [--jobs N]
     python experiments/run.py all [--scale S] [--dry-run]          every manifest that runs at the scale, timed
     python experiments/run.py recipes [--recipe R] [--method M]     paper recipes: resolved vs official, with sources
 
@@ -129,6 +129,8 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
     p.add_argument("--out", type=Path, default=Path("reports"), help="where tables/ is written")
     p.add_argument("--slurm", type=Path, default=None, metavar="FILE",
                    help="write a SLURM array script (one multi-node torchrun per cell) instead of running")
+    p.add_argument("--jobs", type=int, default=1, help="cells trained at once, each in its own process with "
+                   "cores / jobs threads (default 1)")
     p.add_argument("--nodes", type=int, default=2, help="nodes per cell for --slurm")
     p.add_argument("--gpus-per-node", type=int, default=8, help="GPUs per node for --slurm")
     args = p.parse_args(argv)
@@ -137,6 +139,8 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
     except ValueError:
         raise ConfigError(f"--seeds expects comma-separated integers, got {args.seeds!r}") from None
     rows = args.rows.split(",") if args.rows else None
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     if args.slurm:
         from experiments import orchestrate
         from experiments.slurm import slurm_script
@@ -148,7 +152,7 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
               f"submit with: sbatch {args.slurm}")
         return 0
     run_manifest(name, args.scale, seeds, rows, args.runs_dir, args.mongo, args.dry_run, args.out,
-                 _overrides(args.set))
+                 _overrides(args.set), args.jobs)
     return 0
 
 

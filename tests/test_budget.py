@@ -61,7 +61,8 @@ def test_budget_study_end_to_end_keeps_every_evaluation_and_judges_claims_along_
     common = {k: v for k, v in tiny_overrides().items() if k not in ("method", "scale")}
     overrides = common | {"train.steps": 4, "train.eval_every": 2, "train.ckpt_every": 2}
     runs, out = tmp_path / "runs", tmp_path / "reports"
-    run_manifest("budget", seeds=(0, 1), rows=["CLIP", "SLIP"], runs_dir=runs, out_dir=out, overrides=overrides)
+    run_manifest("budget", seeds=(0, 1), rows=["CLIP", "SLIP"], runs_dir=runs, out_dir=out, overrides=overrides,
+                 jobs=2)  # two worker processes at once
     df = load_runs(runs)
     assert len(df) == 4
     for fp in df["fingerprint"]:
