@@ -121,7 +121,9 @@ def markdown(frame: pd.DataFrame, claims: list[tuple], flops: dict[str, float]) 
              "Each claim is judged at every evaluation during training (the paired interval over seeds and "
              "test items of the tables) and summed up by the rule in analysis/budget.py, fixed before any result: "
              "*holds / does not hold from B on* (that verdict at B and every larger budget, never the opposite "
-             "before), *flips*, *never separates*, or *separates at some budgets only*.", ""]
+             "before), *flips*, *never separates*, or *separates at some budgets only*. A budget is an evaluation "
+             "during one training run (train.eval_every), not a separate run of that length: before the end the "
+             "learning rate is still higher than a run of that length would end with.", ""]
     for text, *_ in claims:
         d = frame[frame["claim"] == text].sort_values("samples")
         lines.append(f"- {text}: **{sentence(list(zip(d['samples'], d['verdict'])))}**"
