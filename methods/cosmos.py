@@ -44,7 +44,8 @@ class COSMOSConfig(MultiCropConfig):
     max_sentences: int = 5
     """A global text crop takes k ~ U{1..max_sentences} sentences (official code: 5)."""
     local_text: str = "sentence"
-    """Local text views: single sentences (COSMOS) or "masked" global texts (DeCLIP-style, Table 17)."""
+    """Local text views: single sentences (COSMOS), "masked" global texts (DeCLIP-style, Table 17), or "caption":
+    every text a whole caption of `caption`'s pool in one draw (the official caption modes, Table 17)."""
     mask_ratio: float = 0.15
     image_distill: bool = True
     """Distil the (cross-attended) student image views toward the teacher (the P(S_img, .) terms)."""

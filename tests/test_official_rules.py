@@ -72,6 +72,36 @@ FLAIR = {"raw_caption": ["A photo of a dog on grass"], "shortIB_captions": ["A b
          "longLLA_captions": ["A lawn.", "A brown dog.", "Daylight."]}
 
 
+def official_mode_pool(record: dict, mode: str) -> list[str]:
+    """The official sample_dict's captions_list per caption mode, written out from its code (FLAIR fields)."""
+    short = record["shortIB_captions"] + record["shortSV_captions"] + record["shortLLA_captions"]
+    long = record["longIB_captions"] + record["longSV_captions"] + record["longLLA_captions"]
+    return {"raw": record["raw_caption"], "random": record["raw_caption"] + short + long,
+            "short": record["raw_caption"] + short, "long": long}[mode]
+
+
+def _period(text: str) -> str:
+    """The suite's one deviation from the official caption strings: a caption without final punctuation gets a
+    period (every caption is a sentence list joined by methods.data.text.join_sentences)."""
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+@pytest.mark.parametrize("mode", ["random", "short", "long"])
+def test_caption_modes_draw_the_official_k_whole_captions(mode):
+    """Table 17's caption-mode rows: all 8 texts in one draw from the mode's pool, as the official sample_dict."""
+    record, view = normalise_record(FLAIR), TextView(mode, 2, 6, local="caption")
+    for seed in range(500):
+        assert build_texts(record, view, random.Random(seed)) == [_period(t) for t in reference_sample_from_list(
+            official_mode_pool(FLAIR, mode), 8, random.Random(seed))]
+
+
+def test_the_raw_caption_mode_is_one_text_the_alt_text_and_text_crops_are_not_a_caption_mode():
+    texts = build_texts(normalise_record(FLAIR), TextView("raw", 1, 0), random.Random(0))
+    assert texts == [_period(FLAIR["raw_caption"][0])] == ["A photo of a dog on grass."]
+    with pytest.raises(ValueError, match="local text view 'caption' draws whole captions"):
+        TextView("textcrop", 2, 6, local="caption")
+
+
 def test_the_flair_layout_gives_the_official_sentence_pool_in_its_order():
     pool = sentence_pool(normalise_record(FLAIR))
     official = [s for f in ("raw_caption", "shortIB_captions", "shortSV_captions", "shortLLA_captions",

@@ -28,8 +28,11 @@ def split_sentences(text: str) -> list[str]:
 
 
 def join_sentences(sentences: list[str]) -> str:
-    """A caption string from sentences, joined with '. ' as the official text cropping does."""
-    return ". ".join(sentences) + "."
+    """A caption string from sentences, joined with '. ' as the official text cropping does, ending with a
+    period unless its last sentence already ends with '.', '!' or '?' (a caption kept whole, as FLAIR's long
+    caption sentences are, keeps its own punctuation; split sentences have none)."""
+    text = ". ".join(sentences)
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 FLAIR_SHORT = ("shortIB_captions", "shortSV_captions", "shortLLA_captions")
@@ -93,15 +96,18 @@ def validate_record(record: dict) -> None:
         raise ValueError("caption sentences must be strings")
 
 
-def pick_caption(record: dict, mode: str, rng: random.Random) -> str:
-    """One caption string for a text view.
+def caption_pool(record: dict, mode: str) -> list[str]:
+    """The captions a caption mode draws from (the official `sample_dict` pools): raw = the alt-text alone;
+    random = every caption; short = the alt-text and the short captions; long = the long captions. A record
+    without that kind (plain image-text data) falls back to all its captions."""
+    pools = {"raw": [record.get("raw_caption")],
+             "short": [record.get("raw_caption")] + list(record.get("short_captions") or []),
+             "long": list(record.get("long_captions") or [])}
+    pool = [c for c in pools.get(mode, []) if c] or all_captions(record)
+    return [join_sentences(c) for c in pool]
 
-    raw: the alt-text. random: one of all captions uniformly. short / long: one of that kind uniformly; a record
-    without that kind (plain image-text data) falls back to all its captions.
-    """
-    if mode == "raw" and record.get("raw_caption"):
-        return join_sentences(record["raw_caption"])
-    pool = {"short": record.get("short_captions"), "long": record.get("long_captions")}.get(mode) or all_captions(
-        record)
-    pool = [c for c in pool if c] or all_captions(record)
-    return join_sentences(pool[rng.randrange(len(pool))])
+
+def pick_caption(record: dict, mode: str, rng: random.Random) -> str:
+    """One caption string for a text view, uniformly from the mode's `caption_pool`."""
+    pool = caption_pool(record, mode)
+    return pool[0] if len(pool) == 1 else pool[rng.randrange(len(pool))]

@@ -22,7 +22,7 @@ from PIL import Image, ImageFilter
 from torchvision import transforms as T
 
 from . import on_device
-from .text import CAPTION_MODES, all_captions, join_sentences, pick_caption
+from .text import CAPTION_MODES, all_captions, caption_pool, join_sentences, pick_caption
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +75,7 @@ class ImageView:
 
 
 TEXT_MODES = CAPTION_MODES + ("textcrop",)
-LOCAL_TEXT = ("sentence", "masked")
+LOCAL_TEXT = ("sentence", "masked", "caption")
 # How text crops draw from a sample's sentence pool:
 # - "official": COSMOS's `sample_dict` + `random_sample_from_list`: each global crop takes k ~ U{1..max_sentences}
 #   sentences (the ks drawn first, then the crops), joined with ". " and no final period; a pool smaller than k
@@ -95,7 +95,9 @@ class TextView:
     rule (TEXT_CROPS). Local texts: "sentence" = single sentences, one draw of n_local from the pool (a smaller
     pool is repeated whole, then the remainder sampled); "masked"
     (DeCLIP-style, for the text-cropping ablation) = global text i mod n_global with each word dropped with
-    probability mask_ratio (CLIP's BPE vocabulary has no mask token, so masked words are removed).
+    probability mask_ratio (CLIP's BPE vocabulary has no mask token, so masked words are removed); "caption" =
+    whole captions: all n texts, global and local, are one draw from the caption mode's pool (the official
+    `sample_dict` for caption modes other than textcrop: `random_sample_from_list(pool, k)`).
     """
 
     mode: str = "random"
@@ -113,6 +115,9 @@ class TextView:
             raise ValueError(f"unknown caption mode {self.mode!r}; valid choices: {', '.join(TEXT_MODES)}")
         if self.local not in LOCAL_TEXT:
             raise ValueError(f"unknown local text view {self.local!r}; valid choices: {', '.join(LOCAL_TEXT)}")
+        if self.local == "caption" and self.mode == "textcrop":
+            raise ValueError("local text view 'caption' draws whole captions of a caption mode (raw, random, short, "
+                             "long), not text crops")
         if self.n_global < 1 or self.n_local < 0 or self.max_sentences < 1 or not 0 <= self.mask_ratio < 1:
             raise ValueError(f"bad text view counts: {self}")
 
@@ -152,6 +157,8 @@ def mask_words(text: str, ratio: float, rng: random.Random) -> str:
 
 
 def build_texts(record: dict, spec: TextView, rng: random.Random) -> list[str]:
+    if spec.local == "caption":  # the official caption modes: k whole captions in one draw
+        return local_sentences(caption_pool(record, spec.mode), spec.n, rng)
     pool = sentence_pool(record)
     if spec.mode == "textcrop":
         globals_ = text_crops(pool, spec.n_global, spec.max_sentences, rng, spec.crops)
