@@ -107,6 +107,49 @@ def plot_gaps(frame: pd.DataFrame, x: str, label: str, path: Path) -> Path:
     return path
 
 
+def metric_frame(points: dict[int, Cells], metrics: dict[str, str], batch_size: int,
+                 flops_per_sample: dict[str, float]) -> pd.DataFrame:
+    """One row per (row, seed, budget, metric): the value, with the row's samples and training PFLOP."""
+    records = []
+    for step, cells in points.items():
+        for r in cells.runs.itertuples():
+            for key, label in metrics.items():
+                value = cells.results.get(r.run_id, {}).get(key)
+                if value is not None:
+                    samples = step * batch_size
+                    records.append({"row": r.row, "seed": r.seed, "samples": samples, "metric": label,
+                                    "pflops": samples * flops_per_sample.get(r.row, float("nan")) / 1e15,
+                                    "value": value})
+    return pd.DataFrame(records, columns=["row", "seed", "samples", "metric", "pflops", "value"])
+
+
+def plot_metrics(frame: pd.DataFrame, x: str, label: str, path: Path) -> Path:
+    """One panel per metric: each row's seed-mean against `x` (min-max over seeds shaded), log x axis; against
+    FLOPs, rows at equal x spent equal compute."""
+    metrics = list(dict.fromkeys(frame["metric"]))
+    cols = 3
+    rows = max(1, -(-len(metrics) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.9 * rows), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        d = frame[frame["metric"] == metric]
+        for row, g in d.groupby("row", sort=False):
+            agg = g.groupby(x)["value"].agg(["mean", "min", "max"]).reset_index()
+            line, = ax.plot(agg[x], agg["mean"], marker="o", ms=2.5, label=row)
+            ax.fill_between(agg[x], agg["min"], agg["max"], alpha=0.15, color=line.get_color())
+        ax.set_xscale("log")
+        ax.set_title(metric, fontsize=8)
+        ax.set_xlabel(label, fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
 def flops_by_row(cell_runs: pd.DataFrame) -> dict[str, float]:
     """Training FLOPs per sample of each row, as its runs recorded them (info.json flops_per_sample)."""
     if "flops_per_sample" not in cell_runs:
@@ -150,13 +193,20 @@ def _short(word: str) -> str:
 
 
 def write(name: str, claims: list[tuple], cell_runs: pd.DataFrame, batch: int, runs_dir: Path,
-          out_dir: Path) -> tuple[str, list[Path]]:
-    """The budget section of reports/<name>.md and its two figures (gap vs samples, gap vs FLOPs); `batch`: the
-    runs' global batch (samples per step)."""
+          out_dir: Path, metrics: dict[str, str] | None = None) -> tuple[str, list[Path]]:
+    """The budget section of reports/<name>.md and its figures (each claim's gap vs samples and vs FLOPs; each
+    row's `metrics` vs samples and vs FLOPs); `batch`: the runs' global batch (samples per step)."""
     points = point_cells(cell_runs, runs_dir)
     flops = flops_by_row(cell_runs)
     frame = claim_frame(points, claims, batch, flops)
     figs = []
+    values = metric_frame(points, metrics or {}, batch, flops)
+    if len(values):
+        (Path(out_dir) / "figures").mkdir(parents=True, exist_ok=True)
+        figs.append(plot_metrics(values, "samples", "training samples",
+                                 Path(out_dir) / "figures" / f"{name}-metrics-vs-samples.png"))
+        figs.append(plot_metrics(values, "pflops", "training PFLOP",
+                                 Path(out_dir) / "figures" / f"{name}-metrics-vs-flops.png"))
     if len(frame):
         (Path(out_dir) / "figures").mkdir(parents=True, exist_ok=True)
         figs.append(plot_gaps(frame, "samples", "training samples",

@@ -195,7 +195,7 @@ def write_table(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir: 
         from analysis import budget
 
         batch = todo[0].config["train"]["batch_size"] if todo else 0
-        section, budget_figs = budget.write(name, manifest.BUDGET_CLAIMS, runs, batch, runs_dir, out_dir)
+        section, budget_figs = budget.write(name, manifest.BUDGET_CLAIMS, runs, batch, runs_dir, out_dir, columns)
         sections.append(section)
         figs += budget_figs
     data = ", ".join(sorted(set(runs["data"].dropna()))) if len(runs) else "no runs yet"

@@ -80,6 +80,7 @@ def test_budget_study_end_to_end_keeps_every_evaluation_and_judges_claims_along_
     assert "| CLIP | " in section and "| SLIP | " in section
     assert (out / "figures" / "budget-gap-vs-samples.png").stat().st_size > 0
     assert (out / "figures" / "budget-gap-vs-flops.png").stat().st_size > 0
+    assert (out / "figures" / "budget-metrics-vs-flops.png").stat().st_size > 0
     assert (out / "tables" / "budget-claims.csv").exists()
     # claims whose rows did not run are listed as not measured, never invented
     assert "- table3: COSMOS beats CLIP on MMVP-style: **not measured yet**" in section
