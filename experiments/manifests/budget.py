@@ -51,4 +51,6 @@ BUDGET_CLAIMS = [
     ("slip_table: SLIP beats CLIP zero-shot (top-1)", "SLIP", "CLIP", "classification/scenes/top1"),
 ] + [(f"table5: '{b[3:]}' improves on '{a[3:]}' (I2T R@1)", b, a, "retrieval/scenes/i2t_r1")
      for a, b in zip(_T5_ORDER, _T5_ORDER[1:])]
+# The ablations manifest's "cross-attention helps" is the last Table 5 step (the same two configs, so the same
+# runs); table17's and the other sweeps' claims are not in the study (their rows would add 25 min per seed each).
 CLAIMS = BUDGET_CLAIMS  # the final evaluation (10x) is also judged in the report's claims section
