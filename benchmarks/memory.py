@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from benchmarks.memory_official import status_mb  # noqa: E402  (suite-free: no open_clip import)
 from experiments import config as C  # noqa: E402
 from methods import build_method  # noqa: E402
 from methods.data.views import random_batch  # noqa: E402
@@ -103,7 +104,7 @@ def peak_step_mb(which: str, encoder: str, batch: int, local_size: int) -> float
     method, data = build(encoder, batch, local_size)
     opt = torch.optim.AdamW(method.param_groups(0.1), lr=1e-4)
     gc.collect()
-    base = _status_mb("VmRSS")
+    base = status_mb("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark to the current RSS (Linux)
     if which == "ours":
         scaler = torch.amp.GradScaler("cuda", enabled=False)
@@ -116,15 +117,7 @@ def peak_step_mb(which: str, encoder: str, batch: int, local_size: int) -> float
         opt.step()
         opt.zero_grad(set_to_none=True)
         method.on_step_end(0, 100)
-    return _status_mb("VmHWM") - base
-
-
-def _status_mb(field: str) -> float:
-    """A memory field of /proc/self/status (kB there) in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"/proc/self/status has no {field} (Linux only)")
+    return status_mb("VmHWM") - base
 
 
 def main() -> None:

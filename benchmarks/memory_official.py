@@ -21,6 +21,7 @@ from pathlib import Path
 
 
 def status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (kB there) in MB (Linux only); shared with benchmarks/memory.py."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024

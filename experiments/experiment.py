@@ -104,7 +104,7 @@ def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> 
 
             load_release(method, run_cfg["init"])  # a resumed run's checkpoint overrides it in train()
             _run.info["init"] = run_cfg["init"]
-        if not run_cfg["checkpoint"]:  # the compute axis of budget comparisons (analysis/budget.py)
+        if not run_cfg["checkpoint"] and launch_rank() == 0:  # the compute axis of budget comparisons (one rank)
             from methods.flops import flops_per_sample
 
             with torch.random.fork_rng(devices=[]):
