@@ -6,7 +6,7 @@
     python experiments/run.py data scenes [--scale tiny]            generate the synthetic benchmark
     python experiments/run.py prepare folder|img2dataset|dreamlip IN OUT [--captions F]   make shards
     python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run] [--jobs N]
-    python experiments/run.py all [--scale S] [--dry-run]          every manifest that runs at the scale, timed
+    python experiments/run.py all [--scale S] [--jobs N] [--skip M,..] [--dry-run]   every manifest at the scale, timed
     python experiments/run.py recipes [--recipe R] [--method M]     paper recipes: resolved vs official, with sources
 
 Config errors print one line naming the key and the valid choices, and exit with code 2 before any work;
@@ -199,15 +199,19 @@ def cmd_recipes(argv: list[str]) -> int:
 
 
 def cmd_all(argv: list[str]) -> int:
-    """Every manifest that runs at the scale (shared cells train once), then a per-manifest time summary."""
+    """Every manifest that runs at the scale (shared cells train once), then a per-manifest time summary: the
+    measured minutes, or with --dry-run the estimated minutes of the cells still to train (each counted once)."""
     import time
 
     from experiments import manifests
-    from experiments.orchestrate import run_manifest
+    from experiments.orchestrate import cells, completed_fingerprints, run_manifest
+    from experiments.scales import estimate_seconds
 
     p = _parser("run.py all")
     p.add_argument("--scale", default="tiny")
-    p.add_argument("--dry-run", action="store_true", help="print every manifest's cells; run nothing")
+    p.add_argument("--dry-run", action="store_true", help="print every manifest's cells and estimated minutes")
+    p.add_argument("--skip", default="", help="comma-separated manifests to leave out (e.g. budget)")
+    p.add_argument("--jobs", type=int, default=1, help="cells trained at once (see run.py <manifest> --jobs)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override a key in every cell")
     p.add_argument("--out", type=Path, default=Path("reports"), help="where tables/ is written")
     args = p.parse_args(argv)
@@ -216,20 +220,33 @@ def cmd_all(argv: list[str]) -> int:
 
     if args.scale not in SCALES:
         raise ConfigError(f"unknown scale {args.scale!r}; valid choices: {', '.join(SCALES)}")
-    names = [n for n in manifests.names() if args.scale in manifests.load(n).SCALES]
+    skip = [n for n in args.skip.split(",") if n]
+    unknown = [n for n in skip if n not in manifests.names()]
+    if unknown:
+        raise ConfigError(f"--skip: unknown manifest {unknown[0]!r}; valid choices: {', '.join(manifests.names())}")
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    names = [n for n in manifests.names() if args.scale in manifests.load(n).SCALES and n not in skip]
     t_all, times = time.time(), {}
+    planned = completed_fingerprints(args.runs_dir)
     for name in names:
         print(f"=== {name} ({args.scale}) ===", flush=True)
         t0 = time.time()
         run_manifest(name, args.scale, runs_dir=args.runs_dir, mongo_url=args.mongo, dry_run=args.dry_run,
-                     out_dir=args.out, overrides=_overrides(args.set))
+                     out_dir=args.out, overrides=_overrides(args.set), jobs=args.jobs)
         times[name] = time.time() - t0
-    skipped = [n for n in manifests.names() if n not in names]
-    print(f"\n{'manifest':16s} minutes")
+        if args.dry_run:  # the estimate of what this manifest would train that no earlier one did
+            new = {c.fingerprint: c for c in cells(manifests.load(name), args.scale, overrides=_overrides(args.set))
+                   if c.fingerprint not in planned}
+            planned |= set(new)
+            times[name] = sum(estimate_seconds(c.config) or 0.0 for c in new.values())
+    left_out = [n for n in manifests.names() if n not in names]
+    print(f"\n{'manifest':16s} minutes" + (" (estimated, one job, cells shared with an earlier manifest counted "
+                                          "there)" if args.dry_run else ""))
     for name, sec in times.items():
         print(f"{name:16s} {sec / 60:7.1f}")
-    print(f"{'all':16s} {(time.time() - t_all) / 60:7.1f}" + (f"  (not at {args.scale}: {', '.join(skipped)})"
-                                                               if skipped else ""))
+    total = sum(times.values()) if args.dry_run else time.time() - t_all
+    print(f"{'all':16s} {total / 60:7.1f}" + (f"  (left out: {', '.join(left_out)})" if left_out else ""))
     return 0
 
 

@@ -109,6 +109,19 @@ def test_all_dry_run_covers_every_manifest_at_the_scale(capsys, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_all_dry_run_estimates_each_shared_cell_once_and_skips_on_request(capsys, tmp_path):
+    assert main(["all", "--dry-run", "--skip", "budget,ablations", "--runs-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "=== budget" not in out and "=== ablations" not in out and "=== table3 (tiny) ===" in out
+    minutes = {ln.split()[0]: float(ln.split()[1]) for ln in out.split("estimated, one job")[1].splitlines()[1:] if ln}
+    assert minutes["table1"] > 0 and minutes["table5"] > 0
+    assert minutes["table2"] == minutes["table3"] == minutes["table4"] == 0, "their cells are table1's, counted there"
+    assert abs(minutes["all"] - sum(v for k, v in minutes.items() if k != "all")) < 0.2
+    assert "left out: ablations, budget" in out.splitlines()[-1]
+    assert main(["all", "--skip", "tabel3"]) == 2
+    assert "--skip: unknown manifest 'tabel3'" in capsys.readouterr().err
+
+
 def test_slurm_script_has_one_array_task_per_cell_and_is_valid_bash(tmp_path):
     import subprocess
 
