@@ -9,7 +9,6 @@ import pandas as pd
 
 from .statistics import verdict
 
-REFERENCE = "budget"  # the tiny tables' reference: the budget study's report (reports/budget.md)
 TAGS = {"A": "authors' release", "T": "third party quoting the paper's LaTeX", "U": "unverified summary"}
 
 
@@ -46,9 +45,9 @@ def paper_table(paper: dict) -> str:
 
 def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.DataFrame, stats: pd.DataFrame,
            columns: dict[str, str], figures: list[str], claims: list[tuple] | None = None, cells=None,
-           sections: list[str] = ()) -> str:
+           sections: list[str] = (), reference: str = "") -> str:
     """The report's markdown; `claims` (text, better row, worse row, metric) default to the manifest's CLAIMS;
-    `sections` (markdown) go after the claims."""
+    `sections` (markdown) go after the claims, then `reference` (where the claims are judged with more training)."""
     doc = (manifest.__doc__ or "").strip().split("\n\n")[0]
     lines = [f"# {manifest.TITLE}", "", doc, "",
              f"- **Scale**: `{scale}`. **Data**: {data}.",
@@ -71,9 +70,8 @@ def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.Dat
                   for text, better, worse, metric in claims]
         lines.append("")
     lines += [s.rstrip() + "\n" for s in sections]
-    if scale == "tiny" and not getattr(manifest, "BUDGET_CLAIMS", None):
-        lines += [f"Where these claims appear with 10x more training (3 seeds, the same statistics): "
-                  f"[{REFERENCE}.md]({REFERENCE}.md).", ""]
+    if reference:
+        lines += [reference, ""]
     if figures:
         lines += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
     return "\n".join(lines)

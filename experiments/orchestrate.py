@@ -201,11 +201,27 @@ def write_table(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir: 
     data = ", ".join(sorted(set(runs["data"].dropna()))) if len(runs) else "no runs yet"
     md = report.render(name, manifest, scale, data, _commit(), runs, stats, columns,
                        [str(f.relative_to(out_dir)) for f in figs], manifests.claims(manifest, scale), cells_,
-                       sections)
+                       sections, _reference(name, manifest, scale))
     (out_dir / f"{name}.md").write_text(md)
     print(stats.pivot(index="row", columns="metric", values="mean").round(2).to_string())
     print(f"wrote {path}, {out_dir / f'{name}.md'}" + (f" and {len(figs)} figures" if figs else ""))
     return path
+
+
+REFERENCE = "budget"  # the tiny tables' reference: the budget study (reports/budget.md)
+
+
+def _reference(name: str, manifest, scale: str) -> str:
+    """A tiny report's line on its reference: which of its claims the budget study judges with 10x the training."""
+    if scale != "tiny" or name == REFERENCE or not manifests.claims(manifest, scale):
+        return ""
+    covers = getattr(manifests.load(REFERENCE), "COVERS", {}).get(name)
+    link = f"[{REFERENCE}.md]({REFERENCE}.md)"
+    if covers is None:
+        return f"The budget study ({link}) does not train this manifest's rows: its claims are judged at the tiny " \
+               "budget only."
+    what = "these claims" if covers == "all" else f"these claims ({covers})"
+    return f"Where {what} appear with 10x more training (3 seeds, the same statistics): {link}."
 
 
 def _maps(runs_dir: Path, runs) -> dict:

@@ -84,3 +84,17 @@ def test_budget_study_end_to_end_keeps_every_evaluation_and_judges_claims_along_
     assert (out / "tables" / "budget-claims.csv").exists()
     # claims whose rows did not run are listed as not measured, never invented
     assert "- table3: COSMOS beats CLIP on MMVP-style: **not measured yet**" in section
+
+
+def test_each_tiny_report_says_which_of_its_claims_the_budget_study_judges():
+    from experiments import manifests
+    from experiments.orchestrate import _reference
+
+    covers = manifests.load("budget").COVERS
+    assert set(covers) <= set(manifests.names())
+    line = {n: _reference(n, manifests.load(n), "tiny") for n in manifests.names()}
+    assert line["table3"].startswith("Where these claims appear") and "(budget.md)" in line["table3"]
+    assert "(R@1 and top-1 (not R@5))" in line["table1"]
+    assert "does not train this manifest's rows" in line["table17"]
+    assert line["budget"] == "" and line["clip_tiny"] == "", "the study itself; no claims"
+    assert _reference("table3", manifests.load("table3"), "paper") == ""
