@@ -98,3 +98,11 @@ def test_each_tiny_report_says_which_of_its_claims_the_budget_study_judges():
     assert "does not train this manifest's rows" in line["table17"]
     assert line["budget"] == "" and line["clip_tiny"] == "", "the study itself; no claims"
     assert _reference("table3", manifests.load("table3"), "paper") == ""
+
+
+def test_clip_tiny_row_is_the_budget_studys_clip_row():
+    from experiments import manifests
+    from experiments.orchestrate import cells
+
+    fps = lambda name, row: {c.fingerprint for c in cells(manifests.load(name), "tiny", rows=[row])}  # noqa: E731
+    assert fps("clip_tiny", "CLIP, 1000 steps") == fps("budget", "CLIP"), "one config, trained once for both"

@@ -95,7 +95,7 @@ def test_dry_run_lists_cells_and_runs_nothing(capsys, tmp_path):
     assert main(["clip_tiny", "--dry-run", "--runs-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "CLIP, 1000 steps seed=0" in out and "to run" in out and "steps=1000" in out
-    assert "'train.eval_every': 200" in out, "a row's own settings are shown"
+    assert "'train.eval_every': 100" in out, "a row's own settings are shown"
     assert not any(tmp_path.iterdir())
 
 
