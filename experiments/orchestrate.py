@@ -220,8 +220,10 @@ def _reference(name: str, manifest, scale: str) -> str:
     if covers is None:
         return f"The budget study ({link}) does not train this manifest's rows: its claims are judged at the tiny " \
                "budget only."
-    what = "these claims" if covers == "all" else f"these claims ({covers})"
-    return f"Where {what} appear with 10x more training (3 seeds, the same statistics): {link}."
+    if covers == "all":
+        return f"Where these claims appear with 10x more training (3 seeds, the same statistics): {link}."
+    return f"Where the claims on {covers} appear with 10x more training (3 seeds, the same statistics): {link}; " \
+           "the others are judged at the tiny budget only."
 
 
 def _maps(runs_dir: Path, runs) -> dict:
