@@ -170,7 +170,7 @@ def write_table(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir: 
     df = load_runs(runs_dir)
     scale = todo[0].config["scale"] if todo else "tiny"
     columns = manifests.columns(manifest, scale)
-    runs = _cell_runs(df, todo)
+    runs = cell_runs(df, todo)
     cells_ = Cells.from_frame(df, runs, runs_dir)
     stats = cell_stats(cells_, list(dict.fromkeys(c.row for c in todo)), list(columns))
     tex = latex_table(stats, columns, f"{manifest.TITLE} ({scale} scale)", f"tab:{name}", manifest.PAPER)
@@ -208,6 +208,29 @@ def write_table(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir: 
     return path
 
 
+def compare(name: str, better: str, worse: str, metric: str, scale: str = "tiny", seeds=None,
+            runs_dir: Path = Path("runs"), overrides: dict | None = None) -> str:
+    """"better beats worse on metric" for two rows of a manifest, judged from their logged runs as the reports
+    judge a paper's claim (paired per seed, 95% interval over seeds and test items); one line."""
+    from analysis.cells import Cells
+    from analysis.load import load_runs
+    from analysis.statistics import verdict
+
+    todo = cells(manifests.load(name), scale, seeds, [better, worse], overrides)  # unknown row: valid choices
+    df = load_runs(runs_dir)
+    runs = cell_runs(df, todo)
+    missing = [f"{c.row} seed {c.seed}" for c in todo if c.fingerprint not in set(runs["fingerprint"])]
+    if missing:
+        raise C.ConfigError(f"no run yet for {', '.join(missing)} in {runs_dir}; train them with: "
+                            f"python experiments/run.py {name} --rows '{better},{worse}'")
+    logged = df[df["run_id"].isin(runs["run_id"])]
+    if metric not in logged.columns or logged[metric].isna().all():
+        known = sorted(c for c in logged.columns if c.count("/") == 2 and logged[c].notna().any())
+        raise C.ConfigError(f"metric {metric!r} not logged by these runs; logged: {', '.join(known)}")
+    gap = Cells.from_frame(df, runs, runs_dir).paired(better, worse, metric)
+    return f"{better} vs {worse} on {metric}: {verdict(gap)}"
+
+
 REFERENCE = "budget"  # the tiny tables' reference: the budget study (reports/budget.md)
 
 
@@ -239,7 +262,7 @@ def _maps(runs_dir: Path, runs) -> dict:
     return out
 
 
-def _cell_runs(df, todo: list[Cell]):
+def cell_runs(df, todo: list[Cell]):
     """The latest completed run of every cell: columns row, seed, run_id, data, fingerprint."""
     import pandas as pd
 

@@ -8,6 +8,7 @@
     python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run] [--jobs N]
     python experiments/run.py all [--scale S] [--jobs N] [--skip M,..] [--dry-run]   every manifest at the scale, timed
     python experiments/run.py recipes [--recipe R] [--method M]     paper recipes: resolved vs official, with sources
+    python experiments/run.py compare MANIFEST "ROW A" "ROW B" METRIC  A beats B? paired interval and verdict
 
 Config errors print one line naming the key and the valid choices, and exit with code 2 before any work;
 failures found during the work (unreadable data or checkpoint, divergence) print one line and exit with 1.
@@ -250,6 +251,25 @@ def cmd_all(argv: list[str]) -> int:
     return 0
 
 
+def cmd_compare(argv: list[str]) -> int:
+    """Any two rows of a manifest on any logged metric, judged as the reports judge a paper's claim."""
+    from experiments.orchestrate import compare
+
+    p = _parser("run.py compare")
+    p.add_argument("manifest")
+    p.add_argument("better", help="the row claimed better (its label, as in the report)")
+    p.add_argument("worse", help="the row it is compared with")
+    p.add_argument("metric", help="a logged metric, e.g. classification/scenes/top1")
+    p.add_argument("--scale", default="tiny")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the manifest's)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="the overrides the cells ran with")
+    args = p.parse_args(argv)
+    seeds = tuple(int(x) for x in args.seeds.split(",")) if args.seeds else None
+    print(compare(args.manifest, args.better, args.worse, args.metric, args.scale, seeds, args.runs_dir,
+                  _overrides(args.set)))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     from experiments.errors import ConfigError
     from methods.errors import SuiteError, one_line
@@ -272,6 +292,8 @@ def main(argv: list[str]) -> int:
             return cmd_all(argv[1:])
         if argv[0] == "recipes":
             return cmd_recipes(argv[1:])
+        if argv[0] == "compare":
+            return cmd_compare(argv[1:])
         return cmd_manifest(argv[0], argv[1:])
     except ConfigError as exn:
         print(f"error: {exn}", file=sys.stderr)

@@ -84,6 +84,18 @@ def test_budget_study_end_to_end_keeps_every_evaluation_and_judges_claims_along_
     assert (out / "tables" / "budget-claims.csv").exists()
     # claims whose rows did not run are listed as not measured, never invented
     assert "- table3: COSMOS beats CLIP on MMVP-style: **not measured yet**" in section
+    # any two rows, any logged metric, judged as the report judges a claim; clear errors otherwise
+    line = next(x for x in md.splitlines() if x.startswith("- slip_table: SLIP beats CLIP zero-shot (top-1): **"))
+    judged = orchestrate.compare("budget", "SLIP", "CLIP", "classification/scenes/top1", seeds=(0, 1),
+                                 runs_dir=runs, overrides=overrides)
+    assert judged == f"SLIP vs CLIP on classification/scenes/top1: {line.split('**')[1]}"
+    with pytest.raises(orchestrate.C.ConfigError, match="metric 'classification/scenes/top9' not logged by these "
+                                                         "runs; logged: classification/scenes/class_cos"):
+        orchestrate.compare("budget", "SLIP", "CLIP", "classification/scenes/top9", seeds=(0, 1), runs_dir=runs,
+                            overrides=overrides)
+    with pytest.raises(orchestrate.C.ConfigError, match=r"no run yet for SiLC seed 0, SiLC seed 1 in .*--rows"):
+        orchestrate.compare("budget", "SiLC", "CLIP", "classification/scenes/top1", seeds=(0, 1), runs_dir=runs,
+                            overrides=overrides)
 
 
 def test_each_tiny_report_says_which_of_its_claims_the_budget_study_judges():
