@@ -104,9 +104,10 @@ def _train_cells(cells_: list[Cell], runs_dir: Path, mongo_url: str | None, jobs
 
 def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir: Path = Path("runs"),
                  mongo_url: str | None = None, dry_run: bool = False, out_dir: Path = Path("reports"),
-                 overrides: dict | None = None, jobs: int = 1) -> Path | None:
+                 overrides: dict | None = None, jobs: int = 1, report_only: bool = False) -> Path | None:
     """Train the missing cells of a manifest (`jobs` at a time), then write reports/tables/<name>.tex; returns
-    its path."""
+    its path. `report_only`: train nothing, write the outputs from the runs already logged (missing cells show as
+    missing, their claims as not measured)."""
     import time
 
     from .experiment import launch_rank, run_training
@@ -115,13 +116,13 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
     manifest = manifests.load(name)
     todo = cells(manifest, scale, seeds, rows, overrides)
     done = completed_fingerprints(runs_dir)
-    if not dry_run:  # every missing cell's paths before the first one trains (not hours into a table)
+    if not dry_run and not report_only:  # every missing cell's paths before the first one trains, not hours in
         for cell in todo:
             if cell.fingerprint not in done:
                 C.preflight(cell.config, runs_dir)
     queue: list[Cell] = []
     for i, cell in enumerate(todo, 1):
-        state = "done" if cell.fingerprint in done else "to run"
+        state = "done" if cell.fingerprint in done else "missing" if report_only else "to run"
         print(f"[{i}/{len(todo)}] {cell.row} seed={cell.seed} {cell.fingerprint}: {state}")
         if dry_run:
             what = "" if cell.config.get("checkpoint") else (f" steps={cell.config['train']['steps']} "
@@ -132,7 +133,7 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
             if overrides_shown:
                 print(f"    row settings: {overrides_shown}")
             continue
-        if cell.fingerprint not in done:
+        if cell.fingerprint not in done and not report_only:
             if jobs > 1:
                 queue.append(cell)
             else:
@@ -144,8 +145,9 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
     if dry_run or launch_rank() != 0:  # under torchrun rank 0 records runs and writes outputs
         return None
     path = write_table(name, manifest, todo, runs_dir, out_dir)
-    print(f"{name}: {len(todo)} cells, {trained} trained now, {len(todo) - trained} reused; "
-          f"{(time.time() - t0) / 60:.1f} min")
+    missing = sum(c.fingerprint not in done for c in todo)
+    print(f"{name}: {len(todo)} cells, {trained} trained now, {len(todo) - trained - missing} reused"
+          + (f", {missing} missing (--report-only)" if missing else "") + f"; {(time.time() - t0) / 60:.1f} min")
     return path
 
 

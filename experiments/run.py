@@ -5,7 +5,7 @@
     python experiments/run.py eval checkpoint=PATH encoder=E [k=v]  evaluate a local checkpoint (a sacred run)
     python experiments/run.py data scenes [--scale tiny]            generate the synthetic benchmark
     python experiments/run.py prepare folder|img2dataset|dreamlip IN OUT [--captions F]   make shards
-    python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run] [--jobs N]
+    python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run] [--jobs N] [--report-only]
     python experiments/run.py all [--scale S] [--jobs N] [--skip M,..] [--dry-run]   every manifest at the scale, timed
     python experiments/run.py recipes [--recipe R] [--method M]     paper recipes: resolved vs official, with sources
     python experiments/run.py compare MANIFEST "ROW A" "ROW B" METRIC  A beats B? paired interval and verdict
@@ -126,6 +126,8 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the manifest's)")
     p.add_argument("--rows", default=None, help="comma-separated row labels (default: all)")
     p.add_argument("--dry-run", action="store_true", help="print the cells and their configs; run nothing")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: write the table, figures and report from the runs logged so far")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override a key in every cell")
     p.add_argument("--out", type=Path, default=Path("reports"), help="where tables/ is written")
     p.add_argument("--slurm", type=Path, default=None, metavar="FILE",
@@ -153,7 +155,7 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
               f"submit with: sbatch {args.slurm}")
         return 0
     run_manifest(name, args.scale, seeds, rows, args.runs_dir, args.mongo, args.dry_run, args.out,
-                 _overrides(args.set), args.jobs)
+                 _overrides(args.set), args.jobs, args.report_only)
     return 0
 
 

@@ -14,6 +14,10 @@ from .conftest import tiny_overrides
 def test_manifest_trains_missing_cells_once_and_writes_latex(scenes, tmp_path, capsys):
     overrides = {k: v for k, v in tiny_overrides().items() if k not in ("method", "scale")}
     runs, out = tmp_path / "runs", tmp_path / "reports"
+    run_manifest("clip_tiny", seeds=(0,), runs_dir=runs, out_dir=out, overrides=overrides, report_only=True)
+    assert len(load_runs(runs)) == 0, "--report-only trains nothing"
+    assert "| CLIP, 1000 steps | - |" in (out / "clip_tiny.md").read_text(), "a missing cell shows as missing"
+    assert "1 missing (--report-only)" in capsys.readouterr().out
     path = run_manifest("clip_tiny", seeds=(0,), runs_dir=runs, out_dir=out, overrides=overrides)
     tex = path.read_text()
     assert path == out / "tables" / "clip_tiny.tex"
