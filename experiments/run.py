@@ -5,7 +5,8 @@
     python experiments/run.py eval checkpoint=PATH encoder=E [k=v]  evaluate a local checkpoint (a sacred run)
     python experiments/run.py data scenes [--scale tiny]            generate the synthetic benchmark
     python experiments/run.py prepare folder|img2dataset|dreamlip IN OUT [--captions F]   make shards
-    python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run] [--jobs N] [--report-only]
+    python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run]
+                                    [--jobs N] [--report-only]
     python experiments/run.py all [--scale S] [--jobs N] [--skip M,..] [--dry-run]   every manifest at the scale, timed
     python experiments/run.py recipes [--recipe R] [--method M]     paper recipes: resolved vs official, with sources
     python experiments/run.py compare MANIFEST "ROW A" "ROW B" METRIC  A beats B? paired interval and verdict
