@@ -3,8 +3,8 @@ distillation loss weight, EMA momentum and fixed vs cosine schedule, student vs 
 cross-attention on/off. Each sweep varies one switch of the default COSMOS config.
 
 Command: python experiments/run.py ablations [--rows "local crops = 0,local crops = 2"] [--scale ...]
-Budget: tiny = 15 COSMOS runs (~60 min on 2 cores; the default row is shared with table3); use --rows to run one
-sweep.
+Budget: tiny = 12 rows + the default x 3 seeds (36 COSMOS runs, 42.9 min with --jobs 2 on this 2-core CPU; the
+default row is table3's COSMOS); use --rows to run one sweep.
 """
 
 TITLE = "COSMOS ablation sweeps"

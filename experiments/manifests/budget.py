@@ -12,9 +12,9 @@ forward + backward at the run's batch; multi-crop methods spend several times CL
 
 Command: python experiments/run.py budget [--seeds 0] [--rows CLIP,COSMOS]   (resumable: finished cells are reused,
 a killed cell resumes from its checkpoint and keeps the evaluations it had logged)
-Budget: tiny = 9 rows x 3 seeds x 1,000 steps with 10 evaluations each, about 5 hours on this 2-core CPU (the four
-methods alone about 2 hours); only the tiny scale (the small and paper profiles log their own curves with
-train.eval_every).
+Budget: tiny = 9 distinct rows x 3 seeds x 1,000 steps with 10 evaluations each: the four methods took 118 min
+with --jobs 2 on this 2-core CPU, the Table 5 rows about 2.7 h more by the dry-run estimate; only the tiny scale
+(the small and paper profiles log their own curves with train.eval_every).
 """
 
 from .table5 import BEFORE_TEXT_CROPPING

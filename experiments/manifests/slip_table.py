@@ -7,7 +7,8 @@ ImageNet (eval.imagenet_dir, eval.linear_train_dir).
 
 Command: python experiments/run.py slip_table [--scale tiny|small|paper]
 Paper scale: python experiments/run.py slip_table --scale paper --set recipe_samples=N data.shards=... eval....
-Budget: tiny = 2 runs (~4 min on 2 cores; they evaluate the linear probe too, so they are not table3's cells).
+Budget: tiny = 2 rows x 3 seeds (6.0 min with --jobs 2 on 2 cores; they evaluate the linear probe too, so they are
+not table3's cells).
 """
 
 from experiments.scales import COMPARISON_EVALS

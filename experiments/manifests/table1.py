@@ -10,7 +10,7 @@ point data.shards at one pre-training set (e.g. `--set data.shards=/data/cc3m-re
 Flickr30k and ImageNet; the paper column shows the CC3M-recap numbers.
 
 Command: python experiments/run.py table1 [--scale tiny|small|paper] [--set data.shards=...]
-Budget: tiny = table3's 4 runs (~12 min, shared); paper = 4 x (32 epochs of CC3M-recap on 16 A100).
+Budget: tiny = table3's 4 rows x 3 seeds (shared); paper = 4 x (32 epochs of CC3M-recap on 16 A100).
 """
 
 TITLE = "Zero-shot retrieval and classification (COSMOS Table 1)"

@@ -10,7 +10,7 @@ local views for these rows, which let the raw row see the synthetic captions thr
 paper reports masked-word 46.0/32.8 vs sentence cropping 52.6/38.9 COCO R@1; the other rows are not recovered.
 
 Command: python experiments/run.py table17 [--scale tiny|small|paper]
-Budget: tiny = 6 COSMOS runs (~25 min on 2 cores; the text-crop row is shared with table3).
+Budget: tiny = 6 rows x 3 seeds (17.7 min with --jobs 2 on 2 cores; the text-crop row is table3's COSMOS).
 """
 
 TITLE = "Text-cropping variants (COSMOS Table 17)"

@@ -9,7 +9,7 @@ SugarCrepe-style hard-negative sets, its 6 MMVP-style patterns, and its relation
 eval.mmvp_dir, eval.coco_images).
 
 Command: python experiments/run.py table3 [--scale tiny|small|paper] [--seeds 0,1,2]
-Budget: tiny = 4 runs of the tiny profile on this 2-core CPU (<= 15 min from nothing, data included);
+Budget: tiny = 4 rows x 3 seeds of the tiny profile on this 2-core CPU (13.7 min from nothing, data included);
 small = 4 single-GPU runs; paper = 4 runs of the COSMOS recipe (CC3M-recap: 16 A100 x ~1 day each).
 """
 

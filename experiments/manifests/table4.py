@@ -12,8 +12,8 @@ Cityscapes, Context59, ADE20K, COCO-Stuff, and the with-background VOC21, Contex
   configs/ folder, to use its synonym name files as the paper did].
 
 Command: python experiments/run.py table4 [--scale tiny|small|paper]
-Budget: tiny = table3's 4 runs (shared cells; segmentation is part of every tiny evaluation); paper = 4
-evaluations over ~17k images each, both with and without CSA (GPU hours).
+Budget: tiny = table3's 4 rows x 3 seeds (shared cells; segmentation is part of every tiny evaluation);
+paper = 4 evaluations over ~17k images each, both with and without CSA (GPU hours).
 """
 
 from .table2 import ROWS_BY_SCALE as _CHECKPOINTS

@@ -14,7 +14,8 @@ only possible if the rows before it never see the synthetic captions. Drawing on
 (the earlier design) would give those rows most of the recaptioning gain and erase that step.
 
 Command: python experiments/run.py table5 [--scale tiny|small|paper]
-Budget: tiny = 6 cells x 3 seeds (the COSMOS row shared with table3); paper = 6 CC3M-recap runs.
+Budget: tiny = 6 rows x 3 seeds (11.3 min with --jobs 2 on 2 cores; the COSMOS row is table3's, "+ text
+self-distillation" the ablations' "no cross-attention"); paper = 6 CC3M-recap runs.
 """
 
 BEFORE_TEXT_CROPPING = "raw"  # the caption mode of the rows before "+ text cropping" (see the docstring)
