@@ -7,7 +7,7 @@
     python experiments/run.py prepare folder|img2dataset|dreamlip IN OUT [--captions F]   make shards
     python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run]
                                     [--jobs N] [--report-only]
-    python experiments/run.py all [--scale S] [--jobs N] [--skip M,..] [--dry-run]   every manifest at the scale, timed
+    python experiments/run.py all [--scale S] [--jobs N] [--skip M,..] [--dry-run] [--report-only]   every manifest
     python experiments/run.py recipes [--recipe R] [--method M]     paper recipes: resolved vs official, with sources
     python experiments/run.py compare MANIFEST "ROW A" "ROW B" METRIC  A beats B? paired interval and verdict
 
@@ -214,6 +214,8 @@ def cmd_all(argv: list[str]) -> int:
     p = _parser("run.py all")
     p.add_argument("--scale", default="tiny")
     p.add_argument("--dry-run", action="store_true", help="print every manifest's cells and estimated minutes")
+    p.add_argument("--report-only", action="store_true", help="train nothing: every manifest's outputs from the "
+                   "runs logged so far")
     p.add_argument("--skip", default="", help="comma-separated manifests to leave out (e.g. budget)")
     p.add_argument("--jobs", type=int, default=1, help="cells trained at once (see run.py <manifest> --jobs)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override a key in every cell")
@@ -237,7 +239,7 @@ def cmd_all(argv: list[str]) -> int:
         print(f"=== {name} ({args.scale}) ===", flush=True)
         t0 = time.time()
         run_manifest(name, args.scale, runs_dir=args.runs_dir, mongo_url=args.mongo, dry_run=args.dry_run,
-                     out_dir=args.out, overrides=_overrides(args.set), jobs=args.jobs)
+                     out_dir=args.out, overrides=_overrides(args.set), jobs=args.jobs, report_only=args.report_only)
         times[name] = time.time() - t0
         if args.dry_run:  # the estimate of what this manifest would train that no earlier one did
             new = {c.fingerprint: c for c in cells(manifests.load(name), args.scale, overrides=_overrides(args.set))

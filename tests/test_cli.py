@@ -122,6 +122,16 @@ def test_all_dry_run_estimates_each_shared_cell_once_and_skips_on_request(capsys
     assert "--skip: unknown manifest 'tabel3'" in capsys.readouterr().err
 
 
+def test_all_report_only_writes_every_report_and_trains_nothing(capsys, tmp_path):
+    from experiments import manifests
+
+    runs, out = tmp_path / "runs", tmp_path / "reports"
+    assert main(["all", "--report-only", "--skip", "budget", "--runs-dir", str(runs), "--out", str(out)]) == 0
+    assert "missing (--report-only)" in capsys.readouterr().out
+    assert all((out / f"{n}.md").exists() for n in manifests.names() if n != "budget")
+    assert not (out / "budget.md").exists() and not (runs.exists() and any(runs.rglob("run.json")))
+
+
 def test_slurm_script_has_one_array_task_per_cell_and_is_valid_bash(tmp_path):
     import subprocess
 
