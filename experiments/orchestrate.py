@@ -112,6 +112,8 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
 
     from .experiment import launch_rank, run_training
 
+    if jobs < 1:
+        raise C.ConfigError(f"--jobs must be >= 1, got {jobs}")
     t0, trained = time.time(), 0
     manifest = manifests.load(name)
     todo = cells(manifest, scale, seeds, rows, overrides)
@@ -221,7 +223,8 @@ def compare(name: str, better: str, worse: str, metric: str, scale: str = "tiny"
     todo = cells(manifests.load(name), scale, seeds, [better, worse], overrides)  # unknown row: valid choices
     df = load_runs(runs_dir)
     runs = cell_runs(df, todo)
-    missing = [f"{c.row} seed {c.seed}" for c in todo if c.fingerprint not in set(runs["fingerprint"])]
+    logged_fps = set(runs["fingerprint"])
+    missing = [f"{c.row} seed {c.seed}" for c in todo if c.fingerprint not in logged_fps]
     if missing:
         raise C.ConfigError(f"no run yet for {', '.join(missing)} in {runs_dir}; train them with: "
                             f"python experiments/run.py {name} --rows '{better},{worse}'")

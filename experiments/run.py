@@ -143,8 +143,6 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
     except ValueError:
         raise ConfigError(f"--seeds expects comma-separated integers, got {args.seeds!r}") from None
     rows = args.rows.split(",") if args.rows else None
-    if args.jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     if args.slurm:
         from experiments import orchestrate
         from experiments.slurm import slurm_script
@@ -230,11 +228,9 @@ def cmd_all(argv: list[str]) -> int:
     unknown = [n for n in skip if n not in manifests.names()]
     if unknown:
         raise ConfigError(f"--skip: unknown manifest {unknown[0]!r}; valid choices: {', '.join(manifests.names())}")
-    if args.jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     names = [n for n in manifests.names() if args.scale in manifests.load(n).SCALES and n not in skip]
     t_all, times = time.time(), {}
-    planned = completed_fingerprints(args.runs_dir)
+    planned = completed_fingerprints(args.runs_dir) if args.dry_run else set()
     for name in names:
         print(f"=== {name} ({args.scale}) ===", flush=True)
         t0 = time.time()

@@ -28,6 +28,8 @@ from .conftest import ROOT
                         "slip_table, table1"),
     (["clip_tiny", "--scale", "paper"], "does not run at scale 'paper'; valid choices: tiny, small"),
     (["clip_tiny", "--rows", "SLIP"], "unknown row 'SLIP'; valid choices: CLIP"),
+    (["table3", "--jobs", "0"], "--jobs must be >= 1, got 0"),
+    (["all", "--jobs", "0"], "--jobs must be >= 1, got 0"),
     (["all", "--scale", "huge"], "unknown scale 'huge'; valid choices: tiny, small, paper"),
 ])
 def test_bad_input_is_one_line_with_the_choices_and_exit_2(argv, message, capsys, tmp_path):
