@@ -77,7 +77,7 @@ def _set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _train_cells(cells_: list[Cell], runs_dir: Path, mongo_url: str | None, jobs: int) -> None:
+def _train_cells(cells_: list[Cell], runs_dir: Path, mongo_url: str | None, jobs: int, on_done=None) -> None:
     """Train cells in `jobs` fresh worker processes at once, each with cores // jobs torch threads (on a small CPU
     several single-threaded runs use the cores better than one run's intra-op threads). A failed cell stops the
     cells not yet started; the ones running finish; its error is raised."""
@@ -96,6 +96,8 @@ def _train_cells(cells_: list[Cell], runs_dir: Path, mongo_url: str | None, jobs
                 c = futures[done]
                 done.result()
                 print(f"done: {c.row} seed={c.seed} {c.fingerprint}", flush=True)
+                if on_done is not None:
+                    on_done(c)
         except BaseException:
             for f in futures:
                 f.cancel()
@@ -104,10 +106,12 @@ def _train_cells(cells_: list[Cell], runs_dir: Path, mongo_url: str | None, jobs
 
 def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir: Path = Path("runs"),
                  mongo_url: str | None = None, dry_run: bool = False, out_dir: Path = Path("reports"),
-                 overrides: dict | None = None, jobs: int = 1, report_only: bool = False) -> Path | None:
+                 overrides: dict | None = None, jobs: int = 1, report_only: bool = False,
+                 archive: Path | None = None) -> Path | None:
     """Train the missing cells of a manifest (`jobs` at a time), then write reports/tables/<name>.tex; returns
     its path. `report_only`: train nothing, write the outputs from the runs already logged (missing cells show as
-    missing, their claims as not measured)."""
+    missing, their claims as not measured). `archive`: a run archive (experiments/archive.py) whose runs of these
+    cells are restored first, and where each cell's run is archived when it completes."""
     import time
 
     from .experiment import launch_rank, run_training
@@ -117,6 +121,16 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
     t0, trained = time.time(), 0
     manifest = manifests.load(name)
     todo = cells(manifest, scale, seeds, rows, overrides)
+    on_done = None
+    if archive is not None and launch_rank() == 0:
+        from . import archive as A
+
+        restored = A.restore(archive, runs_dir, {c.fingerprint for c in todo})
+        if restored:
+            print(f"restored {len(restored)} run(s) of this manifest from the archive {archive}")
+        if not dry_run and not report_only:
+            def on_done(cell: Cell) -> None:
+                A.export(runs_dir, [cell.fingerprint], archive)
     done = completed_fingerprints(runs_dir)
     if not dry_run and not report_only:  # every missing cell's paths before the first one trains, not hours in
         for cell in todo:
@@ -140,10 +154,14 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
                 queue.append(cell)
             else:
                 run_training(cell.config, runs_dir, mongo_url)
+                if on_done is not None:
+                    on_done(cell)
             done.add(cell.fingerprint)  # two rows with one config (e.g. a shared default) train once
             trained += 1
     if queue:  # seed-major: every row's first seed before any second seed (a partial run is a whole table)
-        _train_cells(sorted(queue, key=lambda c: c.seed), runs_dir, mongo_url, jobs)
+        _train_cells(sorted(queue, key=lambda c: c.seed), runs_dir, mongo_url, jobs, on_done)
+    if on_done is not None:  # cells trained before the archive was asked for are archived too
+        A.export(runs_dir, [c.fingerprint for c in todo], archive)
     if dry_run or launch_rank() != 0:  # under torchrun rank 0 records runs and writes outputs
         return None
     path = write_table(name, manifest, todo, runs_dir, out_dir)

@@ -6,8 +6,8 @@
     python experiments/run.py data scenes [--scale tiny]            generate the synthetic benchmark
     python experiments/run.py prepare folder|img2dataset|dreamlip IN OUT [--captions F]   make shards
     python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run]
-                                    [--jobs N] [--report-only]
-    python experiments/run.py all [--scale S] [--jobs N] [--skip M,..] [--dry-run] [--report-only]   every manifest
+                                    [--jobs N] [--report-only] [--archive [DIR]]
+    python experiments/run.py all [--scale S] [--jobs N] [--skip M,..] [--dry-run] [--report-only] [--archive [DIR]]
     python experiments/run.py recipes [--recipe R] [--method M]     paper recipes: resolved vs official, with sources
     python experiments/run.py compare MANIFEST "ROW A" "ROW B" METRIC  A beats B? paired interval and verdict
 
@@ -29,6 +29,14 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", type=Path, default=Path("runs"), help="sacred FileStorageObserver folder")
     p.add_argument("--mongo", default=None, help="also record runs to this MongoDB URL (Omniboard)")
     return p
+
+
+def _archive_option(p: argparse.ArgumentParser) -> None:
+    from experiments.archive import DEFAULT
+
+    p.add_argument("--archive", type=Path, nargs="?", const=DEFAULT, default=None, metavar="DIR",
+                   help=f"restore the cells' runs from this run archive first and archive each run as it completes "
+                        f"(records without weights, to commit; default DIR: {DEFAULT})")
 
 
 def _overrides(items: list[str]) -> dict[str, str]:
@@ -135,6 +143,7 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
                    help="write a SLURM array script (one multi-node torchrun per cell) instead of running")
     p.add_argument("--jobs", type=int, default=1, help="cells trained at once, each in its own process with "
                    "cores / jobs threads (default 1)")
+    _archive_option(p)
     p.add_argument("--nodes", type=int, default=2, help="nodes per cell for --slurm")
     p.add_argument("--gpus-per-node", type=int, default=8, help="GPUs per node for --slurm")
     args = p.parse_args(argv)
@@ -154,7 +163,7 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
               f"submit with: sbatch {args.slurm}")
         return 0
     run_manifest(name, args.scale, seeds, rows, args.runs_dir, args.mongo, args.dry_run, args.out,
-                 _overrides(args.set), args.jobs, args.report_only)
+                 _overrides(args.set), args.jobs, args.report_only, args.archive)
     return 0
 
 
@@ -218,6 +227,7 @@ def cmd_all(argv: list[str]) -> int:
     p.add_argument("--jobs", type=int, default=1, help="cells trained at once (see run.py <manifest> --jobs)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override a key in every cell")
     p.add_argument("--out", type=Path, default=Path("reports"), help="where tables/ is written")
+    _archive_option(p)
     args = p.parse_args(argv)
     from experiments.errors import ConfigError
     from experiments.scales import SCALES
@@ -235,9 +245,12 @@ def cmd_all(argv: list[str]) -> int:
         print(f"=== {name} ({args.scale}) ===", flush=True)
         t0 = time.time()
         run_manifest(name, args.scale, runs_dir=args.runs_dir, mongo_url=args.mongo, dry_run=args.dry_run,
-                     out_dir=args.out, overrides=_overrides(args.set), jobs=args.jobs, report_only=args.report_only)
+                     out_dir=args.out, overrides=_overrides(args.set), jobs=args.jobs, report_only=args.report_only,
+                     archive=args.archive)
         times[name] = time.time() - t0
         if args.dry_run:  # the estimate of what this manifest would train that no earlier one did
+            if args.archive:  # what it restored from the archive is not to train
+                planned |= completed_fingerprints(args.runs_dir)
             new = {c.fingerprint: c for c in cells(manifests.load(name), args.scale, overrides=_overrides(args.set))
                    if c.fingerprint not in planned}
             planned |= set(new)
