@@ -10,11 +10,14 @@ point at 100 steps is not the 100-step tiny run. The report says per claim from 
 never separates, and draws each gap with its interval against samples and against FLOPs (torch's counter over
 forward + backward at the run's batch; multi-crop methods spend several times CLIP's compute per sample).
 
-Command: python experiments/run.py budget [--seeds 0] [--rows CLIP,COSMOS]   (resumable: finished cells are reused,
-a killed cell resumes from its checkpoint and keeps the evaluations it had logged)
-Budget: tiny = 9 distinct rows x 3 seeds x 1,000 steps with 10 evaluations each: the four methods took 118 min
-with --jobs 2 on this 2-core CPU, the Table 5 rows about 2.7 h more by the dry-run estimate; only the tiny scale
-(the small and paper profiles log their own curves with train.eval_every).
+Command: python experiments/run.py budget --jobs 2 --archive [--seeds 0] [--rows CLIP,COSMOS]   (resumable:
+finished cells are reused, a killed cell resumes from its checkpoint and keeps the evaluations it had logged;
+--archive restores the committed records in reports/records/ first, so a fresh clone rebuilds the report with
+--report-only --archive, and archives each cell as it completes)
+Budget: tiny = 9 distinct rows x 3 seeds x 1,000 steps with 10 evaluations each. Measured on this 2-core CPU with
+--jobs 2 (session 11, one machine, nothing else running but light editing): the Table 5 rows with COSMOS, 18 cells,
+86.9 min; then CLIP, SLIP and SiLC, 9 cells, 39.1 min. Only the tiny scale (the small and paper profiles log
+their own curves with train.eval_every).
 """
 
 from .table5 import BEFORE_TEXT_CROPPING
