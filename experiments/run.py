@@ -240,7 +240,7 @@ def cmd_all(argv: list[str]) -> int:
         raise ConfigError(f"--skip: unknown manifest {unknown[0]!r}; valid choices: {', '.join(manifests.names())}")
     names = [n for n in manifests.names() if args.scale in manifests.load(n).SCALES and n not in skip]
     t_all, times = time.time(), {}
-    planned = completed_fingerprints(args.runs_dir) if args.dry_run else set()
+    planned: set[str] = set()
     for name in names:
         print(f"=== {name} ({args.scale}) ===", flush=True)
         t0 = time.time()
@@ -249,8 +249,7 @@ def cmd_all(argv: list[str]) -> int:
                      archive=args.archive)
         times[name] = time.time() - t0
         if args.dry_run:  # the estimate of what this manifest would train that no earlier one did
-            if args.archive:  # what it restored from the archive is not to train
-                planned |= completed_fingerprints(args.runs_dir)
+            planned |= completed_fingerprints(args.runs_dir)  # logged, or restored by --archive just now
             new = {c.fingerprint: c for c in cells(manifests.load(name), args.scale, overrides=_overrides(args.set))
                    if c.fingerprint not in planned}
             planned |= set(new)

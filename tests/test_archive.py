@@ -16,13 +16,13 @@ from .conftest import tiny_overrides
 
 @pytest.fixture(scope="module")
 def archived(scenes, tmp_path_factory):
-    """One budget cell (CLIP, seed 0, 4 steps, evaluated at 2 and 4) trained with --archive."""
+    """One budget cell (CLIP, seed 0, 4 steps, evaluated at 2 and 4) trained with --archive and --jobs 2."""
     tmp = tmp_path_factory.mktemp("archive")
     common = {k: v for k, v in tiny_overrides().items() if k not in ("method", "scale")}
     overrides = common | {"train.steps": 4, "train.eval_every": 2, "train.ckpt_every": 2}
     runs, out, store = tmp / "runs", tmp / "reports", tmp / "records"
     run_manifest("budget", seeds=(0,), rows=["CLIP"], runs_dir=runs, out_dir=out, overrides=overrides,
-                 archive=store)
+                 archive=store, jobs=2)  # a worker process trains it; the main process archives it when done
     return overrides, runs, out, store
 
 
