@@ -13,14 +13,14 @@ counted in both). With one seed the training part is unknown and a claim cannot 
 Verdicts: "holds" (the whole interval above 0), "does not hold" (the whole interval below 0), "cannot tell at
 this budget" (the interval holds 0, or one seed). Metrics are recomputed from each run's items.npz (per-test-item
 ranks, correctness and groups, per-image confusion matrices; methods/evals), so every metric the evaluators
-report can be resampled; a metric without items (e.g. class_cos) carries training noise only.
+report can be resampled (each evaluator's own `resample` rule); a metric without items (e.g. class_cos) carries
+training noise only.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
 
 import numpy as np
 
@@ -34,17 +34,24 @@ def t_quantile(df: int) -> float:
     return float(t.ppf(0.975, df))
 
 
-def _spec(key: str) -> tuple[str, str, str]:
+def _rule(key: str):
+    """(the evaluator owning a metric key, its dataset spec "<task>/<dataset>", the metric name)."""
+    from methods.evals import EVALUATORS
+
     task, dataset, metric = key.split("/", 2)
-    return task, f"{task}/{dataset}", metric
+    return EVALUATORS.get(task), f"{task}/{dataset}", metric
+
+
+def _fields(spec: str, items: dict) -> dict:
+    """A run's items of one evaluation, by field name ("<task>/<dataset>/<field>" -> "<field>")."""
+    prefix = f"{spec}/"
+    return {k[len(prefix):]: v for k, v in items.items() if k.startswith(prefix)}
 
 
 def _units(key: str, items: dict) -> np.ndarray | None:
     """The per-item array a metric resamples (its first axis = the test items), or None without items."""
-    task, spec, metric = _spec(key)
-    name = {"retrieval": "i2t_rank" if metric.startswith("i2t") else "t2i_rank", "classification": "rank",
-            "segmentation": "conf_csa" if metric.endswith("_csa") else "conf"}.get(task, "correct")
-    return items.get(f"{spec}/{name}")
+    evaluator, spec, metric = _rule(key)
+    return None if evaluator is None else items.get(f"{spec}/{evaluator.unit(metric)}")
 
 
 def n_items(key: str, items: dict) -> int | None:
@@ -56,49 +63,12 @@ def n_items(key: str, items: dict) -> int | None:
 def metric_batch(key: str, items: dict, weights: np.ndarray) -> np.ndarray | None:
     """The metric `key` recomputed from a run's items under R weightings of its test items: weights (R, n) of
     non-negative counts (ones = the whole test set once; a bootstrap replicate = multinomial counts). Returns (R,)
-    values in the evaluators' units (percent), or None when the run has no items for this metric."""
-    task, spec, metric = _spec(key)
-    arr = _units(key, items)
-    if arr is None:
+    values in the evaluators' units (percent), or None when the run has no items for this metric. The rule is the
+    evaluator's own (methods/evals/<task>.py `resample`): a metric is defined in one place."""
+    if _units(key, items) is None:
         return None
-    w = np.asarray(weights, dtype=float)
-    total = w.sum(axis=1)
-    if task == "retrieval" and (m := re.fullmatch(r"(i2t|t2i)_r(\d+)", metric)):
-        return 100.0 * (w @ (arr < int(m.group(2)))) / total
-    if task == "classification" and metric in ("top1", "top5"):
-        return 100.0 * (w @ (arr < (1 if metric == "top1" else 5))) / total
-    if task == "classification" and metric == "mean_per_class":
-        labels = items[f"{spec}/label"]
-        return _group_mean(w, arr < 1, labels)
-    if task in ("compositional", "perception"):
-        groups = items[f"{spec}/group"]
-        if metric == "mean":
-            return _group_mean(w, arr, groups)
-        sel = groups == metric
-        return 100.0 * (w[:, sel] @ arr[sel]) / np.maximum(w[:, sel].sum(axis=1), 1e-12)
-    if task == "linear" and metric == "top1":
-        return 100.0 * (w @ arr) / total
-    if task == "segmentation" and metric.split("_csa")[0] in ("miou", "pixel_acc"):
-        n = arr.shape[1]
-        conf = (w @ arr.reshape(len(arr), -1)).reshape(len(w), n, n + 1)
-        tp = np.einsum("rii->ri", conf[:, :, :n])
-        union = conf[:, :, :n].sum(axis=1) + conf.sum(axis=2) - tp
-        if metric.startswith("pixel_acc"):
-            return 100.0 * tp.sum(axis=1) / np.maximum(conf.sum(axis=(1, 2)), 1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            iou = np.where(union > 0, tp / np.where(union > 0, union, 1), np.nan)
-        return 100.0 * np.nanmean(iou, axis=1)
-    return None
-
-
-def _group_mean(w: np.ndarray, correct: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """The mean over groups of each group's weighted percent correct (groups absent from a replicate skipped)."""
-    rows = []
-    for g in np.unique(groups):
-        sel = groups == g
-        size = w[:, sel].sum(axis=1)
-        rows.append(np.where(size > 0, 100.0 * (w[:, sel] @ correct[sel]) / np.maximum(size, 1e-12), np.nan))
-    return np.nanmean(np.stack(rows), axis=0)
+    evaluator, spec, metric = _rule(key)
+    return evaluator.resample(metric, _fields(spec, items), np.asarray(weights, dtype=float))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,7 @@ import json
 import os
 
 from methods import METHODS
-from methods.evals import EvalConfig, check_paths, check_sets
+from methods.evals import PATH_KEYS, EvalConfig, check_paths, check_sets
 from methods.train import DataConfig, TrainConfig
 
 from .errors import ConfigError
@@ -34,16 +34,16 @@ TOP_LEVEL = {"method": str, "scale": str, "seed": int, "encoder": str, "checkpoi
 # its training-set size where the official code takes it from the data (0: the recipe's). Both act only through
 # the values they set, so they stay out of the fingerprint.
 CHECKPOINT_WEIGHTS = ("state_dict", "student", "teacher")
-# Keys that change how a run executes but not what it computes, and locations of evaluation data (where a
-# dataset lies, not what it is): excluded from the fingerprint.
-EVAL_PATHS = ("coco_images", "coco_captions", "flickr_images", "flickr_karpathy", "imagenet_dir", "sugarcrepe_dir",
-              "mmvp_dir", "svo_dir", "linear_train_dir", "voc_dir", "context_dir", "ade_dir", "cocostuff_dir",
-              "cityscapes_dir", "seg_names_dir")
+# Keys that change how a run executes but not what it computes, and the locations of evaluation data (eval.paths:
+# where a dataset lies, not what it is): excluded from the fingerprint. Records written before eval.paths existed
+# hold each location as its own eval key (eval.coco_images, ...): those are excluded too, and still accepted on
+# the command line as eval.paths.<key>.
 # data.split: with one rank both splits read the same stream; with more, "samples" reproduces it exactly and
 # "shards" draws other (equally distributed) batches of the same global size.
 NON_SEMANTIC = {("data", "workers"), ("data", "split"), ("train", "ckpt_every"), ("train", "log_every"),
                 ("train", "compile"),
-                ("eval", "batch_size"), ("eval", "workers"), ("eval", "maps")} | {("eval", k) for k in EVAL_PATHS}
+                ("eval", "batch_size"), ("eval", "workers"), ("eval", "maps"), ("eval", "paths")} | \
+    {("eval", k) for k in PATH_KEYS}
 # Keys added after runs were logged, with the default that reproduces the old behaviour exactly: at that value
 # they stay out of the fingerprint, so logged runs keep their identity (and are reused) when the schema grows.
 ADDED_KEYS = {("data", "augment"): "workers", ("train", "warmup_start"): 0.0, ("train", "tf32"): False,
@@ -54,7 +54,8 @@ ADDED_KEYS = {("data", "augment"): "workers", ("train", "warmup_start"): 0.0, ("
 
 
 def _fields(cls) -> dict[str, object]:
-    return {f.name: f.default for f in dataclasses.fields(cls)}
+    return {f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default
+            for f in dataclasses.fields(cls)}
 
 
 def defaults(method: str) -> dict:
@@ -109,6 +110,15 @@ def apply(cfg: dict, key: str, value) -> None:
 
     A string for a non-string field is parsed (command-line `key=value`); anything else must have the type."""
     parts = key.split(".")
+    if parts[0] == "eval" and len(parts) == 2 and parts[1] in PATH_KEYS:  # the older spelling of a location
+        parts = ["eval", "paths", parts[1]]
+    if parts[:2] == ["eval", "paths"] and len(parts) == 3:
+        if parts[2] not in PATH_KEYS:
+            raise ConfigError(f"unknown config key {key!r}; valid keys in 'eval.paths': {', '.join(PATH_KEYS)}")
+        if not isinstance(value, str):
+            raise ConfigError(f"config key {key!r} expects a path (str), got {value!r}")
+        cfg["eval"]["paths"][parts[2]] = value
+        return
     if len(parts) == 1:
         if key not in TOP_LEVEL:
             valid = list(TOP_LEVEL) + [f"{s}.<field>" for s in cfg if isinstance(cfg[s], dict)]
@@ -280,4 +290,7 @@ def get(cfg: dict, key: str):
 def section(cfg: dict, name: str):
     cls = SECTIONS[name]
     d = _fields(cls)
-    return cls(**{k: tuple(v) if isinstance(d[k], tuple) else v for k, v in cfg[name].items()})
+    values = dict(cfg[name])
+    if name == "eval":  # a record from before eval.paths: its locations were eval keys of their own
+        values["paths"] = dict(values.get("paths") or {}) | {k: values.pop(k) for k in PATH_KEYS if k in values}
+    return cls(**{k: tuple(v) if isinstance(d[k], tuple) else v for k, v in values.items()})

@@ -57,7 +57,11 @@ def test_fingerprint_ignores_non_semantic_keys_only():
     base = C.resolve({"method": "clip"})
     assert C.fingerprint(base) == C.fingerprint(C.resolve({"method": "clip", "data.workers": 7}))
     assert C.fingerprint(base) == C.fingerprint(C.resolve({"method": "clip", "train.log_every": 3}))
-    assert C.fingerprint(base) == C.fingerprint(C.resolve({"method": "clip", "eval.coco_images": "/data/coco"}))
+    assert C.fingerprint(base) == C.fingerprint(C.resolve({"method": "clip", "eval.paths.coco_images": "/data/coco"}))
+    legacy = C.resolve({"method": "clip", "eval.coco_images": "/data/coco"})  # the older spelling of a location
+    assert legacy["eval"]["paths"] == {"coco_images": "/data/coco"} and C.fingerprint(legacy) == C.fingerprint(base)
+    with pytest.raises(C.ConfigError, match="valid keys in 'eval.paths'"):
+        C.resolve({"method": "clip", "eval.paths.coco": "/data/coco"})
     assert C.fingerprint(base) != C.fingerprint(C.resolve({"method": "clip", "train.lr": 1e-4}))
     assert C.fingerprint(base) != C.fingerprint(C.resolve({"method": "clip", "seed": 1}))
 

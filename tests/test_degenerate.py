@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from methods.evals import probes, segmentation
+from methods.evals import probes
+from methods.evals import sclip as segmentation
 from methods.evals.classification import classification_metrics
 from methods.evals.finite import NonFiniteEmbeddings
 from methods.evals.linear_probe import linear_probe

@@ -232,7 +232,7 @@ def _cv2_linear(img, out_h: int, out_w: int):
 def test_segmentation_resizes_as_mmseg(size, short, expected):
     import numpy as np
 
-    from methods.evals.segmentation import mmseg_resize
+    from methods.evals.sclip import mmseg_resize
 
     rng = np.random.default_rng(0)
     arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)

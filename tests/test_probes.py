@@ -53,8 +53,8 @@ def test_sugarcrepe_reader_and_runner_on_fixture_files(tmp_path):
     from methods.clip import CLIPConfig
 
     method = build_method("clip", CLIPConfig(), "ViT-Micro-8-32").eval()
-    out = evaluate(method, EvalConfig(sets=("compositional/sugarcrepe",), sugarcrepe_dir=str(js),
-                                      coco_images=str(images)))
+    out = evaluate(method, EvalConfig(sets=("compositional/sugarcrepe",),
+                                      paths={"sugarcrepe_dir": str(js), "coco_images": str(images)}))
     assert out["compositional/sugarcrepe/skipped_images"] == 7.0
     assert set(out) >= {f"compositional/sugarcrepe/{k}" for k in probes.SUGARCREPE_TYPES}
 
@@ -118,5 +118,5 @@ def test_svo_reader_and_runner_on_fixture_files(tmp_path):
     from methods.clip import CLIPConfig
 
     method = build_method("clip", CLIPConfig(), "ViT-Micro-8-32").eval()
-    out = evaluate(method, EvalConfig(sets=("compositional/svo",), svo_dir=str(tmp_path)))
+    out = evaluate(method, EvalConfig(sets=("compositional/svo",), paths={"svo_dir": str(tmp_path)}))
     assert out["compositional/svo/skipped_images"] == 1.0 and "compositional/svo/subj" in out

@@ -43,8 +43,8 @@ def _train_args(**extra) -> list[str]:
     ({"data.dataset": "shards", "data.shards": "/nonexistent"}, "no shard of data.shards='/nonexistent' exists"),
     ({"data.dataset": "shards", "data.shards": "/nonexistent/{000..003}.tar"}, "no shard of data.shards="),
     ({"eval.sets": "retrieval/coco", "eval.coco_images": "/nonexistent", "eval.coco_captions": "/x.json"},
-     "eval.coco_images='/nonexistent' does not exist (needed by retrieval/coco)"),
-    ({"eval.sets": "classification/imagenet"}, "classification/imagenet needs eval.imagenet_dir=<path>"),
+     "eval.paths.coco_images='/nonexistent' does not exist (needed by retrieval/coco)"),
+    ({"eval.sets": "classification/imagenet"}, "classification/imagenet needs eval.paths.imagenet_dir=<path>"),
 ])
 def test_bad_values_and_paths_exit_2_with_one_line_before_any_work(extra, message, tmp_path, monkeypatch, capsys):
     data = tmp_path / "data"

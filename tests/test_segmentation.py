@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from methods.evals import segmentation as S
+from methods.evals import sclip as S
 
 
 def test_confusion_and_miou_known_answer():

@@ -100,7 +100,7 @@ def test_a_real_benchmark_evaluates_end_to_end_and_skips_a_corrupt_image(tmp_pat
     root = make_voc(tmp_path / "VOC2012", ids=("a", "b", "c"))
     (root / "JPEGImages" / "c.jpg").write_bytes(b"not a jpeg")
     method = build_method("clip", CLIPConfig(), "ViT-Micro-8-32").eval()
-    out = evaluate(method, EvalConfig(sets=("segmentation/voc20",), voc_dir=str(root)))
+    out = evaluate(method, EvalConfig(sets=("segmentation/voc20",), paths={"voc_dir": str(root)}))
     assert out["segmentation/voc20/skipped_images"] == 1
     for k in ("miou", "miou_csa", "pixel_acc", "pixel_acc_csa"):
         assert 0 <= out[f"segmentation/voc20/{k}"] <= 100

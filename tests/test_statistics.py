@@ -12,7 +12,7 @@ from analysis.statistics import Interval, interval, metric_batch, n_items, t_qua
 
 
 def test_metrics_recomputed_from_items_equal_the_evaluators():
-    from methods.evals import segmentation
+    from methods.evals import sclip as segmentation
     from methods.evals.classification import classification_metrics
     from methods.evals.probes import per_group
     from methods.evals.retrieval import recalls

@@ -11,6 +11,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..data.scenes import evalsets
+from . import datasets
+from .evaluator import Evaluator, group_mean, percent
 from .finite import require_finite
 
 
@@ -44,3 +47,42 @@ def classification_metrics(image_emb: torch.Tensor, class_emb: torch.Tensor, lab
         correct = torch.bincount(labels, weights=(rank < 1).float(), minlength=class_emb.shape[0])
         out["mean_per_class"] = 100.0 * (correct[count > 0] / count[count > 0]).mean().item()
     return out
+
+
+# ---- the evaluator plug-in (methods/evals/evaluator.py) ------------------------------------------------------
+
+
+def run(method, data, cfg, items: dict) -> dict[str, float]:
+    from .embed import embed_images, text_encoder
+
+    img, ok = embed_images(method, data.images, cfg)
+    classes = class_embeddings(text_encoder(method), method.encoders.tokenizer(), data.classnames, data.templates)
+    labels = torch.tensor(data.labels)[ok]
+    rank = class_ranks(img[ok], classes, labels)
+    out = classification_metrics(img[ok], classes, labels, cfg.mean_per_class, rank)
+    items |= {"rank": rank.numpy(), "label": labels.numpy()}
+    return out | {"skipped_images": float((~ok).sum())}
+
+
+def unit(metric: str) -> str:
+    return "rank"
+
+
+def resample(metric: str, items: dict, weights):
+    """top-1 / top-5: the weighted share of images whose true class ranks below K; mean_per_class: the mean over
+    classes of each class's top-1. class_cos is a property of the text tower, not of test items: None."""
+    rank = items["rank"]
+    if metric in ("top1", "top5"):
+        return percent(weights, rank < (1 if metric == "top1" else 5))
+    if metric == "mean_per_class":
+        return group_mean(weights, rank < 1, items["label"])
+    return None
+
+
+def _imagenet(cfg, scenes):
+    return datasets.image_folder(cfg.path("imagenet_dir"),
+                                 templates=datasets.IMAGENET_TEMPLATES[cfg.imagenet_templates])
+
+
+EVALUATOR = Evaluator("classification", {"scenes": evalsets.classification, "imagenet": _imagenet}, run, unit,
+                      resample, paths={"imagenet": ("imagenet_dir",)})

@@ -1,4 +1,4 @@
-"""Readers for evaluation data: the synthetic benchmark's splits and real datasets at user-given local paths.
+"""Readers for real evaluation data at user-given local paths (the benchmark's own: methods/data/scenes/evalsets.py).
 
 Nothing is downloaded. A reader returns plain lists (image sources = file paths or encoded bytes); images are
 decoded lazily by `ImageSource`, where a corrupt image is skipped and counted instead of raising.
@@ -16,7 +16,6 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..data.stream import read_all
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".JPEG")
 
@@ -63,39 +62,6 @@ def _require(path: str | Path, what: str, layout: str) -> Path:
     if p is None or not p.exists():
         raise FileNotFoundError(f"{what} not found at {str(path)!r}; expected layout: {layout}")
     return p
-
-
-def read_split(root: Path, split: str) -> list[dict]:
-    """Raw samples (bytes members + parsed json) of one split of the synthetic benchmark, in key order."""
-    folder = _require(Path(root) / split, f"scenes split {split!r}",
-                      "<scenes>/<split>/<split>-NNNNNN.tar (run `run.py data scenes`)")
-    urls = sorted(str(p) for p in folder.glob("*.tar"))
-    out = []
-    for s in read_all(urls):
-        out.append(s | {"meta": json.loads(s["json"])})
-    return out
-
-
-def scenes_retrieval(root: Path, split: str = "test") -> ImageTextSet:
-    """Image <-> long-caption retrieval: each image with its three long captions."""
-    from ..data.text import join_sentences
-
-    images, captions, owner = [], [], []
-    for i, s in enumerate(read_split(root, split)):
-        images.append(s["jpg"])
-        for cap in s["meta"]["long_captions"]:
-            captions.append(join_sentences(cap))
-            owner.append(i)
-    return ImageTextSet(images, captions, owner)
-
-
-def scenes_classification(root: Path, split: str = "test") -> LabelledImages:
-    """The dominant object's category, with the benchmark's class names and templates."""
-    from ..data.scenes.vocab import CATEGORIES, CLASSIFICATION_TEMPLATES
-
-    samples = read_split(root, split)
-    labels = [CATEGORIES.index(s["meta"]["scene"]["objects"][0]["category"]) for s in samples]
-    return LabelledImages([s["jpg"] for s in samples], labels, list(CATEGORIES), list(CLASSIFICATION_TEMPLATES))
 
 
 _COCO_LAYOUT = ("images folder (e.g. coco/val2017/*.jpg) + captions json: captions_val2017.json "

@@ -7,6 +7,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..data.scenes import evalsets
+from . import datasets
+from .evaluator import Evaluator, percent
 from .finite import require_finite
 
 C_GRID = (0.1, 1.0, 10.0, 100.0)
@@ -35,3 +38,34 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
     if items is not None:
         items["correct"] = correct
     return {"top1": 100.0 * float(correct.mean()), "C": float(best)}
+
+
+# ---- the evaluator plug-in (methods/evals/evaluator.py) ------------------------------------------------------
+
+
+def run(method, data, cfg, items: dict) -> dict[str, float]:
+    from .embed import embed_images
+
+    (train, test), feats = data, []
+    for part in (train, test):
+        x, ok = embed_images(method, part.images, cfg)
+        feats.append((x[ok], torch.tensor(part.labels)[ok], int((~ok).sum())))
+    (tx, ty, s1), (vx, vy, s2) = feats
+    return linear_probe(tx, ty, vx, vy, items=items) | {"skipped_images": float(s1 + s2)}
+
+
+def unit(metric: str) -> str:
+    return "correct"
+
+
+def resample(metric: str, items: dict, weights):
+    """top-1: the weighted share of correctly classified test images (the fitted probe is held fixed)."""
+    return percent(weights, items["correct"]) if metric == "top1" else None
+
+
+def _imagenet(cfg, scenes):
+    return datasets.image_folder(cfg.path("linear_train_dir")), datasets.image_folder(cfg.path("imagenet_dir"))
+
+
+EVALUATOR = Evaluator("linear", {"scenes": evalsets.linear, "imagenet": _imagenet}, run, unit, resample,
+                      paths={"imagenet": ("linear_train_dir", "imagenet_dir")})

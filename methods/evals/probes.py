@@ -19,8 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.stream import read_all
-from .datasets import IMAGE_EXTS, _require, read_split
+from .datasets import IMAGE_EXTS, _require
 from .finite import require_finite
 
 
@@ -91,29 +90,6 @@ def image_pair_accuracy(img_a, img_b, cap_a, cap_b, patterns: list[str]) -> dict
 
 
 # ---- readers -----------------------------------------------------------------------------------------------
-
-
-def scenes_compositional(root: Path) -> CaptionPairs:
-    """The benchmark's 7 SugarCrepe-style hard-negative sets over its test split."""
-    spec = json.loads(_require(Path(root) / "probes" / "compositional.json", "scenes compositional probes",
-                               "<scenes>/probes/compositional.json (run `run.py data scenes`)").read_text())
-    jpg = {s["__key__"]: s["jpg"] for s in read_split(root, "test")}
-    items = [(kind, it) for kind, rows in spec.items() for it in rows]
-    return CaptionPairs([jpg[it["key"]] for _, it in items], [it["positive"] for _, it in items],
-                        [it["negative"] for _, it in items], [kind for kind, _ in items])
-
-
-def scenes_perception(root: Path) -> ImagePairs:
-    """The benchmark's MMVP-style pairs (probes/perception-*.tar; members <pattern>-<pair>-{a,b}.jpg/json)."""
-    folder = _require(Path(root) / "probes", "scenes perception probes", "<scenes>/probes/perception-*.tar")
-    sides: dict[tuple, dict] = {}
-    for s in read_all(sorted(str(p) for p in folder.glob("perception-*.tar"))):
-        meta = json.loads(s["json"])
-        sides[(meta["pattern"], meta["pair"], meta["side"])] = {"jpg": s["jpg"], "caption": meta["caption"]}
-    keys = sorted({k[:2] for k in sides})
-    a, b = [sides[k + ("a",)] for k in keys], [sides[k + ("b",)] for k in keys]
-    return ImagePairs([x["jpg"] for x in a], [x["jpg"] for x in b], [x["caption"] for x in a],
-                      [x["caption"] for x in b], [k[0] for k in keys])
 
 
 SUGARCREPE_TYPES = ("add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")

@@ -10,8 +10,13 @@ Python loop over queries.
 
 from __future__ import annotations
 
+import re
+
 import torch
 
+from ..data.scenes import evalsets
+from . import datasets
+from .evaluator import Evaluator, percent
 from .finite import require_finite
 
 
@@ -60,3 +65,43 @@ def retrieval_ranks(image_emb: torch.Tensor, text_emb: torch.Tensor, text_to_ima
         sims, own = block(s)
         t2i_rank += ((sims >= pos[None, :]) & ~own).sum(dim=0)
     return i2t_rank, t2i_rank
+
+
+# ---- the evaluator plug-in (methods/evals/evaluator.py) ------------------------------------------------------
+
+
+def run(method, data, cfg, items: dict) -> dict[str, float]:
+    from .embed import embed_images, embed_texts
+
+    img, ok = embed_images(method, data.images, cfg)
+    owner = torch.tensor(data.caption_image)
+    keep = ok[owner]  # captions of a skipped image leave with it
+    remap = torch.cumsum(ok.long(), 0) - 1
+    txt = embed_texts(method, [c for c, k in zip(data.captions, keep.tolist()) if k], cfg.batch_size)
+    i2t, t2i = retrieval_ranks(img[ok], txt, remap[owner[keep]])
+    items |= {"i2t_rank": i2t.numpy(), "t2i_rank": t2i.numpy()}
+    return recalls(i2t, t2i) | {"skipped_images": float((~ok).sum())}
+
+
+def unit(metric: str) -> str:
+    return "i2t_rank" if metric.startswith("i2t") else "t2i_rank"
+
+
+def resample(metric: str, items: dict, weights):
+    """R@K: the weighted share of queries whose rank is below K."""
+    if not (m := re.fullmatch(r"(i2t|t2i)_r(\d+)", metric)):
+        return None
+    return percent(weights, items[unit(metric)] < int(m.group(2)))
+
+
+def _coco(cfg, scenes):
+    return datasets.coco_captions(cfg.path("coco_images"), cfg.path("coco_captions"))
+
+
+def _flickr(cfg, scenes):
+    return datasets.flickr30k(cfg.path("flickr_images"), cfg.path("flickr_karpathy"))
+
+
+EVALUATOR = Evaluator("retrieval", {"scenes": evalsets.retrieval, "coco": _coco, "flickr30k": _flickr}, run, unit,
+                      resample, paths={"coco": ("coco_images", "coco_captions"),
+                                       "flickr30k": ("flickr_images", "flickr_karpathy")})
