@@ -24,7 +24,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .cells import Cells, curve_points  # noqa: E402
+from experiments.layout import curve_points  # noqa: E402
+
+from .cells import Cells  # noqa: E402
 from .statistics import CANNOT_TELL, DOES_NOT_HOLD, HOLDS, NOT_MEASURED, decision  # noqa: E402
 
 

@@ -7,26 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from experiments.layout import ITEMS
+
 from .statistics import Interval, interval
-
-CURVE = "curve"  # <checkpoint dir>/curve/step<N>/: evaluations during training (experiments.experiment)
-
-
-def curve_point_dir(ckpt_dir: Path, step: int) -> Path:
-    return Path(ckpt_dir) / CURVE / f"step{int(step):07d}"
-
-
-def curve_points(ckpt_dir: Path) -> dict[int, Path]:
-    """step -> folder of each complete evaluation a run logged during training (metrics.json written last)."""
-    folder = Path(ckpt_dir) / CURVE
-    if not folder.is_dir():
-        return {}
-    return {int(d.name[4:]): d for d in sorted(folder.glob("step*")) if (d / "metrics.json").exists()}
-
 
 def load_items(runs_dir: Path, run_id) -> dict | None:
     """A run's per-test-item records (items.npz), or None for runs logged without them."""
-    path = Path(runs_dir) / str(run_id) / "items.npz"
+    path = Path(runs_dir) / str(run_id) / ITEMS
     if not path.exists():
         return None
     with np.load(path, allow_pickle=False) as z:

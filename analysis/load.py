@@ -6,11 +6,11 @@ a rerun resumed it (experiments/records.py)."""
 
 from __future__ import annotations
 
-import json
-import warnings
 from pathlib import Path
 
 import pandas as pd
+
+from experiments.layout import read_json, read_record, run_records
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -23,39 +23,15 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def _read(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exn:
-        warnings.warn(f"skipping unreadable run record {path}: {exn}", stacklevel=3)
-        return None
-    if not isinstance(data, dict):
-        warnings.warn(f"skipping run record {path}: not a JSON object", stacklevel=3)
-        return None
-    return data
-
-
-def read_record(run_json: Path) -> tuple[dict | None, dict]:
-    """(run.json, info.json) of one run folder; run is None when the record cannot be read."""
-    run = _read(Path(run_json))
-    if run is None:
-        return None, {}
-    info = _read(Path(run_json).parent / "info.json")
-    return run, info if info is not None else (run.get("info") or {})
-
-
 def load_runs(runs_dir: str | Path, status: str | None = "COMPLETED") -> pd.DataFrame:
     """One row per run: run_id, status, fingerprint, flattened config (prefixed 'config.'), result metrics."""
     rows = []
-    for run_json in sorted(Path(runs_dir).glob("*/run.json"), key=lambda p: int(p.parent.name)
-                           if p.parent.name.isdigit() else 0):
+    for run_json in run_records(runs_dir):
         run, info = read_record(run_json)
         if run is None or (status and run.get("status") != status):
             continue
         cfg_path = run_json.parent / "config.json"
-        cfg = _read(cfg_path) if cfg_path.exists() else {}
+        cfg = read_json(cfg_path) if cfg_path.exists() else {}
         if cfg is None:  # unreadable: warned, skipped
             continue
         row = {"run_id": run_json.parent.name, "status": run.get("status"), "fingerprint": info.get("fingerprint"),

@@ -25,27 +25,17 @@ import shutil
 import warnings
 from pathlib import Path
 
+from .layout import CURVE, RUN_FILES, completed_runs
+
 DEFAULT = Path("reports/records")
-RUN_FILES = ("run.json", "config.json", "info.json", "metrics.json", "items.npz", "attention_maps.npz")
 RESTORED = "restored_from"  # a file in a restored run folder naming the archive record it came from
-
-
-def _latest_completed(runs_dir: Path) -> dict[str, Path]:
-    """fingerprint -> folder of its latest completed run (the run the tables use: orchestrate.cell_runs)."""
-    from analysis.load import load_runs
-
-    df = load_runs(runs_dir)
-    if not len(df):
-        return {}
-    return {fp: Path(runs_dir) / str(run_id) for fp, run_id in zip(df["fingerprint"], df["run_id"]) if fp}
 
 
 def export(runs_dir: Path, fingerprints, archive: Path = DEFAULT) -> list[str]:
     """Archive the latest completed run of each fingerprint that has one (replacing an older record of it);
     returns the fingerprints archived."""
-    from analysis.cells import CURVE
 
-    latest = _latest_completed(Path(runs_dir))
+    latest = completed_runs(Path(runs_dir))
     out = []
     for fp in fingerprints:
         if fp not in latest:
@@ -92,12 +82,11 @@ def _new_run_dir(runs_dir: Path) -> Path:
 def restore(archive: Path, runs_dir: Path, fingerprints=None) -> list[str]:
     """Copy the archived runs (of `fingerprints`, or all) that runs_dir has no completed run of into runs_dir,
     as new numbered run folders, with their curve points; returns the fingerprints restored."""
-    from analysis.cells import CURVE
 
     archive, runs_dir = Path(archive), Path(runs_dir)
     if not archive.is_dir():
         return []
-    have = set(_latest_completed(runs_dir))
+    have = set(completed_runs(runs_dir))
     wanted = None if fingerprints is None else set(fingerprints)
     out = []
     for record in sorted(p for p in archive.iterdir() if p.is_dir() and not p.name.startswith(".")):

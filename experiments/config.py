@@ -21,6 +21,7 @@ from methods.train import DataConfig, TrainConfig
 
 from .errors import ConfigError
 from .recipes import DEFAULT_RECIPE
+from .recipes import official_fields as recipe_fields
 from .recipes import overrides as recipe_overrides
 from .scales import SCALES, scale_overrides
 
@@ -294,3 +295,13 @@ def section(cfg: dict, name: str):
     if name == "eval":  # a record from before eval.paths: its locations were eval keys of their own
         values["paths"] = dict(values.get("paths") or {}) | {k: values.pop(k) for k in PATH_KEYS if k in values}
     return cls(**{k: tuple(v) if isinstance(d[k], tuple) else v for k, v in values.items()})
+
+
+def recipe_audit(name: str, method: str, cfg: dict, samples: int = 0) -> list[tuple[str, object, object, str, bool]]:
+    """(key, resolved value, official value, source, equal) for every audited field of a resolved config."""
+    rows = []
+    for key, (official, source) in recipe_fields(name, method, samples).items():
+        value = get(cfg, key)
+        same = tuple(value) == tuple(official) if isinstance(official, tuple) else value == official
+        rows.append((key, value, official, source, bool(same)))
+    return rows

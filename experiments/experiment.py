@@ -183,7 +183,7 @@ def save_curve_point(ckpt_dir: Path, step: int, metrics: dict, items: dict) -> N
 
     import numpy as np
 
-    from analysis.cells import curve_point_dir
+    from .layout import curve_point_dir
     from methods.checkpoint import atomic_write
 
     folder = curve_point_dir(ckpt_dir, step)

@@ -1,67 +1,16 @@
-"""Run a manifest: resolve its cells, reuse completed runs by fingerprint, train what is missing, tabulate.
-
-A cell is (row, seed). Cells match runs by the fingerprint of their resolved config, so a baseline shared by two
-manifests trains once, a changed default makes old runs stale, and an interrupted manifest resumes only the
-missing cells (and a half-trained cell resumes from its checkpoint).
-"""
+"""Run a manifest: plan its cells (experiments/plan.py), reuse completed runs by fingerprint, train what is
+missing (a half-trained cell resumes from its checkpoint), then hand the runs to analysis/make.py, which writes
+the table, figures and report. Nothing here renders."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from . import config as C
 from . import manifests
+from .layout import completed_runs
+from .plan import Cell, cells
 from .scales import estimate
-
-
-@dataclasses.dataclass
-class Cell:
-    row: str
-    seed: int
-    config: dict
-    fingerprint: str
-
-
-def cells(manifest, scale: str, seeds: tuple[int, ...] | None = None, rows: list[str] | None = None,
-          overrides: dict | None = None) -> list[Cell]:
-    """The (row, seed) cells of a manifest at a scale; `overrides` (dotted keys) apply to every cell."""
-    if scale not in manifest.SCALES:
-        raise C.ConfigError(f"manifest {manifest.__name__.rsplit('.', 1)[-1]!r} does not run at scale {scale!r}; "
-                            f"valid choices: {', '.join(manifest.SCALES)}")
-    table = manifests.rows(manifest, scale)
-    for r in rows or []:
-        if r not in table:
-            raise C.ConfigError(f"unknown row {r!r}; valid choices: {', '.join(table)}")
-    out = []
-    for row, updates in table.items():
-        if rows and row not in rows:
-            continue
-        updates = {k: _from_env(row, k, v) for k, v in updates.items()}
-        for seed in seeds or manifests.seeds(manifest, scale):
-            cfg = C.resolve({**manifests.settings(manifest, scale), **updates, "scale": scale, "seed": seed,
-                             **(overrides or {})})
-            out.append(Cell(row, seed, cfg, C.fingerprint(cfg)))
-    return out
-
-
-def _from_env(row: str, key: str, value):
-    """A manifest value "$NAME" is the environment variable NAME (e.g. a local checkpoint path)."""
-    import os
-
-    if not (isinstance(value, str) and value.startswith("$")):
-        return value
-    if value[1:] not in os.environ:
-        raise C.ConfigError(f"row {row!r} needs {key} from the environment variable {value[1:]} "
-                            f"(export {value[1:]}=/path/to/file)")
-    return os.environ[value[1:]]
-
-
-def completed_fingerprints(runs_dir: Path) -> set[str]:
-    from analysis.load import load_runs
-
-    df = load_runs(runs_dir)
-    return set(df["fingerprint"].dropna()) if len(df) else set()
 
 
 def _train_cell(config: dict, runs_dir: Path, mongo_url: str | None) -> None:
@@ -131,7 +80,7 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
         if not dry_run and not report_only:
             def on_done(cell: Cell) -> None:
                 A.export(runs_dir, [cell.fingerprint], archive)
-    done = completed_fingerprints(runs_dir)
+    done = set(completed_runs(runs_dir))
     if not dry_run and not report_only:  # every missing cell's paths before the first one trains, not hours in
         for cell in todo:
             if cell.fingerprint not in done:
@@ -164,138 +113,10 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
         A.export(runs_dir, [c.fingerprint for c in todo], archive)
     if dry_run or launch_rank() != 0:  # under torchrun rank 0 records runs and writes outputs
         return None
-    path = write_table(name, manifest, todo, runs_dir, out_dir)
+    from analysis.make import write_outputs
+
+    path = write_outputs(name, manifest, todo, runs_dir, out_dir)
     missing = sum(c.fingerprint not in done for c in todo)
     print(f"{name}: {len(todo)} cells, {trained} trained now, {len(todo) - trained - missing} reused"
           + (f", {missing} missing (--report-only)" if missing else "") + f"; {(time.time() - t0) / 60:.1f} min")
     return path
-
-
-def _commit() -> str:
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).parent)
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def write_table(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir: Path) -> Path:
-    """reports/tables/<name>.tex, reports/<name>.md and reports/figures/<name>-*.png from the logged runs."""
-    from analysis import figures, report
-    from analysis.cells import Cells
-    from analysis.load import load_runs
-    from analysis.tables import cell_stats, latex_table
-
-    df = load_runs(runs_dir)
-    scale = todo[0].config["scale"] if todo else "tiny"
-    columns = manifests.columns(manifest, scale)
-    runs = cell_runs(df, todo)
-    cells_ = Cells.from_frame(df, runs, runs_dir)
-    stats = cell_stats(cells_, list(dict.fromkeys(c.row for c in todo)), list(columns))
-    tex = latex_table(stats, columns, f"{manifest.TITLE} ({scale} scale)", f"tab:{name}", manifest.PAPER)
-    out_dir = Path(out_dir)
-    path = out_dir / "tables" / f"{name}.tex"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(tex)
-    figs = []
-    if len(runs):
-        (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-        figs.append(figures.plot_curves(figures.curves(runs_dir, runs), "train/loss",
-                                        out_dir / "figures" / f"{name}-curves.png"))
-        figs.append(figures.plot_bars(stats, columns, out_dir / "figures" / f"{name}-bars.png"))
-        for metric in getattr(manifest, "CURVES", ()):  # evaluations logged during training (train.eval_every)
-            figs.append(figures.plot_curves(figures.curves(runs_dir, runs, metric), metric,
-                                            out_dir / "figures" / f"{name}-{metric.replace('/', '-')}.png"))
-        maps = _maps(runs_dir, runs)
-        if maps:
-            figs.append(figures.plot_attention(maps, out_dir / "figures" / f"{name}-attention.png"))
-    sections = []
-    if getattr(manifest, "BUDGET_CLAIMS", None):  # claims judged at every evaluation during training
-        from analysis import budget
-
-        batch = todo[0].config["train"]["batch_size"] if todo else 0
-        section, budget_figs = budget.write(name, manifest.BUDGET_CLAIMS, runs, batch, runs_dir, out_dir, columns)
-        sections.append(section)
-        figs += budget_figs
-    data = ", ".join(sorted(set(runs["data"].dropna()))) if len(runs) else "no runs yet"
-    md = report.render(name, manifest, scale, data, _commit(), runs, stats, columns,
-                       [str(f.relative_to(out_dir)) for f in figs], manifests.claims(manifest, scale), cells_,
-                       sections, _reference(name, manifest, scale))
-    (out_dir / f"{name}.md").write_text(md)
-    print(stats.pivot(index="row", columns="metric", values="mean").round(2).to_string())
-    print(f"wrote {path}, {out_dir / f'{name}.md'}" + (f" and {len(figs)} figures" if figs else ""))
-    return path
-
-
-def compare(name: str, better: str, worse: str, metric: str, scale: str = "tiny", seeds=None,
-            runs_dir: Path = Path("runs"), overrides: dict | None = None) -> str:
-    """"better beats worse on metric" for two rows of a manifest, judged from their logged runs as the reports
-    judge a paper's claim (paired per seed, 95% interval over seeds and test items); one line."""
-    from analysis.cells import Cells
-    from analysis.load import load_runs
-    from analysis.statistics import verdict
-
-    todo = cells(manifests.load(name), scale, seeds, [better, worse], overrides)  # unknown row: valid choices
-    df = load_runs(runs_dir)
-    runs = cell_runs(df, todo)
-    logged_fps = set(runs["fingerprint"])
-    missing = [f"{c.row} seed {c.seed}" for c in todo if c.fingerprint not in logged_fps]
-    if missing:
-        raise C.ConfigError(f"no run yet for {', '.join(missing)} in {runs_dir}; train them with: "
-                            f"python experiments/run.py {name} --rows '{better},{worse}'")
-    logged = df[df["run_id"].isin(runs["run_id"])]
-    if metric not in logged.columns or logged[metric].isna().all():
-        known = sorted(c for c in logged.columns if c.count("/") == 2 and logged[c].notna().any())
-        raise C.ConfigError(f"metric {metric!r} not logged by these runs; logged: {', '.join(known)}")
-    gap = Cells.from_frame(df, runs, runs_dir).paired(better, worse, metric)
-    return f"{better} vs {worse} on {metric}: {verdict(gap)}"
-
-
-REFERENCE = "budget"  # the tiny tables' reference: the budget study (reports/budget.md)
-
-
-def _reference(name: str, manifest, scale: str) -> str:
-    """A tiny report's line on its reference: which of its claims the budget study judges with 10x the training."""
-    if scale != "tiny" or name == REFERENCE or not manifests.claims(manifest, scale):
-        return ""
-    covers = getattr(manifests.load(REFERENCE), "COVERS", {}).get(name)
-    link = f"[{REFERENCE}.md]({REFERENCE}.md)"
-    if covers is None:
-        return f"The budget study ({link}) does not train this manifest's rows: its claims are judged at the tiny " \
-               "budget only."
-    if covers == "all":
-        return f"Where these claims appear with 10x more training (3 seeds, the same statistics): {link}."
-    return f"Where the claims on {covers} appear with 10x more training (3 seeds, the same statistics): {link}; " \
-           "the others are judged at the tiny budget only."
-
-
-def _maps(runs_dir: Path, runs) -> dict:
-    """Row label -> the arrays of its first seed's attention_maps.npz (runs that saved maps)."""
-    import numpy as np
-
-    out = {}
-    for r in runs.itertuples():
-        path = Path(runs_dir) / str(r.run_id) / "attention_maps.npz"
-        if path.exists() and r.row not in out:
-            with np.load(path) as z:
-                out[r.row] = {k: z[k] for k in z.files}
-    return out
-
-
-def cell_runs(df, todo: list[Cell]):
-    """The latest completed run of every cell: columns row, seed, run_id, data, fingerprint."""
-    import pandas as pd
-
-    records = []
-    for c in todo:
-        hit = df[df["fingerprint"] == c.fingerprint] if len(df) else df
-        if len(hit):
-            last = hit.iloc[-1]
-            records.append({"row": c.row, "seed": c.seed, "run_id": last["run_id"], "data": last["data"],
-                            "fingerprint": c.fingerprint, "wall_time_s": last["wall_time_s"],
-                            "flops_per_sample": last.get("flops_per_sample")})
-    return pd.DataFrame(records, columns=["row", "seed", "run_id", "data", "fingerprint", "wall_time_s",
-                                          "flops_per_sample"])

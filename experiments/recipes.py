@@ -154,15 +154,3 @@ def official_fields(name: str, method: str, samples: int = 0) -> dict[str, tuple
 def overrides(name: str, method: str, samples: int = 0) -> dict[str, object]:
     """The dotted-key overrides a recipe sets for a method."""
     return {k: v for k, (v, _) in official_fields(name, method, samples).items()}
-
-
-def audit(name: str, method: str, cfg: dict, samples: int = 0) -> list[tuple[str, object, object, str, bool]]:
-    """(key, resolved value, official value, source, equal) for every audited field of a resolved config."""
-    from .config import get
-
-    rows = []
-    for key, (official, source) in official_fields(name, method, samples).items():
-        value = get(cfg, key)
-        same = tuple(value) == tuple(official) if isinstance(official, tuple) else value == official
-        rows.append((key, value, official, source, bool(same)))
-    return rows

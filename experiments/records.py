@@ -72,7 +72,7 @@ def _config_fingerprint(path: Path) -> str | None:
 
 def mark_stale(runs_dir: Path, fingerprint: str, run_id) -> list[str]:
     """Mark every stale RUNNING record of this fingerprint INTERRUPTED (resumed_by=run_id); returns their ids."""
-    from analysis.load import read_record
+    from .layout import read_record
 
     marked = []
     for run_json in Path(runs_dir).glob("*/run.json"):

@@ -153,10 +153,10 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
         raise ConfigError(f"--seeds expects comma-separated integers, got {args.seeds!r}") from None
     rows = args.rows.split(",") if args.rows else None
     if args.slurm:
-        from experiments import orchestrate
+        from experiments import plan
         from experiments.slurm import slurm_script
 
-        todo = orchestrate.cells(manifests.load(name), args.scale, seeds, rows, _overrides(args.set))
+        todo = plan.cells(manifests.load(name), args.scale, seeds, rows, _overrides(args.set))
         args.slurm.write_text(slurm_script(name, todo, args.scale, args.nodes, args.gpus_per_node,
                                            str(args.runs_dir), args.set))
         print(f"wrote {args.slurm}: {len(todo)} array tasks of {args.nodes} x {args.gpus_per_node} GPUs; "
@@ -195,7 +195,7 @@ def cmd_recipes(argv: list[str]) -> int:
         for method in [args.method] if args.method else list(METHODS):
             cfg = C.resolve({"method": method, "scale": "paper", "data.shards": "/data", "recipe": name,
                              "recipe_samples": samples, **_overrides(args.set)})
-            rows = R.audit(name, method, cfg, samples)
+            rows = C.recipe_audit(name, method, cfg, samples)
             total += len(rows)
             same += sum(ok for *_, ok in rows)
             print(f"## {name} / {method}: {r.script}")
@@ -215,7 +215,9 @@ def cmd_all(argv: list[str]) -> int:
     import time
 
     from experiments import manifests
-    from experiments.orchestrate import cells, completed_fingerprints, run_manifest
+    from experiments.layout import completed_runs
+    from experiments.orchestrate import run_manifest
+    from experiments.plan import cells
     from experiments.scales import estimate_seconds
 
     p = _parser("run.py all")
@@ -249,7 +251,7 @@ def cmd_all(argv: list[str]) -> int:
                      archive=args.archive)
         times[name] = time.time() - t0
         if args.dry_run:  # the estimate of what this manifest would train that no earlier one did
-            planned |= completed_fingerprints(args.runs_dir)  # logged, or restored by --archive just now
+            planned |= set(completed_runs(args.runs_dir))  # logged, or restored by --archive just now
             new = {c.fingerprint: c for c in cells(manifests.load(name), args.scale, overrides=_overrides(args.set))
                    if c.fingerprint not in planned}
             planned |= set(new)
@@ -266,7 +268,7 @@ def cmd_all(argv: list[str]) -> int:
 
 def cmd_compare(argv: list[str]) -> int:
     """Any two rows of a manifest on any logged metric, judged as the reports judge a paper's claim."""
-    from experiments.orchestrate import compare
+    from analysis.make import compare
 
     p = _parser("run.py compare")
     p.add_argument("manifest")

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from analysis.cells import curve_points
 from analysis.load import load_runs
 from experiments import archive as A
+from experiments.layout import curve_points
 from experiments.orchestrate import run_manifest
 
 from .conftest import tiny_overrides

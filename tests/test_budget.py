@@ -3,11 +3,13 @@ own budget rule."""
 
 import pytest
 
+from analysis import make
 from analysis.budget import sentence
-from analysis.cells import curve_points
 from analysis.load import load_runs
 from analysis.statistics import CANNOT_TELL, DOES_NOT_HOLD, HOLDS
-from experiments import manifests, orchestrate, scales
+from experiments import manifests, plan, scales
+from experiments.errors import ConfigError
+from experiments.layout import curve_points
 from experiments.orchestrate import run_manifest
 
 from .conftest import tiny_overrides
@@ -40,7 +42,7 @@ def test_tiny_profile_follows_its_budget_rule():
     assert steps % 25 == 0
 
     def table3_seconds(n: int) -> float:
-        todo = orchestrate.cells(manifests.load("table3"), "tiny", overrides={"train.steps": n})
+        todo = plan.cells(manifests.load("table3"), "tiny", overrides={"train.steps": n})
         assert len(todo) == 4 * len(manifests.TINY_SEEDS)
         return sum(scales.estimate_seconds(c.config) for c in todo)
 
@@ -86,21 +88,21 @@ def test_budget_study_end_to_end_keeps_every_evaluation_and_judges_claims_along_
     assert "- table3: COSMOS beats CLIP on MMVP-style: **not measured yet**" in section
     # any two rows, any logged metric, judged as the report judges a claim; clear errors otherwise
     line = next(x for x in md.splitlines() if x.startswith("- slip_table: SLIP beats CLIP zero-shot (top-1): **"))
-    judged = orchestrate.compare("budget", "SLIP", "CLIP", "classification/scenes/top1", seeds=(0, 1),
+    judged = make.compare("budget", "SLIP", "CLIP", "classification/scenes/top1", seeds=(0, 1),
                                  runs_dir=runs, overrides=overrides)
     assert judged == f"SLIP vs CLIP on classification/scenes/top1: {line.split('**')[1]}"
-    with pytest.raises(orchestrate.C.ConfigError, match="metric 'classification/scenes/top9' not logged by these "
+    with pytest.raises(ConfigError, match="metric 'classification/scenes/top9' not logged by these "
                                                          "runs; logged: classification/scenes/class_cos"):
-        orchestrate.compare("budget", "SLIP", "CLIP", "classification/scenes/top9", seeds=(0, 1), runs_dir=runs,
+        make.compare("budget", "SLIP", "CLIP", "classification/scenes/top9", seeds=(0, 1), runs_dir=runs,
                             overrides=overrides)
-    with pytest.raises(orchestrate.C.ConfigError, match=r"no run yet for SiLC seed 0, SiLC seed 1 in .*--rows"):
-        orchestrate.compare("budget", "SiLC", "CLIP", "classification/scenes/top1", seeds=(0, 1), runs_dir=runs,
+    with pytest.raises(ConfigError, match=r"no run yet for SiLC seed 0, SiLC seed 1 in .*--rows"):
+        make.compare("budget", "SiLC", "CLIP", "classification/scenes/top1", seeds=(0, 1), runs_dir=runs,
                             overrides=overrides)
 
 
 def test_each_tiny_report_says_which_of_its_claims_the_budget_study_judges():
     from experiments import manifests
-    from experiments.orchestrate import _reference
+    from analysis.make import _reference
 
     covers = manifests.load("budget").COVERS
     assert set(covers) <= set(manifests.names())
@@ -114,7 +116,7 @@ def test_each_tiny_report_says_which_of_its_claims_the_budget_study_judges():
 
 def test_clip_tiny_row_is_the_budget_studys_clip_row():
     from experiments import manifests
-    from experiments.orchestrate import cells
+    from experiments.plan import cells
 
     fps = lambda name, row: {c.fingerprint for c in cells(manifests.load(name), "tiny", rows=[row])}  # noqa: E731
     assert fps("clip_tiny", "CLIP, 1000 steps") == fps("budget", "CLIP"), "one config, trained once for both"

@@ -22,7 +22,7 @@ def all_fingerprints(checkpoint: str) -> dict[str, str]:
     """"manifest|scale|row|seed" -> fingerprint for every cell of every manifest at every scale it runs at."""
     import os
 
-    from experiments import manifests, orchestrate
+    from experiments import manifests, plan
 
     for name in CHECKPOINT_ENV:
         os.environ[name] = checkpoint
@@ -32,7 +32,7 @@ def all_fingerprints(checkpoint: str) -> dict[str, str]:
         for scale in manifest.SCALES:
             # paper runs read real shards, and a recipe that takes its size from the data is told it
             overrides = {"data.shards": SHARDS, "recipe_samples": 15_000_000} if scale == "paper" else None
-            for cell in orchestrate.cells(manifest, scale, overrides=overrides):
+            for cell in plan.cells(manifest, scale, overrides=overrides):
                 out[f"{name}|{scale}|{cell.row}|{cell.seed}"] = cell.fingerprint
     return out
 

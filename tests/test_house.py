@@ -67,3 +67,52 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one():
     assert "experiments/run.py" in blocks[0] and "pytest" in blocks[1]
     test_cmd = blocks[1].strip().splitlines()[-1]
     assert test_cmd in (ROOT / ".ci" / "run").read_text()
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """module -> the suite modules it imports (function-level imports included; relative imports resolved)."""
+    names = {}
+    for pkg in ("methods", "experiments", "analysis"):
+        for path in (ROOT / pkg).rglob("*.py"):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            is_pkg = parts[-1] == "__init__"
+            names[".".join(parts[:-1] if is_pkg else parts)] = (path, is_pkg)
+    graph = {}
+    for mod, (path, is_pkg) in names.items():
+        here = mod.split(".") if is_pkg else mod.split(".")[:-1]
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = here[:len(here) - node.level + 1] if node.level else []
+                root = ".".join(base + ([node.module] if node.module else []))
+                targets = [root] + [f"{root}.{a.name}" for a in node.names]
+            for t in targets:
+                while t and t not in names:
+                    t = t.rpartition(".")[0]
+                if t and t != mod:
+                    deps.add(t)
+        graph[mod] = deps
+    return graph
+
+
+def test_no_import_circle():
+    graph, state, path = _module_graph(), {}, []
+
+    def visit(m):
+        state[m] = 1
+        path.append(m)
+        for d in graph[m]:
+            if d.startswith(m + ".") or m.startswith(d + ".") and d == m.rpartition(".")[0]:
+                continue  # a package and its own submodules
+            assert state.get(d) != 1, f"import circle: {' -> '.join(path[path.index(d):] + [d])}"
+            if d not in state:
+                visit(d)
+        path.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)

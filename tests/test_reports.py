@@ -10,7 +10,8 @@ import pytest
 
 from analysis.report import check_claim
 from experiments import manifests
-from experiments.orchestrate import cells, write_table
+from analysis.make import write_outputs as write_table
+from experiments.plan import cells
 
 GOLDEN = Path(__file__).parent / "golden"
 
