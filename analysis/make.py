@@ -49,14 +49,14 @@ def write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir
         figs.append(figures.plot_curves(figures.curves(runs_dir, runs), "train/loss",
                                         out_dir / "figures" / f"{name}-curves.png"))
         figs.append(figures.plot_bars(stats, columns, out_dir / "figures" / f"{name}-bars.png"))
-        for metric in getattr(manifest, "CURVES", ()):  # evaluations logged during training (train.eval_every)
+        for metric in manifest.CURVES:  # evaluations logged during training (train.eval_every)
             figs.append(figures.plot_curves(figures.curves(runs_dir, runs, metric), metric,
                                             out_dir / "figures" / f"{name}-{metric.replace('/', '-')}.png"))
         maps = _maps(runs_dir, runs)
         if maps:
             figs.append(figures.plot_attention(maps, out_dir / "figures" / f"{name}-attention.png"))
     sections = []
-    if getattr(manifest, "BUDGET_CLAIMS", None):  # claims judged at every evaluation during training
+    if manifest.BUDGET_CLAIMS:  # claims judged at every evaluation during training
         from . import budget
 
         batch = todo[0].config["train"]["batch_size"] if todo else 0
@@ -104,7 +104,7 @@ def _reference(name: str, manifest, scale: str) -> str:
     """A tiny report's line on its reference: which of its claims the budget study judges with 10x the training."""
     if scale != "tiny" or name == REFERENCE or not manifests.claims(manifest, scale):
         return ""
-    covers = getattr(manifests.load(REFERENCE), "COVERS", {}).get(name)
+    covers = manifests.load(REFERENCE).COVERS.get(name)
     link = f"[{REFERENCE}.md]({REFERENCE}.md)"
     if covers is None:
         return f"The budget study ({link}) does not train this manifest's rows: its claims are judged at the tiny " \

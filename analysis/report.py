@@ -48,7 +48,7 @@ def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.Dat
            sections: list[str] = (), reference: str = "") -> str:
     """The report's markdown; `claims` (text, better row, worse row, metric) default to the manifest's CLAIMS;
     `sections` (markdown) go after the claims, then `reference` (where the claims are judged with more training)."""
-    doc = (manifest.__doc__ or "").strip().split("\n\n")[0]
+    doc = manifest.doc.strip().split("\n\n")[0]
     lines = [f"# {manifest.TITLE}", "", doc, "",
              f"- **Scale**: `{scale}`. **Data**: {data}.",
              f"- **Commit**: `{commit}`. **Runs**: " + (", ".join(
@@ -63,7 +63,7 @@ def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.Dat
              "below, and cannot be told at this budget otherwise.", "",
              "## Our results", "", markdown_table(stats, columns), "",
              "## The paper's numbers", "", paper_table(manifest.PAPER), ""]
-    claims = getattr(manifest, "CLAIMS", []) if claims is None else claims
+    claims = manifest.CLAIMS if claims is None else claims
     if claims:
         lines += ["## The paper's claims at this scale", ""]
         lines += [f"- {text}: **{check_claim(cells, better, worse, metric)}**"

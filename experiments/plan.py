@@ -25,7 +25,7 @@ def cells(manifest, scale: str, seeds: tuple[int, ...] | None = None, rows: list
           overrides: dict | None = None) -> list[Cell]:
     """The (row, seed) cells of a manifest at a scale; `overrides` (dotted keys) apply to every cell."""
     if scale not in manifest.SCALES:
-        raise C.ConfigError(f"manifest {manifest.__name__.rsplit('.', 1)[-1]!r} does not run at scale {scale!r}; "
+        raise C.ConfigError(f"manifest {manifest.name!r} does not run at scale {scale!r}; "
                             f"valid choices: {', '.join(manifest.SCALES)}")
     table = manifests.rows(manifest, scale)
     for r in rows or []:

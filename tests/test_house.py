@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import subprocess
 import sys
@@ -116,3 +117,25 @@ def test_no_import_circle():
     for m in sorted(graph):
         if m not in state:
             visit(m)
+
+
+def test_a_misspelt_manifest_field_is_an_error():
+    import types
+
+    import pytest
+
+    from experiments import manifests
+    from experiments.errors import ConfigError
+
+    mod = types.ModuleType("zz_misspelt", "A manifest with a typo.")
+    mod.__dict__.update(TITLE="t", ROWS={"CLIP": {"method": "clip"}}, COLUMNS={}, SEEDS=(0,), SCALES=("tiny",),
+                        PAPER={}, CURVE=("x",))
+    with pytest.raises(ConfigError, match="unknown field.*CURVE; valid fields: .*CURVES"):
+        manifests.from_module(mod, "zz_misspelt")
+    del mod.CURVE, mod.PAPER
+    with pytest.raises(ConfigError, match="lacks PAPER"):
+        manifests.from_module(mod, "zz_misspelt")
+    m = manifests.load("table5")
+    assert m.name == "table5" and m.CURVES == () and m.doc.startswith("COSMOS paper Table 5")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.TITLE = "x"

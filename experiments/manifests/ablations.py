@@ -7,6 +7,9 @@ Budget: tiny = 12 rows + the default x 3 seeds (36 COSMOS runs, 42.9 min with --
 default row is table3's COSMOS); use --rows to run one sweep.
 """
 
+from ._shared import ABLATION_COLUMNS as _ABLATION_COLUMNS
+from ._shared import ABLATION_COLUMNS_BY_SCALE as _ABLATION_COLUMNS_BY_SCALE
+
 TITLE = "COSMOS ablation sweeps"
 ROWS = {f"local crops = {n}": {"method": "cosmos", "cosmos.local_crops": n} for n in (0, 2, 4, 8)}
 ROWS |= {f"distill weight = {w}": {"method": "cosmos", "cosmos.distill_weight": w} for w in (0.0, 0.5, 2.0)}
@@ -15,10 +18,8 @@ ROWS |= {"EMA schedule = cosine": {"method": "cosmos", "cosmos.ema_schedule": "c
          "evaluate the student": {"method": "cosmos", "cosmos.eval_weights": "student"},
          "no cross-attention": {"method": "cosmos", "cosmos.cross_attention": False},
          "COSMOS (default)": {"method": "cosmos"}}
-COLUMNS = {"retrieval/scenes/i2t_r1": "I2T R@1", "retrieval/scenes/t2i_r1": "T2I R@1",
-           "classification/scenes/top1": "Top-1", "compositional/scenes/mean": "SugarCrepe-style avg"}
-COLUMNS_BY_SCALE = {"paper": {"retrieval/coco/i2t_r1": "COCO I2T", "retrieval/coco/t2i_r1": "COCO T2I",
-                              "classification/imagenet/top1": "IN top-1"}}
+COLUMNS = _ABLATION_COLUMNS
+COLUMNS_BY_SCALE = _ABLATION_COLUMNS_BY_SCALE
 SEEDS = (0,)
 SCALES = ("tiny", "small", "paper")
 PAPER: dict = {}  # the appendix numbers were not recovered (../shared/reference/paper_numbers.md)

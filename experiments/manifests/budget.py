@@ -21,17 +21,17 @@ Budget: tiny = 9 distinct rows x 3 seeds x 1,000 steps with 10 evaluations each.
 their own curves with train.eval_every).
 """
 
-from .table5 import BEFORE_TEXT_CROPPING
+from ._shared import BEFORE_TEXT_CROPPING as _BEFORE_TEXT_CROPPING
 from .table5 import ROWS as _TABLE5
 
 TITLE = "Budget study: each claim's gap against training samples and FLOPs"
-STEPS, EVERY = 1000, 100  # 10x the tiny profile's 100 steps, an evaluation at each multiple of it
-_CURVE = {"train.steps": STEPS, "train.eval_every": EVERY}
+_STEPS, _EVERY = 1000, 100  # 10x the tiny profile's 100 steps, an evaluation at each multiple of it
+_CURVE = {"train.steps": _STEPS, "train.eval_every": _EVERY}
 _METHODS = {"CLIP": {"method": "clip"}, "SLIP": {"method": "slip"}, "SiLC": {"method": "silc"},
             "COSMOS": {"method": "cosmos"}}
-# Table 5's rows under their own labels; its CLIP row trains on the raw alt-text (table5.BEFORE_TEXT_CROPPING) and
+# Table 5's rows under their own labels; its CLIP row trains on the raw alt-text (_shared.BEFORE_TEXT_CROPPING) and
 # its last row is the COSMOS default (the same config as "COSMOS": trained once, shared by fingerprint).
-_T5 = {f"T5 {label}" if label != "CLIP" else f"T5 CLIP ({BEFORE_TEXT_CROPPING} alt-text)": row
+_T5 = {f"T5 {label}" if label != "CLIP" else f"T5 CLIP ({_BEFORE_TEXT_CROPPING} alt-text)": row
        for label, row in _TABLE5.items()}
 ROWS = {label: row | _CURVE for label, row in (_METHODS | _T5).items()}
 COLUMNS = {"retrieval/scenes/i2t_r1": "I2T R@1", "retrieval/scenes/t2i_r1": "T2I R@1",

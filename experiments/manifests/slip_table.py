@@ -11,7 +11,7 @@ Budget: tiny = 2 rows x 3 seeds (6.0 min with --jobs 2 on 2 cores; they evaluate
 not table3's cells).
 """
 
-from experiments.scales import COMPARISON_EVALS
+from experiments.scales import COMPARISON_EVALS as _COMPARISON_EVALS
 
 TITLE = "CLIP vs SLIP: zero-shot and linear probe (SLIP main table)"
 ROWS = {"CLIP": {"method": "clip"}, "SLIP": {"method": "slip"}}
@@ -23,7 +23,7 @@ SCALES = ("tiny", "small", "paper")
 # paper: SLIP's own recipe (experiments/recipes.py slip_yfcc15m: YFCC15M, 25 epochs, batch 4096, lr 3e-3 / 5e-4,
 # wd 0.1 / 0.5, warmup 1 epoch from 1e-6, cosine to 1e-5, bilinear crops, SLIP's 7 ImageNet templates); it needs
 # --set recipe_samples=N, the size of your YFCC15M download.
-SETTINGS = {s: {"eval.sets": COMPARISON_EVALS + ("linear/scenes",)} for s in ("tiny", "small")} | {
+SETTINGS = {s: {"eval.sets": _COMPARISON_EVALS + ("linear/scenes",)} for s in ("tiny", "small")} | {
     "paper": {"eval.sets": ("classification/imagenet", "linear/imagenet"), "recipe": "slip_yfcc15m"}}
 # ViT-B/16, YFCC15M, 25 epochs (SLIP README, [A]).
 PAPER = {"CLIP": {"Zero-shot top-1": (37.6, "A"), "Linear top-1": (66.5, "A")},

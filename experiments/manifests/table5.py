@@ -6,7 +6,7 @@ CLIP row is the CLIP method). Our reading of the "+ multi-crop" row: 2 DINO-augm
 crops all in the CLIP loss, no teacher (without distillation the local crops would otherwise be unused); from
 "+ image self-distillation" on, local crops feed only the distillation, as in the official code.
 
-Rows before "+ text cropping" train on the raw alt-text alone (BEFORE_TEXT_CROPPING, one caption per image).
+Rows before "+ text cropping" train on the raw alt-text alone (_shared.BEFORE_TEXT_CROPPING, one caption per image).
 Why: the paper's Table 5 CLIP row (COCO I2T / T2I 15.0 / 10.7) is far below Table 1's CLIP on the same CC3M-recap
 data (40.2 / 27.2), which trains on the synthetic captions; the official code has a caption mode for exactly this
 ('raw': the raw_caption only, one text); and the step the paper credits to text cropping (I2T 20.6 -> 50.4) is
@@ -18,11 +18,14 @@ Budget: tiny = 6 rows x 3 seeds (11.3 min with --jobs 2 on 2 cores; the COSMOS r
 self-distillation" the ablations' "no cross-attention"); paper = 6 CC3M-recap runs.
 """
 
-BEFORE_TEXT_CROPPING = "raw"  # the caption mode of the rows before "+ text cropping" (see the docstring)
-_ONE_CAPTION = {"cosmos.caption": BEFORE_TEXT_CROPPING, "cosmos.global_texts": 1, "cosmos.local_texts": 0}
+from ._shared import ABLATION_COLUMNS as _ABLATION_COLUMNS
+from ._shared import ABLATION_COLUMNS_BY_SCALE as _ABLATION_COLUMNS_BY_SCALE
+from ._shared import BEFORE_TEXT_CROPPING as _BEFORE_TEXT_CROPPING
+
+_ONE_CAPTION = {"cosmos.caption": _BEFORE_TEXT_CROPPING, "cosmos.global_texts": 1, "cosmos.local_texts": 0}
 TITLE = "COSMOS component ablation (COSMOS Table 5)"
 ROWS = {
-    "CLIP": {"method": "clip", "clip.caption": BEFORE_TEXT_CROPPING},
+    "CLIP": {"method": "clip", "clip.caption": _BEFORE_TEXT_CROPPING},
     "+ multi-crop": {"method": "cosmos", "cosmos.image_distill": False, "cosmos.text_distill": False,
                      "cosmos.cross_attention": False, "cosmos.clip_on_local_crops": True} | _ONE_CAPTION,
     "+ image self-distillation": {"method": "cosmos", "cosmos.text_distill": False, "cosmos.cross_attention": False}
@@ -31,10 +34,8 @@ ROWS = {
     "+ text self-distillation": {"method": "cosmos", "cosmos.cross_attention": False},
     "+ cross-attention (COSMOS)": {"method": "cosmos"},
 }
-COLUMNS = {"retrieval/scenes/i2t_r1": "I2T R@1", "retrieval/scenes/t2i_r1": "T2I R@1",
-           "classification/scenes/top1": "Top-1", "compositional/scenes/mean": "SugarCrepe-style avg"}
-COLUMNS_BY_SCALE = {"paper": {"retrieval/coco/i2t_r1": "COCO I2T", "retrieval/coco/t2i_r1": "COCO T2I",
-                              "classification/imagenet/top1": "IN top-1"}}
+COLUMNS = _ABLATION_COLUMNS
+COLUMNS_BY_SCALE = _ABLATION_COLUMNS_BY_SCALE
 SEEDS = (0,)
 SCALES = ("tiny", "small", "paper")
 PAPER = {"CLIP": {"COCO I2T": (15.0, "T"), "COCO T2I": (10.7, "T"), "IN top-1": (17.5, "U")},
