@@ -5,7 +5,7 @@ A manifest with BUDGET_CLAIMS trains its rows with train.eval_every; each evalua
 checkpoint (<runs>/checkpoints/<fingerprint>/curve/step<N>/, with its per-item records), so the claim at budget N
 uses the same paired interval over seeds and test items as the tables (analysis/statistics.py).
 
-The sentence per claim follows a rule fixed before any result (issue 16): over the budgets in increasing order,
+The sentence per claim follows a rule fixed before any result: over the budgets in increasing order,
 - "holds from B on" / "does not hold from B on": the verdict is that word at B and at every larger budget, and
   the opposite word at no budget before B;
 - "flips": it holds at some budgets and does not hold at others (otherwise);

@@ -1,4 +1,4 @@
-"""The paper path on a real accelerator, in one prepared run (issue 18): CUDA tests, ViT-B/16 training steps of
+"""The paper path on a real accelerator, in one prepared run: CUDA tests, ViT-B/16 training steps of
 every method at the recipes' per-GPU batches in bf16 and fp16 (samples/s, median step time, peak memory, model
 FLOP utilisation), the batched photometric augmentations on the GPU, and a 100-step `scale=small` run end to end
 with evaluation. Every stage records its result or its error and the run goes on, so one failure never costs
@@ -14,6 +14,7 @@ time / the card's dense bf16 peak (989 TFLOP/s for H100 SXM and H200, NVIDIA's d
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -33,12 +34,11 @@ from methods.flops import count_flops  # noqa: E402
 from methods.train import optimisation_step  # noqa: E402
 
 # Paper configs (each Config's defaults are the paper's values) at ViT-B/16; the smoke mode shrinks them.
-PAPER = {"encoder": "ViT-B-16", "batches": (64, 32), "precisions": ("bf16", "fp16"), "steps": 20, "method_sizes": {}}
+# field_sizes: Config field -> value, set in every method whose Config has that field.
+PAPER = {"encoder": "ViT-B-16", "batches": (64, 32), "precisions": ("bf16", "fp16"), "steps": 20, "field_sizes": {}}
 SMOKE = {"encoder": "ViT-Micro-8-32", "batches": (4,), "precisions": ("fp32",), "steps": 2,
-         "method_sizes": {"slip": {"ssl_hidden": 64, "ssl_dim": 32},
-                          "silc": {"local_size": 16, "local_crops": 2, "head_dim": 64, "head_hidden": 64,
-                                   "head_bottleneck": 32},
-                          "cosmos": {"local_size": 16, "local_crops": 2}}}
+         "field_sizes": {"ssl_hidden": 64, "ssl_dim": 32, "local_size": 16, "local_crops": 2, "head_dim": 64,
+                         "head_hidden": 64, "head_bottleneck": 32}}
 
 
 def stage(results: dict, name: str, fn, deadline: float) -> None:
@@ -78,7 +78,8 @@ def cuda_tests() -> dict:
 def step_row(name: str, sizes: dict, encoder: str, batch: int, precision: str, steps: int, device) -> dict:
     """One method's training step at one per-GPU batch and precision: time, throughput, memory, FLOPs, MFU."""
     torch.manual_seed(0)
-    cfg = METHODS[name].Config(**sizes.get(name, {}))
+    fields = {f.name for f in dataclasses.fields(METHODS[name].Config)}
+    cfg = METHODS[name].Config(**{k: v for k, v in sizes.items() if k in fields})
     method = build_method(name, cfg, encoder).to(device).train()
     opt = torch.optim.AdamW(method.param_groups(0.1), lr=1e-4, betas=(0.9, 0.98), eps=1e-8)
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16" and device.type == "cuda")
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         for precision in spec["precisions"]:
             for name in args.methods:
                 stage(results, f"step {name} b{batch} {precision}",
-                      lambda n=name, b=batch, pr=precision: step_row(n, spec["method_sizes"], spec["encoder"], b, pr,
+                      lambda n=name, b=batch, pr=precision: step_row(n, spec["field_sizes"], spec["encoder"], b, pr,
                                                                       spec["steps"], device), deadline)
     stage(results, "augment=device", lambda: data_throughput(
         1.0 if args.cpu_smoke else 5.0, "device", device, scenes="test" if args.cpu_smoke else "tiny",

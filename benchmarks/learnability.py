@@ -14,7 +14,7 @@ augmentation) and reports top-1 on 1,000 test scenes for the dominant object's c
   - --palette: CLIP on the captions for the tiny recipe's 200 steps (warmup + cosine, lr 3e-4) on the full
     vocabulary (10 colours, up to 4 objects) and on a reduced one (3 colours, up to 2 objects), at batch 32 and
     64, with and without the CLIP view's RandomResizedCrop(scale 0.9-1): what a benchmark v4 needs for zero-shot
-    classification to leave chance in the tiny budget (README, "Category classification at tiny scale").
+    classification to leave chance in the tiny budget (docs/findings.md, "Category classification at tiny scale").
 
     python benchmarks/learnability.py [--steps 200] [--caption-steps 1000] [--palette | --typical [--seeds 0 1]]
 """

@@ -71,6 +71,7 @@ def time_steps(step, steps: int, device) -> float:
 
 
 def step_table(names, scale, encoder, batch, steps, device, precision) -> list[dict]:
+    """One row per method; the ratios are relative to the first (the baseline)."""
     rows = []
     for name in names:
         method, step = build_step(name, scale, encoder, batch, device, precision)
@@ -81,7 +82,7 @@ def step_table(names, scale, encoder, batch, steps, device, precision) -> list[d
             row["mfu"] = flops / sec / PEAK_BF16_FLOPS
         rows.append(row)
         del method, step
-    base = next(r for r in rows if r["method"] == "clip")
+    base = rows[0]
     for r in rows:
         r["time_ratio"], r["flop_ratio"] = r["step_ms"] / base["step_ms"], r["gflops"] / base["gflops"]
         r["time_over_flops"] = r["time_ratio"] / r["flop_ratio"]
@@ -132,11 +133,12 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--methods", nargs="+", default=list(METHODS))
+    p.add_argument("--baseline", default="clip", choices=list(METHODS), help="the method the ratios are relative to")
     p.add_argument("--data-seconds", type=float, default=20.0, help="0 skips the data-throughput benchmark")
     args = p.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     precision = "bf16" if device.type == "cuda" else "fp32"
-    names = ["clip"] + [m for m in args.methods if m != "clip"]
+    names = [args.baseline] + [m for m in args.methods if m != args.baseline]
     rows = step_table(names, args.scale, args.encoder, args.batch, args.steps, device, precision)
     print(f"{args.encoder}, batch {args.batch}, {device} {precision}, {torch.get_num_threads()} threads")
     for r in rows:

@@ -1,4 +1,4 @@
-"""Cheaper tiny encoders, judged by what matters: the benchmark metric a method reaches per CPU-second (issue 16).
+"""Cheaper tiny encoders, judged by what matters: the benchmark metric a method reaches per CPU-second.
 
 For each candidate encoder (width, depth, text context, image size, patch size) and method, the suite's own
 pipeline (shards, views, loop, evaluators) trains for the number of steps that fits `--seconds` of training on
@@ -46,7 +46,7 @@ CANDIDATES = {
     "tiny-8-64": _cfg(64, 8, 128, 4, 128, 2, 32),
     "narrow-8-64": _cfg(64, 8, 64, 4, 64, 2, 32),
     "shallow-8-64": _cfg(64, 8, 128, 2, 128, 1, 32),
-    "patch16-64": _cfg(64, 16, 128, 4, 128, 2, 32),  # = ViT-Tiny-16-64, the tiny profile since session 9
+    "patch16-64": _cfg(64, 16, 128, 4, 128, 2, 32),  # = ViT-Tiny-16-64, the tiny profile
     "img32-8": _cfg(32, 8, 128, 4, 128, 2, 32),
     "ctx24-8-64": _cfg(64, 8, 128, 4, 128, 2, 24),
     "micro-8-32": _cfg(32, 8, 64, 2, 64, 2, 24),
@@ -76,7 +76,7 @@ def run(method: str, candidate: str, seconds: float, seed: int = 0, sets: dict |
     local = CANDIDATES[candidate]["vision_cfg"]["image_size"] // 2  # 96/224 of the global size, on the patch grid
     local -= local % CANDIDATES[candidate]["vision_cfg"]["patch_size"]
     extra = {f"{method}.local_size": max(local, CANDIDATES[candidate]["vision_cfg"]["patch_size"])} \
-        if method in ("cosmos", "silc") else {}
+        if "local_size" in C.defaults(method)[method] else {}  # multi-crop methods
     extra |= sets or {}
 
     def resolved(steps: int) -> dict:

@@ -28,12 +28,18 @@ from .scales import SCALES, scale_overrides
 SECTIONS = {"train": TrainConfig, "data": DataConfig, "eval": EvalConfig}
 TOP_LEVEL = {"method": str, "scale": str, "seed": int, "encoder": str, "checkpoint": str, "checkpoint_weights": str,
              "init": str, "recipe": str, "recipe_samples": int}
-# checkpoint: a local weights file -> an eval-only run (no training) of those weights in `encoder`;
-# checkpoint_weights: which part of a release checkpoint (state_dict / student / teacher, methods/interop.py);
-# init: a COSMOS release file whose student and teacher start a training run (continued training, fine-tuning);
-# recipe: the official recipe a paper-scale run follows (experiments/recipes.py; default cc3m), recipe_samples
-# its training-set size where the official code takes it from the data (0: the recipe's). Both act only through
-# the values they set, so they stay out of the fingerprint.
+# recipe and recipe_samples act only through the values they set, so they stay out of the fingerprint.
+TOP_LEVEL_DOCS = {
+    "method": f"which method trains ({', '.join(METHODS)}); its Config fields are the <method>.* keys",
+    "scale": f"the profile of sizes and steps ({', '.join(SCALES)}; experiments/scales.py)",
+    "seed": "data order, initialisation and augmentation draws",
+    "encoder": "an open_clip model name (e.g. ViT-B-16) or one of the suite's tiny configs",
+    "checkpoint": "a local weights file -> an eval-only run (no training) of those weights in `encoder`",
+    "checkpoint_weights": "which part of a checkpoint to evaluate: state_dict, student or teacher (a release file)",
+    "init": "a COSMOS release file whose student and teacher start a training run (continued training)",
+    "recipe": "the official recipe a paper-scale run follows (experiments/recipes.py; default cc3m)",
+    "recipe_samples": "the training-set size, where the official code derives the steps from it (0: the recipe's)",
+}
 CHECKPOINT_WEIGHTS = ("state_dict", "student", "teacher")
 # Keys that change how a run executes but not what it computes, and the locations of evaluation data (eval.paths:
 # where a dataset lies, not what it is): excluded from the fingerprint. Records written before eval.paths existed
@@ -47,11 +53,20 @@ NON_SEMANTIC = {("data", "workers"), ("data", "split"), ("train", "ckpt_every"),
     {("eval", k) for k in PATH_KEYS}
 # Keys added after runs were logged, with the default that reproduces the old behaviour exactly: at that value
 # they stay out of the fingerprint, so logged runs keep their identity (and are reused) when the schema grows.
+# A method's own are its ADDED_DEFAULTS.
 ADDED_KEYS = {("data", "augment"): "workers", ("train", "warmup_start"): 0.0, ("train", "tf32"): False,
-              ("eval", "imagenet_templates"): "openai80", ("eval", "seg_names"): "dataset",
-              ("clip", "interpolation"): "bicubic", ("slip", "interpolation"): "bicubic",
-              ("cosmos", "text_crops"): "capped", ("cosmos", "ema_order"): "after_step",
-              ("cosmos", "pos_interp"): "size", ("silc", "ema_order"): "after_step", ("silc", "pos_interp"): "size"}
+              ("eval", "imagenet_templates"): "openai80", ("eval", "seg_names"): "dataset"} | \
+    {(name, field): old for name, cls in METHODS.items() for field, old in cls.ADDED_DEFAULTS.items()}
+
+
+def key_listing(method: str | None = None) -> str:
+    """Every key with its default (the paper's value; a scale changes some) and its documentation: the shared
+    sections, then the method's own (every method's when none is given)."""
+    from .keys import describe
+
+    top = {k: (defaults("clip")[k], TOP_LEVEL_DOCS[k]) for k in TOP_LEVEL}
+    own = {m: cls.Config for m, cls in METHODS.items() if method in (None, m)}
+    return describe(SECTIONS | own, top)
 
 
 def _fields(cls) -> dict[str, object]:
@@ -224,10 +239,11 @@ def preflight(cfg: dict, runs_dir) -> None:
             if len(urls) < readers and not cfg["data"]["resampled"]:
                 raise ValueError(f"{len(urls)} shard(s) cannot feed {readers} readers (ranks x data.workers); use "
                                  "fewer data.workers, more shards, or data.resampled=true")
-            if cfg[cfg["method"]].get("caption") == "textcrop":  # text crops need more than alt-text
+            need = METHODS[cfg["method"]].synthetic_captions_needed(method_config(cfg))
+            if need:
                 seen, recaptioned = _recaption_share(tuple(urls))
                 if seen and not recaptioned:
-                    raise ValueError(f"{cfg['method']}.caption=textcrop needs synthetic captions, but none of the "
+                    raise ValueError(f"{cfg['method']}.{need} needs synthetic captions, but none of the "
                                      f"first {seen} records of data.shards has any (only raw alt-text); use "
                                      "shards in the DreamLIP/FLAIR or PixelProse layout, or another caption mode")
     except (ValueError, FileNotFoundError) as exn:

@@ -72,69 +72,86 @@ def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> 
 
     @ex.main
     def main(_config, _run):
-        import torch
-
-        from methods import build_method
-        from methods.evals import evaluate
-        from methods.train import train
-
-        run_cfg = dict(_config)
-        fp = C.fingerprint(run_cfg)
-        _run.info["fingerprint"] = fp
-        _run.info["pid"] = os.getpid()
-        _run.info["environment"] = numeric_environment()
-        if launch_rank() == 0 and _run._id is not None:
-            stale = mark_stale(runs_dir, fp, _run._id)
-            if stale:
-                _run.info["resumes_runs"] = stale
-        if run_cfg["checkpoint"]:  # eval-only: nothing to train on; the benchmark only if an evaluation needs it
-            urls, scenes = [], None
-            _run.info["data"] = f"checkpoint {run_cfg['checkpoint']} ({run_cfg['checkpoint_weights']})"
-        else:
-            urls, scenes = train_urls(run_cfg)
-            _run.info["data"] = scenes.name if scenes else run_cfg["data"]["shards"]
-        if scenes is None and any(s.endswith("/scenes") for s in run_cfg["eval"]["sets"]):
-            from methods.data.scenes import ensure_scenes, preset  # trained on shards, evaluated on the benchmark
-
-            scenes = ensure_scenes(preset(run_cfg["data"]["scenes"]), generate_here=launch_rank() == 0)
-        torch.manual_seed(run_cfg["seed"])
-        method = build_method(run_cfg["method"], C.method_config(run_cfg), run_cfg["encoder"])
-        if run_cfg.get("init") and not run_cfg["checkpoint"]:
-            from methods.interop import load_release
-
-            load_release(method, run_cfg["init"])  # a resumed run's checkpoint overrides it in train()
-            _run.info["init"] = run_cfg["init"]
-        if not run_cfg["checkpoint"] and launch_rank() == 0:  # the compute axis of budget comparisons (one rank)
-            from methods.flops import flops_per_sample
-
-            with torch.random.fork_rng(devices=[]):
-                _run.info["flops_per_sample"] = flops_per_sample(method, FLOP_COUNT_BATCH)
-        eval_cfg = C.section(run_cfg, "eval")
-        items: dict = {}  # per-test-item records of the final evaluation (analysis/statistics.py)
-        if run_cfg["checkpoint"]:
-            metrics = evaluate_checkpoint(method, run_cfg, eval_cfg, scenes, _run, items)
-            save_items(items, _run)
-        else:
-            ckpt_dir = Path(runs_dir) / "checkpoints" / fp
-            curve = run_cfg["train"]["eval_every"] > 0
-
-            def evaluate_at(m, step: int) -> dict:
-                items.clear()  # the last evaluation's items are the final model's
-                metrics = evaluate(m, eval_cfg, scenes, items)
-                if curve and launch_rank() == 0:  # beside the checkpoint: survives a resumed run
-                    save_curve_point(ckpt_dir, step, metrics, items)
-                return metrics
-
-            metrics = train(method, urls, C.section(run_cfg, "train"), C.section(run_cfg, "data"),
-                            seed=run_cfg["seed"], ckpt_dir=ckpt_dir, logger=SacredLogger(_run),
-                            evaluate=evaluate_at, progress=True)
-        if launch_rank() == 0:
-            save_items(items, _run)
-        if scenes is not None and eval_cfg.maps and launch_rank() == 0:
-            save_maps(method, scenes, eval_cfg.maps, _run)
-        return metrics
+        return run_main(dict(_config), _run, Path(runs_dir))
 
     return ex
+
+
+def run_main(cfg: dict, run, runs_dir: Path) -> dict:
+    """One run of a resolved config, recorded on `run` (a sacred Run, or anything with its `info` dict, `_id`,
+    `log_scalar` and `add_artifact`): build the method, train it (or load the checkpoint of an eval-only run),
+    evaluate, save the per-item records and attention maps. Returns the final metrics."""
+    import torch
+
+    from methods import build_method
+
+    fp = C.fingerprint(cfg)
+    run.info |= {"fingerprint": fp, "pid": os.getpid(), "environment": numeric_environment()}
+    if launch_rank() == 0 and run._id is not None:
+        stale = mark_stale(runs_dir, fp, run._id)
+        if stale:
+            run.info["resumes_runs"] = stale
+    urls, scenes = run_data(cfg, run)
+    torch.manual_seed(cfg["seed"])
+    method = build_method(cfg["method"], C.method_config(cfg), cfg["encoder"])
+    if cfg.get("init") and not cfg["checkpoint"]:
+        from methods.interop import load_release
+
+        load_release(method, cfg["init"])  # a resumed run's checkpoint overrides it in train()
+        run.info["init"] = cfg["init"]
+    if not cfg["checkpoint"] and launch_rank() == 0:  # the compute axis of budget comparisons (one rank)
+        from methods.flops import flops_per_sample
+
+        with torch.random.fork_rng(devices=[]):
+            run.info["flops_per_sample"] = flops_per_sample(method, FLOP_COUNT_BATCH)
+    eval_cfg = C.section(cfg, "eval")
+    items: dict = {}  # per-test-item records of the final evaluation (analysis/statistics.py)
+    if cfg["checkpoint"]:
+        metrics = evaluate_checkpoint(method, cfg, eval_cfg, scenes, run, items)
+    else:
+        metrics = train_and_evaluate(method, cfg, eval_cfg, urls, scenes, run, Path(runs_dir) / "checkpoints" / fp,
+                                     items)
+    if launch_rank() == 0:
+        save_items(items, run)
+        if scenes is not None and eval_cfg.maps:
+            save_maps(method, scenes, eval_cfg.maps, run)
+    return metrics
+
+
+def run_data(cfg: dict, run) -> tuple[list[str], Path | None]:
+    """The training shards and the synthetic benchmark's folder (None when neither training nor evaluation
+    reads it); an eval-only run has no training data."""
+    if cfg["checkpoint"]:  # eval-only: nothing to train on; the benchmark only if an evaluation needs it
+        urls, scenes = [], None
+        run.info["data"] = f"checkpoint {cfg['checkpoint']} ({cfg['checkpoint_weights']})"
+    else:
+        urls, scenes = train_urls(cfg)
+        run.info["data"] = scenes.name if scenes else cfg["data"]["shards"]
+    if scenes is None and any(s.endswith("/scenes") for s in cfg["eval"]["sets"]):
+        from methods.data.scenes import ensure_scenes, preset  # trained on shards, evaluated on the benchmark
+
+        scenes = ensure_scenes(preset(cfg["data"]["scenes"]), generate_here=launch_rank() == 0)
+    return urls, scenes
+
+
+def train_and_evaluate(method, cfg: dict, eval_cfg, urls: list[str], scenes, run, ckpt_dir: Path,
+                       items: dict) -> dict:
+    """The training loop with the run's evaluations: every train.eval_every steps (each kept beside the checkpoint
+    as a curve point, so it survives a resumed run) and at the end."""
+    from methods.evals import evaluate
+    from methods.train import train
+
+    curve = cfg["train"]["eval_every"] > 0
+
+    def evaluate_at(m, step: int) -> dict:
+        items.clear()  # the last evaluation's items are the final model's
+        metrics = evaluate(m, eval_cfg, scenes, items)
+        if curve and launch_rank() == 0:
+            save_curve_point(ckpt_dir, step, metrics, items)
+        return metrics
+
+    return train(method, urls, C.section(cfg, "train"), C.section(cfg, "data"), seed=cfg["seed"],
+                 ckpt_dir=ckpt_dir, logger=SacredLogger(run), evaluate=evaluate_at, progress=True)
 
 
 def numeric_environment() -> dict:

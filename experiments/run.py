@@ -2,6 +2,7 @@
 
     python experiments/run.py list                                  manifests and what they reproduce
     python experiments/run.py train method=clip scale=tiny [k=v]    one training run and its evaluations
+    python experiments/run.py config method=cosmos [k=v]            the resolved config (JSON), nothing run
     python experiments/run.py eval checkpoint=PATH encoder=E [k=v]  evaluate a local checkpoint (a sacred run)
     python experiments/run.py data scenes [--scale tiny]            generate the synthetic benchmark
     python experiments/run.py prepare folder|img2dataset|dreamlip IN OUT [--captions F]   make shards
@@ -66,6 +67,7 @@ def cmd_train(argv: list[str], prog: str = "run.py train", needs_checkpoint: boo
     from experiments.errors import ConfigError
 
     p = _parser(prog)
+    _keys_help(p, argv)
     p.add_argument("overrides", nargs="*", help="key=value, e.g. method=clip scale=tiny train.steps=100")
     args = p.parse_args(argv)
     overrides = _overrides(args.overrides)
@@ -77,6 +79,36 @@ def cmd_train(argv: list[str], prog: str = "run.py train", needs_checkpoint: boo
     run = run_training(cfg, args.runs_dir, args.mongo)
     print({k: round(v, 2) for k, v in (run.result or {}).items()})
     return 0 if run.status == "COMPLETED" else 1
+
+
+def _keys_help(p: argparse.ArgumentParser, argv: list[str]) -> None:
+    """With -h: every config key, its default and its documentation after the usage (only the given method's own
+    keys when method=M is among the arguments)."""
+    if not {"-h", "--help"} & set(argv):
+        return
+    from experiments import config as C
+
+    method = next((a.split("=", 1)[1] for a in argv if a.startswith("method=")), None)
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = ("config keys (key=value) with their defaults, the papers' values; a scale changes sizes and steps "
+                "(`run.py config method=M scale=S` prints a resolved config):\n" + C.key_listing(method))
+
+
+def cmd_config(argv: list[str]) -> int:
+    """The resolved config of `key=value` overrides (defaults <- scale <- recipe <- overrides), validated, as JSON on
+    stdout, and its fingerprint on stderr: what `train` would run, without running it."""
+    import json
+
+    from experiments import config as C
+
+    p = argparse.ArgumentParser(prog="run.py config", description=cmd_config.__doc__)
+    _keys_help(p, argv)
+    p.add_argument("overrides", nargs="*", help="key=value, e.g. method=cosmos scale=paper recipe=cc12m")
+    args = p.parse_args(argv)
+    cfg = C.resolve(_overrides(args.overrides))
+    print(json.dumps(cfg, indent=2, default=list))
+    print(f"fingerprint: {C.fingerprint(cfg)}", file=sys.stderr)
+    return 0
 
 
 def cmd_eval(argv: list[str]) -> int:
@@ -297,6 +329,8 @@ def main(argv: list[str]) -> int:
             return cmd_list()
         if argv[0] == "train":
             return cmd_train(argv[1:])
+        if argv[0] == "config":
+            return cmd_config(argv[1:])
         if argv[0] == "eval":
             return cmd_eval(argv[1:])
         if argv[0] == "data":

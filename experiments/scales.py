@@ -13,18 +13,18 @@ COMPARISON_EVALS = ("retrieval/scenes", "classification/scenes", "compositional/
                     "segmentation/scenes")
 
 _PROFILES: dict[str, dict] = {
-    # tiny: the fast path. Chosen by two rules stated before any table was run at these settings (issue 16):
+    # tiny: the fast path. Chosen by two rules stated before any table was run at these settings:
     # - encoder: the candidate of benchmarks/tiny_step.py that reached the highest CLIP benchmark metrics per
-    #   CPU-second (README, "tiny_step"): patch-16 towers (ViT-Tiny-16-64), 1.5x cheaper per step than patch 8
-    #   and best on every metric after 45 s of training;
+    #   CPU-second (benchmarks/README.md, "tiny_step"): patch-16 towers (ViT-Tiny-16-64), 1.5x cheaper per step
+    #   than patch 8 and best on every metric after 45 s of training;
     # - budget: the largest multiple of 25 steps at which table3 (4 methods x 3 seeds, evaluations included)
     #   fits 15 minutes on the reference 2-core CPU by `estimate` below (per-step costs measured with
     #   `benchmarks/tiny_step.py --per-step`): 100 steps (3,200 samples; 14.6 min estimated, 125 steps 17.0).
     # At that budget the multi-crop methods have not left chance on several metrics: tiny is for checking that
     # everything runs and for seeing large effects; where each claim appears is the budget study's job
     # (`python experiments/run.py budget`, reports/budget.md). data.augment stays "workers" (PIL, as the papers'
-    # code): the batched tensor ops measured no cheaper per step on this CPU (README, "tiny_step"). lr 3e-4: at
-    # 1e-3 the tiny towers sit on the contrastive plateau for ~100 steps (benchmarks/learnability.py).
+    # code): the batched tensor ops measured no cheaper per step on this CPU (benchmarks/README.md, "tiny_step").
+    # lr 3e-4: at 1e-3 the tiny towers sit on the contrastive plateau for ~100 steps (benchmarks/learnability.py).
     "tiny": {
         "encoder": "ViT-Tiny-16-64",
         "train.steps": 100, "train.batch_size": 32, "train.warmup": 10, "train.lr": 3e-4, "train.weight_decay": 0.1,
@@ -45,44 +45,36 @@ _PROFILES: dict[str, dict] = {
     },
 }
 
-# Per-method changes a scale needs beyond the shared profile: sizes only (heads, local-crop resolution scaled
-# with the global one: 96/224 of 64 px -> 32 px), plus the teacher momentum, which the papers tie to the length
-# of training (0.999 over ~88k steps at batch 1024); tiny uses 0.99 (COSMOS's value for batch 4096). Over the
-# tiny profile's 100 steps the teacher still holds 0.99^100 = 37% of its random initialisation (0.999 would hold
-# 90%): the ablations' "evaluate the student" and "EMA momentum" rows measure what that costs at tiny (README,
-# "The budget study"); at the budget study's 1,000 steps 0.99^1000 < 1e-4.
-_TINY_MULTICROP = {"local_size": 32, "ema_momentum": 0.99}
-_METHOD_PROFILES: dict[tuple[str, str], dict] = {
-    ("tiny", "slip"): {"slip.ssl_hidden": 512, "slip.ssl_dim": 128},
-    ("tiny", "silc"): {f"silc.{k}": v for k, v in _TINY_MULTICROP.items()} | {
-        "silc.head_dim": 1024, "silc.head_hidden": 512, "silc.head_bottleneck": 128},
-    ("tiny", "cosmos"): {f"cosmos.{k}": v for k, v in _TINY_MULTICROP.items()},
-    ("small", "silc"): {"silc.head_dim": 8192},
-}
-
-
 def scale_overrides(scale: str, method: str) -> dict:
-    """Dotted-key overrides of `scale` for `method` (shared profile, then the method's own)."""
-    return dict(_PROFILES[scale]) | _METHOD_PROFILES.get((scale, method), {})
+    """Dotted-key overrides of `scale` for `method`: the shared profile, then the method's own sizes
+    (`Method.SCALE_FIELDS`)."""
+    from methods import METHODS  # torch: only when a config resolves (manifests stay torch-free)
+
+    own = METHODS[method].SCALE_FIELDS.get(scale, {}) if method in METHODS else {}
+    return dict(_PROFILES[scale]) | {f"{method}.{k}": v for k, v in own.items()}
 
 
-# Measured seconds per training step at batch 32 on the reference 2-core CPU (tiny profile, ViT-Tiny-16-64, data
-# included): `benchmarks/tiny_step.py --per-step --candidates patch16-64 --methods clip slip silc cosmos`, the
-# mean of its runs with data.augment=workers and =device (session 9, nothing else running; the two differed by
-# up to 25% either way, which is this measurement's noise). The dry run's cost estimate at tiny scale.
-TINY_SECONDS_PER_STEP_B32 = {"clip": 0.19, "slip": 0.35, "silc": 0.60, "cosmos": 0.78}
-TINY_RUN_OVERHEAD_S = 25.0  # set-up + the final evaluation per run (evaluation 17-19 s: README, "tiny_step")
+# Each method's TINY_SECONDS_PER_STEP_B32 (methods/<name>.py): measured seconds per training step at batch 32 on
+# the reference 2-core CPU (tiny profile, ViT-Tiny-16-64, data included) by `benchmarks/tiny_step.py --per-step
+# --candidates patch16-64 --methods clip slip silc cosmos`, the mean of its runs with data.augment=workers and
+# =device (nothing else running; the two differed by up to 25% either way, which is this measurement's noise).
+# The dry run's cost estimate at tiny scale.
+# set-up + the final evaluation per run (evaluation 17-19 s: benchmarks/README.md, "tiny_step")
+TINY_RUN_OVERHEAD_S = 25.0
 TINY_EVAL_S = 18.0  # each evaluation during training (train.eval_every)
 TINY_TABLE_LIMIT_S = 15 * 60  # the tiny profile's rule: table3 with 3 seeds within 15 minutes by this estimate
 
 
 def estimate_seconds(cfg: dict) -> float | None:
     """Wall seconds of a run on the reference 2-core CPU at tiny scale (None for what the table does not cover)."""
-    if cfg.get("checkpoint") or cfg["scale"] != "tiny" or cfg["method"] not in TINY_SECONDS_PER_STEP_B32:
+    from methods import METHODS
+
+    per_step = METHODS[cfg["method"]].TINY_SECONDS_PER_STEP_B32
+    if cfg.get("checkpoint") or cfg["scale"] != "tiny" or per_step is None:
         return None
     steps, batch, every = cfg["train"]["steps"], cfg["train"]["batch_size"], cfg["train"]["eval_every"]
     evals = (steps - 1) // every if every else 0
-    return TINY_SECONDS_PER_STEP_B32[cfg["method"]] * steps * batch / 32 + TINY_RUN_OVERHEAD_S + TINY_EVAL_S * evals
+    return per_step * steps * batch / 32 + TINY_RUN_OVERHEAD_S + TINY_EVAL_S * evals
 
 
 def estimate(cfg: dict) -> str:

@@ -6,6 +6,9 @@
   the only surface evaluators use, so every method is scored by the same code.
 - `param_groups(wd)`, `clamp_logit_scales()`, `on_before_step(step, total)` (after backward, before the optimiser
   step) and `on_step_end(step, total)` (after it) keep the loop method-agnostic.
+- Optional: `cross_attention_maps(images, tokens)` (figures; none by default) and the class metadata below, which
+  the experiment side reads instead of naming methods: SCALE_FIELDS, TINY_SECONDS_PER_STEP_B32, ADDED_DEFAULTS,
+  synthetic_captions_needed(cfg).
 """
 
 from __future__ import annotations
@@ -25,6 +28,21 @@ MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clamps the learnable temperature at 10
 class Method(nn.Module):
     Config: ClassVar[type]
     name: ClassVar[str]
+    # scale -> {Config field: value}: what a scale changes in the method's own fields beyond the shared profile
+    # (experiments/scales.py): sizes, and what the papers tie to the length of training.
+    SCALE_FIELDS: ClassVar[dict[str, dict]] = {}
+    # Measured seconds per training step at batch 32 on the reference 2-core CPU at tiny scale (the dry run's cost
+    # estimate; None: not measured).
+    TINY_SECONDS_PER_STEP_B32: ClassVar[float | None] = None
+    # Config fields added after runs were logged -> the value that reproduces the old behaviour exactly: at that
+    # value a field stays out of the fingerprint, so logged runs keep their identity when the schema grows.
+    ADDED_DEFAULTS: ClassVar[dict[str, object]] = {}
+
+    @classmethod
+    def synthetic_captions_needed(cls, cfg) -> str:
+        """The setting of `cfg` (this method's Config) that needs synthetic captions in the training shards (raw
+        alt-text cannot feed it), or "" when none does; the preflight checks the shards for it."""
+        return ""
 
     def __init__(self, cfg, encoders: Encoders):
         super().__init__()
@@ -83,3 +101,9 @@ class Method(nn.Module):
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         """Called after every optimiser step (DINO-order EMA teachers update here)."""
+
+    @torch.no_grad()
+    def cross_attention_maps(self, images: torch.Tensor, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Optional: name -> (B, ...) attention weights of the method's cross-attention layers, for figures
+        (methods/evals/attention.py); a method without such layers has none."""
+        return {}

@@ -37,6 +37,8 @@ class CLIPConfig:
 class CLIP(Method):
     name = "clip"
     Config = CLIPConfig
+    TINY_SECONDS_PER_STEP_B32 = 0.19  # experiments/scales.py says how it was measured
+    ADDED_DEFAULTS = {"interpolation": "bicubic"}
 
     @property
     def views(self) -> dict[str, object]:

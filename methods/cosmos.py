@@ -85,6 +85,12 @@ class COSMOSConfig(MultiCropConfig):
 class COSMOS(MultiCropMethod):
     name = "cosmos"
     Config = COSMOSConfig
+    TINY_SECONDS_PER_STEP_B32 = 0.78
+    ADDED_DEFAULTS = MultiCropMethod.ADDED_DEFAULTS | {"text_crops": "capped"}
+
+    @classmethod
+    def synthetic_captions_needed(cls, cfg: COSMOSConfig) -> str:
+        return "caption=textcrop" if cfg.caption == "textcrop" else ""  # text crops need more than alt-text
 
     def __init__(self, cfg: COSMOSConfig, encoders):
         super().__init__(cfg, encoders)

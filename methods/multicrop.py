@@ -80,6 +80,14 @@ class MultiCropMethod(Method):
     """A Method with multi-crop views and an EMA teacher over `self.student` (set by the subclass before
     calling `init_teacher`)."""
 
+    # tiny: the local-crop resolution scaled with the global one (96/224 of 64 px -> 32 px), and the teacher
+    # momentum, which the papers tie to the length of training (0.999 over ~88k steps at batch 1024); tiny uses
+    # 0.99 (COSMOS's value for batch 4096). Over the tiny profile's 100 steps the teacher still holds 0.99^100 = 37%
+    # of its random initialisation (0.999 would hold 90%): the ablations' "evaluate the student" and "EMA momentum"
+    # rows measure what that costs at tiny (docs/findings.md, "The budget study"); at 1,000 steps 0.99^1000 < 1e-4.
+    SCALE_FIELDS = {"tiny": {"local_size": 32, "ema_momentum": 0.99}}
+    ADDED_DEFAULTS = {"ema_order": "after_step", "pos_interp": "size"}
+
     def init_teacher(self, student: nn.Module) -> None:
         # the student's parts are this method's own submodules already: keep the grouping unregistered, or every
         # student tensor would sit in the state dict (and checkpoints) twice, under two names

@@ -48,6 +48,10 @@ class SiLCConfig(MultiCropConfig):
 class SiLC(MultiCropMethod):
     name = "silc"
     Config = SiLCConfig
+    SCALE_FIELDS = {"tiny": MultiCropMethod.SCALE_FIELDS["tiny"] | {"head_dim": 1024, "head_hidden": 512,
+                                                                    "head_bottleneck": 128},
+                    "small": {"head_dim": 8192}}
+    TINY_SECONDS_PER_STEP_B32 = 0.60
 
     def __init__(self, cfg: SiLCConfig, encoders):
         super().__init__(cfg, encoders)

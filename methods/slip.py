@@ -48,6 +48,9 @@ class SLIPConfig:
 class SLIP(Method):
     name = "slip"
     Config = SLIPConfig
+    SCALE_FIELDS = {"tiny": {"ssl_hidden": 512, "ssl_dim": 128}}
+    TINY_SECONDS_PER_STEP_B32 = 0.35
+    ADDED_DEFAULTS = {"interpolation": "bicubic"}
 
     def __init__(self, cfg: SLIPConfig, encoders):
         super().__init__(cfg, encoders)

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .base import Method
-from .checkpoint import demote_latest, load, previous, save_atomic
+from .checkpoint import RunCheckpoint
 from .data.on_device import to_device
 from .data.stream import ShardStream, make_loader
 from .data.views import AUGMENT_ON
@@ -213,70 +213,42 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
                             eps=cfg.eps)
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16" and device.type == "cuda")
 
-    ckpt_path = Path(ckpt_dir) / "last.pt"
-    step, positions, skipped, tar_errors = 0, {}, 0, 0
-    if not ckpt_path.exists() and previous(ckpt_path).exists():  # killed between save_atomic's two renames
-        os.replace(previous(ckpt_path), ckpt_path)
-    if ckpt_path.exists():
-        state = load(ckpt_path)
-        try:
-            method.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as exn:
-            raise CheckpointError(f"{ckpt_path} does not fit this run ({str(exn).strip().splitlines()[0][:200]}); "
-                                  "move it away to start over") from None
-        scaler.load_state_dict(state["scaler"])
-        step, positions = state["step"], state["positions"]
-        skipped = state["skipped"][rank] if len(state["skipped"]) == world else 0
-        tar_errors = state.get("tar_errors", [0] * world)[rank] if len(state.get("tar_errors", ())) == world else 0
-        torch.set_rng_state(state["rng"])
-        logger.info("resumed_from_step", step)
-        if state.get("readers") != world * max(data.workers, 1):
-            # stream positions are per (rank, worker) reader: with another layout they cannot be mapped exactly
-            positions = {}
-            logger.info("resume_data_order", "restarted: the number of ranks x workers changed")
-
-    def kept() -> str:
-        return str(load(ckpt_path)["step"]) if ckpt_path.exists() else "none"
+    ckpt = RunCheckpoint(ckpt_dir, rank, world, readers=world * max(data.workers, 1))
+    state = ckpt.resume(method, opt, scaler, logger)
 
     def checkpoint(done: bool) -> None:
-        parts = _all_ranks((positions, skipped, tar_errors))  # stream positions and skip counts are per rank
-        pos = {k: v for p, _, _ in parts for k, v in p.items()}
+        ranks = _all_ranks((state.positions, state.skipped, state.tar_errors))  # per-rank stream state
         bad = check_weights(method)  # a diverged model never replaces the last good checkpoint
         if bad:
-            raise DivergedError(f"{bad} at step {step}; kept the checkpoint of step {kept()}")
+            raise DivergedError(f"{bad} at step {state.step}; kept the checkpoint of step {ckpt.kept_step()}")
         if rank == 0:
-            save_atomic({"model": method.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
-                         "step": step, "positions": pos, "skipped": [n for _, n, _ in parts],
-                         "tar_errors": [e for _, _, e in parts], "rng": torch.get_rng_state(),
-                         "readers": world * max(data.workers, 1), "done": done}, ckpt_path, keep_previous=True)
+            ckpt.save(method, opt, scaler, state, ranks, done)
 
     workers = data.workers
     stream = ShardStream(urls, method.views, method.encoders.tokenizer(), cfg.batch_size // world, seed=seed,
                          shuffle_buffer=data.shuffle_buffer, resampled=data.resampled, rank=rank, world_size=world,
                          interleave=data.split == "samples", augment=data.augment,
-                         start=positions, rotation=step % max(workers, 1))
-    batches = iter(make_loader(stream, workers)) if step < cfg.steps else iter(())
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {method.name}", disable=not progress or rank != 0,
+                         start=state.positions, rotation=state.step % max(workers, 1))
+    batches = iter(make_loader(stream, workers)) if state.step < cfg.steps else iter(())
+    bar = tqdm(total=cfg.steps, initial=state.step, desc=f"train {method.name}", disable=not progress or rank != 0,
                dynamic_ncols=True)
     model.train()
     try:
-        while step < cfg.steps:
-            batch = next(batches)
-            positions[int(batch.pop("_slot"))] = int(batch.pop("_pos"))
-            skipped += int(batch.pop("_skipped"))
-            tar_errors += int(batch.pop("_tar_errors"))
+        while state.step < cfg.steps:
+            batch, meta = next(batches)
+            state.advance(meta)
             batch = to_device(batch, device)
+            step = state.step
             lr = warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, cfg.min_lr, cfg.warmup_start)
             try:
                 out = optimisation_step(model, method, batch, opt, scaler, lr, cfg.grad_clip, precision, device,
                                         step, cfg.steps)
             except NonFiniteLoss as exn:
-                if rank == 0 and ckpt_path.exists() and load(ckpt_path)["step"] == step:
-                    demote_latest(ckpt_path)  # its weights gave this loss: the one before is the last good one
-                raise NonFiniteLoss(f"{exn} at step {step}; kept the checkpoint of step {kept()}") from None
+                if rank == 0:
+                    ckpt.demote_if_at(step)  # its weights gave this loss: the one before is the last good one
+                raise NonFiniteLoss(f"{exn} at step {step}; kept the checkpoint of step {ckpt.kept_step()}") from None
             method.on_step_end(step, cfg.steps)
-            step += 1
+            state.step = step = step + 1
             bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
                 scalars = {k: float(v.detach()) for k, v in out.items() if v.numel() == 1}
@@ -291,9 +263,9 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
     finally:  # a failure ends the bar's line, so the one-line error starts on its own
         bar.close()
     checkpoint(done=True)
-    logger.info("skipped_samples", sum(_all_ranks(skipped)))  # every rank reads its own shards
-    logger.info("unreadable_tar_errors", sum(_all_ranks(tar_errors)))
-    metrics = _evaluate(method, evaluate, logger, step, rank) if evaluate else {}
+    logger.info("skipped_samples", sum(_all_ranks(state.skipped)))  # every rank reads its own shards
+    logger.info("unreadable_tar_errors", sum(_all_ranks(state.tar_errors)))
+    metrics = _evaluate(method, evaluate, logger, state.step, rank) if evaluate else {}
     logger.info("wall_time_s", round(time.time() - t0, 2))
     return metrics
 

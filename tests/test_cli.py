@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -191,3 +192,48 @@ def test_the_recipes_printout_flags_every_field_that_differs(capsys):
     assert "train.lr" in out and "<-- DIFFERS" in out and "29 of 30" in out
     assert main(["recipes", "--recipe", "slip_yfcc15m", "--samples", "14000000"]) == 0
     assert "deviation: Normalisation" in capsys.readouterr().out
+
+
+def test_config_prints_the_resolved_config_and_its_fingerprint(capsys):
+    import json
+
+    assert main(["config", "method=cosmos", "scale=tiny", "train.steps=7"]) == 0
+    out, err = capsys.readouterr()
+    cfg = json.loads(out)
+    expected = C.resolve({"method": "cosmos", "scale": "tiny", "train.steps": "7"})
+    assert cfg == json.loads(json.dumps(expected, default=list))
+    assert cfg["cosmos"]["local_size"] == 32 and cfg["train"]["steps"] == 7  # the scale's size, the override
+    assert err.strip() == f"fingerprint: {C.fingerprint(expected)}"
+    assert main(["config", "cosmos.local_cropz=1"]) == 2  # validated like train
+
+
+def test_train_help_lists_every_key_with_its_default_and_documentation(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--help", "method=silc"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    keys = [line.split()[0] for line in out.splitlines() if re.match(r"  [a-z]+\.", line)]
+    expected = [f"{s}.{k}" for s in ("train", "data", "eval", "silc")
+                for k in C.defaults("silc")[s]]
+    assert keys == expected
+    assert "Weight of the self-distillation term" in out  # a field docstring (silc.distill_weight)
+    assert "train.grad_clip" in out and "max grad norm; 0 disables" in out  # a field's comment
+    assert "cosmos." not in out  # only the named method's section
+
+
+def test_field_docs_read_docstrings_trailing_and_leading_comments():
+    import dataclasses
+
+    from experiments.keys import field_docs
+
+    @dataclasses.dataclass
+    class Demo:
+        a: int = 1
+        """A's docstring."""
+        b: int = 2  # b's comment
+        # c's comment,
+        # on two lines
+        c: int = 3
+        d: int = 4
+
+    assert field_docs(Demo) == {"a": "A's docstring.", "b": "b's comment", "c": "c's comment, on two lines", "d": ""}

@@ -147,7 +147,7 @@ def test_official_shards_are_read_whole_and_unknown_records_are_counted_skips(tm
     views = {"image": ImageView(32, (0.9, 1.0)), "texts": TextView("textcrop", 2, 6)}
     stream = ShardStream([str(path)], views, build_encoders("ViT-Micro-8-32").tokenizer(), 2, shuffle_buffer=0)
     batches = list(itertools.islice(iter(stream), 2))
-    assert batches[0]["texts"].shape == (2, 8, 16) and sum(int(b["_skipped"]) for b in batches) == 1
+    assert batches[0][0]["texts"].shape == (2, 8, 16) and sum(meta.skipped for _, meta in batches) == 1
 
 
 def test_text_crops_on_alt_text_only_shards_are_refused_before_training(tmp_path, capsys, monkeypatch):

@@ -46,8 +46,8 @@ def test_corrupt_samples_are_skipped_and_counted(tmp_path, tokenizer):
             w.write({"__key__": f"good{i}", **good})
     stream = ShardStream([str(path)], VIEWS, tokenizer, batch_size=2, shuffle_buffer=0)
     batches = list(itertools.islice(iter(stream), 3))  # one pass over the shard = 3 batches of good samples
-    assert sum(int(b["_skipped"]) for b in batches) == len(bad)
-    assert batches[0]["image"].shape == (2, 3, 32, 32) and batches[0]["text"].shape == (2, 16)
+    assert sum(meta.skipped for _, meta in batches) == len(bad)
+    assert batches[0][0]["image"].shape == (2, 3, 32, 32) and batches[0][0]["text"].shape == (2, 16)
 
 
 def _take(loader, n):
@@ -61,18 +61,18 @@ def test_resuming_from_recorded_positions_continues_with_identical_batches(scene
     full = _take(make_loader(ShardStream(urls, **kw), workers), 5)
     k = 3
     positions = {}
-    for b in full[:k]:
-        positions[int(b["_slot"])] = int(b["_pos"])
+    for _, meta in full[:k]:
+        positions[meta.slot] = meta.pos
     resumed = _take(make_loader(ShardStream(urls, **kw, start=positions, rotation=k % max(workers, 1)), workers), 2)
-    for a, b in zip(full[k:], resumed):
+    for (a, meta_a), (b, meta_b) in zip(full[k:], resumed):
         assert torch.equal(a["image"], b["image"]) and torch.equal(a["text"], b["text"])
-        assert int(a["_slot"]) == int(b["_slot"])
+        assert meta_a.slot == meta_b.slot and meta_a.pos == meta_b.pos
 
 
 def test_different_seeds_give_different_augmentations(scenes, tokenizer):
     urls = sorted(str(p) for p in (scenes / "train").glob("*.tar"))
-    a = next(iter(ShardStream(urls, VIEWS, tokenizer, 4, seed=0, shuffle_buffer=0)))
-    b = next(iter(ShardStream(urls, VIEWS, tokenizer, 4, seed=1, shuffle_buffer=0)))
+    a, _ = next(iter(ShardStream(urls, VIEWS, tokenizer, 4, seed=0, shuffle_buffer=0)))
+    b, _ = next(iter(ShardStream(urls, VIEWS, tokenizer, 4, seed=1, shuffle_buffer=0)))
     assert not torch.equal(a["image"], b["image"])
 
 

@@ -57,6 +57,35 @@ def test_sacred_run_records_config_curves_result_and_info(scenes, tmp_path):
     assert (rdir / "attention_maps.npz").exists(), "maps for figures are saved with the run"
 
 
+class FakeRun:
+    """What run_main needs of a sacred Run, kept in memory."""
+
+    def __init__(self):
+        self.info, self._id, self.scalars, self.artifacts = {}, None, [], []
+
+    def log_scalar(self, name, value, step):
+        self.scalars.append((name, value, step))
+
+    def add_artifact(self, path):
+        self.artifacts.append((path.rsplit("/", 1)[-1], open(path, "rb").read()))
+
+
+def test_the_run_body_runs_without_sacred(scenes, tmp_path):
+    """experiments.experiment.run_main is the sacred main's whole body: callable on its own with any object that
+    records like a Run."""
+    from experiments.experiment import run_main
+
+    cfg = C.resolve(tiny_overrides(**{"train.steps": 2, "eval.sets": "[retrieval/scenes]", "eval.maps": 2}))
+    run = FakeRun()
+    metrics = run_main(cfg, run, tmp_path)
+    assert set(metrics) >= {"retrieval/scenes/i2t_r1", "retrieval/scenes/t2i_r1"}
+    assert run.info["fingerprint"] == C.fingerprint(cfg) and run.info["skipped_samples"] == 0
+    assert run.info["data"] == scenes.name and run.info["flops_per_sample"] > 0
+    assert [n for n, _, s in run.scalars if n == "train/loss"] == ["train/loss"] * 2
+    assert sorted(name for name, _ in run.artifacts) == ["attention_maps.npz", "items.npz"]
+    assert load(tmp_path / "checkpoints" / run.info["fingerprint"] / "last.pt")["step"] == 2
+
+
 @pytest.mark.parametrize("method,augment", [(m, "workers") for m in METHODS] + [("cosmos", "device")])
 def test_interrupted_run_resumes_to_the_same_result(scenes, tmp_path, method, augment):
     cfg = C.resolve(tiny_overrides(method, **{"data.augment": augment}))

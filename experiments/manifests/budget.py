@@ -15,7 +15,7 @@ finished cells are reused, a killed cell resumes from its checkpoint and keeps t
 --archive restores the committed records in reports/records/ first, so a fresh clone rebuilds the report with
 --report-only --archive, and archives each cell as it completes)
 Budget: tiny = 9 distinct rows x 3 seeds x 1,000 steps with 10 evaluations each. Measured on this 2-core CPU with
---jobs 2 (session 11, one machine; meanwhile only editing, one
+--jobs 2 (one machine; meanwhile only editing, one
 40-s test file and one 20-s report): the Table 5 rows with COSMOS, 18 cells,
 86.9 min; then CLIP, SLIP and SiLC, 9 cells, 39.1 min. Only the tiny scale (the small and paper profiles log
 their own curves with train.eval_every).

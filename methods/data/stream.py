@@ -4,11 +4,11 @@ Determinism is the design constraint. Shards are split over (rank, worker) "slot
 rank reads the stream of a one-rank run and keeps its share of the samples); each slot reads an endless,
 seeded sequence of shards (epochs re-shuffled, or resampled with replacement for long runs), shuffles samples in
 a seeded buffer, and gives sample i of its stream the seed (run seed, slot, i) for its augmentations. Each batch
-records the slot and the stream position it reached, so a checkpoint can store one position per slot and a
-resumed run skips exactly what was consumed (raw bytes only, no decoding) and continues with identical batches.
-Corrupt samples (bad image bytes, missing/empty caption, non-UTF-8 text) are skipped and counted per batch in
-`_skipped`; unreadable tar data (a truncated or garbage shard, a bad member) in `_tar_errors` (one per read error:
-the samples lost after a cut are unknown). Neither is raised, until MAX_CONSECUTIVE_FAILURES in a row: then the
+comes with a BatchMeta: the slot and the stream position it reached, so a checkpoint can store one position per
+slot and a resumed run skips exactly what was consumed (raw bytes only, no decoding) and continues with identical
+batches. Corrupt samples (bad image bytes, missing/empty caption, non-UTF-8 text) are skipped and counted in
+`BatchMeta.skipped`; unreadable tar data (a truncated or garbage shard, a bad member) in `BatchMeta.tar_errors`
+(one per read error: the samples lost after a cut are unknown). Neither is raised, until MAX_CONSECUTIVE_FAILURES in a row: then the
 data set is broken, not a few samples, and a DataError says so instead of looping forever.
 """
 
@@ -19,6 +19,7 @@ import json
 import logging
 import random
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import torch
 import webdataset as wds
@@ -107,8 +108,18 @@ def sample_seed(seed: int, slot: int, index: int) -> int:
     return random.Random(f"{seed}/{slot}/{index}").getrandbits(62)
 
 
+class BatchMeta(NamedTuple):
+    """What the stream says about a batch besides its tensors."""
+
+    slot: int  # the reader (rank x worker) that built it
+    pos: int  # that reader's stream position after it: where a resumed run continues
+    skipped: int  # corrupt samples the reader skipped since its previous batch
+    tar_errors: int  # unreadable tar data it met since its previous batch
+
+
 class ShardStream(IterableDataset):
-    """Endless batches of the declared views; see the module docstring for the determinism contract."""
+    """Endless (batch, BatchMeta) pairs of the declared views; see the module docstring for the determinism
+    contract."""
 
     def __init__(self, urls: list[str], views: dict, tokenizer, batch_size: int, *, seed: int = 0,
                  shuffle_buffer: int = 1000, resampled: bool = False, rank: int = 0, world_size: int = 1,
@@ -138,7 +149,7 @@ class ShardStream(IterableDataset):
             yield from ({"url": u} for u in order[slot::n_slots])
             epoch += 1
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[tuple[dict, BatchMeta]]:
         info = get_worker_info()
         n_workers, wid = (info.num_workers, info.id) if info else (1, 0)
         local = (wid + self.rotation) % n_workers  # physical worker -> logical slot (exact resume mid-cycle)
@@ -184,10 +195,9 @@ class ShardStream(IterableDataset):
             batch.append(views)
             if len(batch) == self.batch_size:
                 out = {k: torch.stack([b[k] for b in batch]) for k in batch[0]}
-                out |= {"_slot": torch.tensor(slot), "_pos": torch.tensor(pos), "_skipped": torch.tensor(skipped[0]),
-                        "_tar_errors": torch.tensor(tar_errors[0])}
+                meta = BatchMeta(slot, pos, skipped[0], tar_errors[0])
                 skipped[0], tar_errors[0], batch = 0, 0, []
-                yield out
+                yield out, meta
 
 
 def _worker_init(_: int) -> None:

@@ -60,9 +60,8 @@ def attention_maps(method, scenes: Path, n: int = 8) -> dict[str, np.ndarray]:
            "captions": np.array(captions), "patch_text": patch_text_maps(method, images, tokens).cpu().numpy()}
     pieces = token_strings(tokenizer, tokens.cpu())
     out["tokens"] = np.array([" ".join(p) for p in pieces])
-    if hasattr(method, "cross_attention_maps"):  # methods with cross-attention pooling (COSMOS)
-        for k, v in method.cross_attention_maps(images, tokens).items():
-            out[k] = _unit_range(v).cpu().numpy()
+    for k, v in method.cross_attention_maps(images, tokens).items():  # none for methods without cross-attention
+        out[k] = _unit_range(v).cpu().numpy()
     return out
 
 

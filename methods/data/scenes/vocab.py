@@ -17,9 +17,10 @@ CATEGORY_ID = {name: i + 1 for i, name in enumerate(CATEGORIES)}
 # dog's fur). Shape alone is a slow cue for a tiny ViT: supervised on the dominant object for 200 steps at batch 32,
 # ViT-Tiny-8-64 reaches 8.9% top-1 (chance 6.25) on flat-colour objects and 74.6% with these patterns
 # (`python benchmarks/learnability.py`; no crops there: with a RandomResizedCrop the patterns' phase against the
-# patch grid is no longer fixed and CLIP stops learning them in 200 steps, hence v4's typical colours below; README
-# "Category classification at tiny scale"). Periods are pixels at 64 px, scaled with the image. Every pattern is
-# +-1 over the image plane; the renderer adds +-PATTERN_AMPLITUDE to the object's colour (colour names stay true).
+# patch grid is no longer fixed and CLIP stops learning them in 200 steps, hence v4's typical colours below;
+# docs/findings.md, "Category classification at tiny scale"). Periods are pixels at 64 px, scaled with the image.
+# Every pattern is +-1 over the image plane; the renderer adds +-PATTERN_AMPLITUDE to the object's colour (colour
+# names stay true).
 CATEGORY_PATTERNS: dict[str, str] = dict(zip(CATEGORIES, (
     "solid", "hstripes-4", "vstripes-4", "diagonal-6", "antidiagonal-6", "checker-2", "checker-4", "dots-4",
     "grid-4", "hstripes-8", "vstripes-8", "diagonal-12", "antidiagonal-12", "rings-6", "dots-6", "waffle-4-8"),
