@@ -36,6 +36,6 @@ TEST_SIZES = {"clip": {}, "slip": {"slip.ssl_hidden": 64, "slip.ssl_dim": 32},
 
 def tiny_overrides(method: str = "clip", **extra) -> dict:
     """A run config small enough for a test: micro encoders, the 'test' scenes preset, a few steps."""
-    return TEST_SIZES[method] | {"method": method, "scale": "tiny", "encoder": "ViT-Micro-8-32", "data.scenes": "test",
+    return TEST_SIZES.get(method, {}) | {"method": method, "scale": "tiny", "encoder": "ViT-Micro-8-32", "data.scenes": "test",
             "data.workers": 0, "data.shuffle_buffer": 32, "train.batch_size": 16, "train.steps": 6,
             "train.warmup": 2, "train.ckpt_every": 3, "train.log_every": 1} | extra
