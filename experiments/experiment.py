@@ -91,9 +91,10 @@ def run_main(cfg: dict, run, runs_dir: Path) -> dict:
         stale = mark_stale(runs_dir, fp, run._id)
         if stale:
             run.info["resumes_runs"] = stale
+    rc = C.typed(cfg)  # the typed sections, built once
     urls, scenes = run_data(cfg, run)
     torch.manual_seed(cfg["seed"])
-    method = build_method(cfg["method"], C.method_config(cfg), cfg["encoder"])
+    method = build_method(cfg["method"], rc.method_config, cfg["encoder"])
     if cfg.get("init") and not cfg["checkpoint"]:
         from methods.interop import load_release
 
@@ -104,13 +105,12 @@ def run_main(cfg: dict, run, runs_dir: Path) -> dict:
 
         with torch.random.fork_rng(devices=[]):
             run.info["flops_per_sample"] = flops_per_sample(method, FLOP_COUNT_BATCH)
-    eval_cfg = C.section(cfg, "eval")
+    eval_cfg = rc.eval
     items: dict = {}  # per-test-item records of the final evaluation (analysis/statistics.py)
     if cfg["checkpoint"]:
         metrics = evaluate_checkpoint(method, cfg, eval_cfg, scenes, run, items)
     else:
-        metrics = train_and_evaluate(method, cfg, eval_cfg, urls, scenes, run, Path(runs_dir) / "checkpoints" / fp,
-                                     items)
+        metrics = train_and_evaluate(method, rc, urls, scenes, run, Path(runs_dir) / "checkpoints" / fp, items)
     if launch_rank() == 0:
         save_items(items, run)
         if scenes is not None and eval_cfg.maps:
@@ -134,24 +134,23 @@ def run_data(cfg: dict, run) -> tuple[list[str], Path | None]:
     return urls, scenes
 
 
-def train_and_evaluate(method, cfg: dict, eval_cfg, urls: list[str], scenes, run, ckpt_dir: Path,
-                       items: dict) -> dict:
+def train_and_evaluate(method, rc, urls: list[str], scenes, run, ckpt_dir: Path, items: dict) -> dict:
     """The training loop with the run's evaluations: every train.eval_every steps (each kept beside the checkpoint
     as a curve point, so it survives a resumed run) and at the end."""
     from methods.evals import evaluate
     from methods.train import train
 
-    curve = cfg["train"]["eval_every"] > 0
+    curve = rc.train.eval_every > 0
 
     def evaluate_at(m, step: int) -> dict:
         items.clear()  # the last evaluation's items are the final model's
-        metrics = evaluate(m, eval_cfg, scenes, items)
+        metrics = evaluate(m, rc.eval, scenes, items)
         if curve and launch_rank() == 0:
             save_curve_point(ckpt_dir, step, metrics, items)
         return metrics
 
-    return train(method, urls, C.section(cfg, "train"), C.section(cfg, "data"), seed=cfg["seed"],
-                 ckpt_dir=ckpt_dir, logger=SacredLogger(run), evaluate=evaluate_at, progress=True)
+    return train(method, urls, rc.train, rc.data, seed=rc.seed, ckpt_dir=ckpt_dir, logger=SacredLogger(run),
+                 evaluate=evaluate_at, progress=True)
 
 
 def numeric_environment() -> dict:
