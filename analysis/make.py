@@ -63,6 +63,8 @@ def write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir
         section, budget_figs = budget.write(name, manifest.BUDGET_CLAIMS, runs, batch, runs_dir, out_dir, columns)
         sections.append(section)
         figs += budget_figs
+    if manifest.DECISION is not None:
+        sections.append(decision_section(manifest, stats, cells_))
     data = ", ".join(sorted(set(runs["data"].dropna()))) if len(runs) else "no runs yet"
     md = report.render(name, manifest, scale, data, _commit(), runs, stats, columns,
                        [str(f.relative_to(out_dir)) for f in figs], manifests.claims(manifest, scale), cells_,
@@ -71,6 +73,16 @@ def write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir
     print(stats.pivot(index="row", columns="metric", values="mean").round(2).to_string())
     print(f"wrote {path}, {out_dir / f'{name}.md'}" + (f" and {len(figs)} figures" if figs else ""))
     return path
+
+
+def decision_section(manifest, stats, cells_) -> str:
+    """The manifest's pre-registered rule (its DECISION) applied to the logged rows, as a report section."""
+    def mean(row: str, metric: str) -> float:
+        sel = stats[(stats["row"] == row) & (stats["metric"] == metric)]
+        return float(sel["mean"].iloc[0]) if len(sel) and sel["n"].iloc[0] else float("nan")
+
+    lines = manifest.DECISION(mean, cells_.paired)
+    return "## Decision by the pre-registered rule\n\n" + "\n".join(f"- {line}" for line in lines) + "\n"
 
 
 def compare(name: str, better: str, worse: str, metric: str, scale: str = "tiny", seeds=None,

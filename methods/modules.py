@@ -14,6 +14,18 @@ from . import distributed
 EMA_SCHEDULES = ("fixed", "cosine")
 
 
+# The official COSMOS CC3M recipe: momentum 0.999 (an averaging horizon of 1 / (1 - 0.999) = 1,000 steps) over
+# 88,576 steps, i.e. the teacher averages the last 1.13% of the run.
+OFFICIAL_EMA_HORIZON = 1 / (1 - 0.999) / 88_576
+
+
+def horizon_momentum(horizon: float, total_steps: int) -> float:
+    """The fixed momentum whose averaging horizon 1 / (1 - m) is `horizon` (a fraction) of a run of
+    `total_steps` steps: the official 0.999 at the official length, the same share of any shorter run (a horizon
+    under one step gives 0: the teacher is the student)."""
+    return max(0.0, 1.0 - 1.0 / (horizon * total_steps))
+
+
 def ema_momentum(base: float, schedule: str, step: int, total_steps: int) -> float:
     """The teacher momentum at `step`: fixed (SiLC / COSMOS: the teacher must keep absorbing image-text learning)
     or DINO's cosine from `base` to 1 over training."""

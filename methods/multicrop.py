@@ -14,11 +14,14 @@ import torch
 from torch import nn
 
 from .base import Method
-from .data.views import DINO_GLOBAL1, DINO_GLOBAL2, DINO_LOCAL, ImageView
+from .data.views import DINO_GLOBAL1, DINO_GLOBAL2, DINO_LOCAL, Augment, ImageView
 from .encoders import POS_INTERP
-from .modules import EMA_SCHEDULES, EMATeacher, ema_momentum, encode_views, views_first
+from .modules import EMA_SCHEDULES, EMATeacher, ema_momentum, encode_views, horizon_momentum, views_first
 
 EVAL_WEIGHTS = ("student", "teacher")
+VIEWS = ("official", "scaled", "gentle")
+# The sizes DINO's (and COSMOS's) augmentation parameters were set for: 224-px global and 96-px local crops.
+OFFICIAL_GLOBAL_SIZE, OFFICIAL_LOCAL_SIZE = 224, 96
 EMA_ORDERS = ("after_step", "before_step")
 
 
@@ -33,6 +36,10 @@ class MultiCropConfig:
     ema_momentum: float = 0.999
     """Teacher EMA momentum: COSMOS uses 0.999 at batch 1024 (CC3M) and 0.99 at 4096; SiLC gives no value and
     COSMOS cites it for the fixed schedule."""
+    ema_horizon: float = 0.0
+    """The teacher momentum as a share of the run: > 0 sets the (base) momentum to 1 - 1 / (ema_horizon x steps),
+    so the teacher averages the same fraction of any run (modules.OFFICIAL_EMA_HORIZON = 0.0113: the official
+    0.999 at CC3M's 88,576 steps; 0.911 at 1,000 steps). 0: `ema_momentum` as given, whatever the run length."""
     ema_schedule: str = "fixed"
     """fixed (SiLC / COSMOS) or cosine to 1 (DINO)."""
     ema_order: str = "after_step"
@@ -43,6 +50,11 @@ class MultiCropConfig:
     """Positional embedding for local crops: "dino" (DINO's and the official COSMOS code's bicubic interpolation
     by scale factor (grid + 0.1) / grid, which samples a grid shifted by up to 0.25 patch) or "size" (bicubic
     to the target grid size, align_corners=False)."""
+    views: str = "official"
+    """The image views' photometric rule (VIEWS): "official" = DINO's augmentations exactly (blur sigma U(0.1, 2)
+    px at any size); "scaled" = the same with the blur sigma scaled by crop size / official crop size (224 px
+    global, 96 px local), so a 64-px crop is blurred as its 224-px original would be; "gentle" = the crops with
+    scaled blur only (no flip, colour jitter, grayscale or solarize): a diagnosis, not a recipe."""
     eval_weights: str = "teacher"
     """Which weights evaluation uses: the EMA teacher (COSMOS evaluates segmentation with it; retrieval and
     classification were logged for both) or the student."""
@@ -61,6 +73,10 @@ class MultiCropConfig:
             raise ValueError(f"unknown ema_order {self.ema_order!r}; valid choices: {', '.join(EMA_ORDERS)}")
         if self.pos_interp not in POS_INTERP:
             raise ValueError(f"unknown pos_interp {self.pos_interp!r}; valid choices: {', '.join(POS_INTERP)}")
+        if self.ema_horizon < 0:
+            raise ValueError(f"ema_horizon must be >= 0, got {self.ema_horizon}")
+        if self.views not in VIEWS:
+            raise ValueError(f"unknown views {self.views!r}; valid choices: {', '.join(VIEWS)}")
         if self.eval_weights not in EVAL_WEIGHTS:
             raise ValueError(f"unknown eval_weights {self.eval_weights!r}; valid choices: {', '.join(EVAL_WEIGHTS)}")
 
@@ -69,11 +85,21 @@ def multicrop_views(cfg: MultiCropConfig, size: int, patch_size: int, local: boo
     """DINO multi-crop view specs for global crops of `size` px (see the module docstring)."""
     if cfg.local_size % patch_size:
         raise ValueError(f"local_size {cfg.local_size} is not a multiple of the patch size {patch_size}")
-    views = {"global1": ImageView(size, (cfg.crop_split, 1.0), augment=DINO_GLOBAL1),
-             "global2": ImageView(size, (cfg.crop_split, 1.0), augment=DINO_GLOBAL2)}
+    views = {"global1": ImageView(size, (cfg.crop_split, 1.0), augment=view_augment(DINO_GLOBAL1, cfg.views, size)),
+             "global2": ImageView(size, (cfg.crop_split, 1.0), augment=view_augment(DINO_GLOBAL2, cfg.views, size))}
     if cfg.local_crops and local:
-        views["local"] = ImageView(cfg.local_size, (0.05, cfg.crop_split), augment=DINO_LOCAL, n=cfg.local_crops)
+        augment = view_augment(DINO_LOCAL, cfg.views, cfg.local_size, OFFICIAL_LOCAL_SIZE)
+        views["local"] = ImageView(cfg.local_size, (0.05, cfg.crop_split), augment=augment, n=cfg.local_crops)
     return views
+
+
+def view_augment(official: Augment, rule: str, size: int, official_size: int = OFFICIAL_GLOBAL_SIZE) -> Augment:
+    """A crop's photometric augmentations under the `views` rule (MultiCropConfig.views): the official ones, the
+    official ones with the blur sigma scaled by size / official_size, or (gentle) only that scaled blur."""
+    if rule == "official":
+        return official
+    scaled = dataclasses.replace(official, blur_scale=size / official_size)
+    return scaled if rule == "scaled" else Augment(blur=official.blur, blur_scale=size / official_size)
 
 
 class MultiCropMethod(Method):
@@ -86,7 +112,7 @@ class MultiCropMethod(Method):
     # of its random initialisation (0.999 would hold 90%): the ablations' "evaluate the student" and "EMA momentum"
     # rows measure what that costs at tiny (docs/findings.md, "The budget study"); at 1,000 steps 0.99^1000 < 1e-4.
     SCALE_FIELDS = {"tiny": {"local_size": 32, "ema_momentum": 0.99}}
-    ADDED_DEFAULTS = {"ema_order": "after_step", "pos_interp": "size"}
+    ADDED_DEFAULTS = {"ema_order": "after_step", "pos_interp": "size", "ema_horizon": 0.0, "views": "official"}
 
     def init_teacher(self, student: nn.Module) -> None:
         # the student's parts are this method's own submodules already: keep the grouping unregistered, or every
@@ -114,8 +140,8 @@ class MultiCropMethod(Method):
         return self.teacher_encoders() if self.cfg.eval_weights == "teacher" else self.encoders
 
     def _ema(self, step: int, total_steps: int) -> None:
-        self.teacher.update(self.student, ema_momentum(self.cfg.ema_momentum, self.cfg.ema_schedule, step,
-                                                       total_steps))
+        base = horizon_momentum(self.cfg.ema_horizon, total_steps) if self.cfg.ema_horizon else self.cfg.ema_momentum
+        self.teacher.update(self.student, ema_momentum(base, self.cfg.ema_schedule, step, total_steps))
 
     def on_before_step(self, step: int, total_steps: int) -> None:
         if self.cfg.ema_order == "before_step":

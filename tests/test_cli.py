@@ -25,7 +25,7 @@ from .conftest import ROOT
     (["train", "eval.sets=retrieval/mars"], "unknown evaluation 'retrieval/mars'; valid choices: retrieval/scenes"),
     (["train", "clip.caption=poem"], "unknown caption mode 'poem'; valid choices: raw, random, short, long"),
     (["train", "scale=paper"], "data.dataset=shards needs data.shards="),
-    (["no_such_table"], "unknown manifest 'no_such_table'; valid choices: ablations, budget, clip_tiny, "
+    (["no_such_table"], "unknown manifest 'no_such_table'; valid choices: ablations, budget, clip_tiny, diagnosis, "
                         "slip_table, table1"),
     (["clip_tiny", "--scale", "paper"], "does not run at scale 'paper'; valid choices: tiny, small"),
     (["clip_tiny", "--rows", "SLIP"], "unknown row 'SLIP'; valid choices: CLIP"),

@@ -43,7 +43,7 @@ def draw(augment, n: int) -> torch.Tensor:
     ranges = [(max(0.0, 1 - j), 1 + j) for j in jitter[:3]] + [(-jitter[3], jitter[3])]
     lo, hi = torch.tensor([r[0] for r in ranges]), torch.tensor([r[1] for r in ranges])
     p[:, FACTORS] = lo + (hi - lo) * torch.rand(n, 4)
-    p[:, SIGMA] = SIGMA_RANGE[0] + (SIGMA_RANGE[1] - SIGMA_RANGE[0]) * torch.rand(n)
+    p[:, SIGMA] = (SIGMA_RANGE[0] + (SIGMA_RANGE[1] - SIGMA_RANGE[0]) * torch.rand(n)) * augment.blur_scale
     p[:, JITTER] = (u[:, 0] < (augment.jitter_p if augment.jitter else 0.0)).float()
     p[:, GRAY] = (u[:, 1] < augment.gray).float()
     p[:, BLUR] = (u[:, 2] < augment.blur).float()

@@ -33,8 +33,9 @@ class Augment:
     jitter: tuple[float, ...] = ()  # ColorJitter (brightness, contrast, saturation, hue); () = off
     jitter_p: float = 0.8
     gray: float = 0.0
-    blur: float = 0.0  # Gaussian blur, sigma ~ U(0.1, 2)
+    blur: float = 0.0  # Gaussian blur, sigma ~ U(0.1, 2) x blur_scale
     solarize: float = 0.0  # threshold 128
+    blur_scale: float = 1.0  # the blur sigma's scale (crop size / official size under a scaled views rule)
 
 
 NO_AUGMENT = Augment()
@@ -173,11 +174,15 @@ def build_texts(record: dict, spec: TextView, rng: random.Random) -> list[str]:
 
 
 class PILGaussianBlur:
-    """DINO's blur: PIL's Gaussian filter with radius ~ U(0.1, 2) px, drawn from torch's RNG (seeded per sample).
-    PIL's C filter took 0.8 ms per 224-px crop against 3.6 ms for torchvision's tensor convolution (profiled)."""
+    """DINO's blur: PIL's Gaussian filter with radius ~ U(0.1, 2) px (x scale), drawn from torch's RNG (seeded per
+    sample). PIL's C filter took 0.8 ms per 224-px crop against 3.6 ms for torchvision's tensor convolution
+    (profiled)."""
+
+    def __init__(self, scale: float = 1.0):
+        self.scale = scale
 
     def __call__(self, img: Image.Image) -> Image.Image:
-        radius = 0.1 + 1.9 * float(torch.rand(()))
+        radius = (0.1 + 1.9 * float(torch.rand(()))) * self.scale
         return img.filter(ImageFilter.GaussianBlur(radius))
 
 
@@ -198,7 +203,7 @@ def image_pipeline(spec: ImageView, photometric: bool = True):
     if photometric and a.gray:
         ops.append(T.RandomGrayscale(a.gray))
     if photometric and a.blur:
-        ops.append(T.RandomApply([PILGaussianBlur()], p=a.blur))
+        ops.append(T.RandomApply([PILGaussianBlur(a.blur_scale)], p=a.blur))
     if photometric and a.solarize:
         ops.append(T.RandomSolarize(128, p=a.solarize))
     return T.Compose([*ops, T.PILToTensor()])
