@@ -69,6 +69,8 @@ def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.Dat
         lines += [f"- {text}: **{check_claim(cells, better, worse, metric)}**"
                   for text, better, worse, metric in claims]
         lines.append("")
+    if manifest.CAVEATS:
+        lines += ["## What these numbers do not show", ""] + [f"- {c}" for c in manifest.CAVEATS] + [""]
     lines += [s.rstrip() + "\n" for s in sections]
     if reference:
         lines += [reference, ""]

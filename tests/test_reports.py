@@ -117,3 +117,26 @@ def test_claims_follow_the_scale():
             rows, cols = manifests.rows(m, scale), manifests.columns(m, scale)
             for text, better, worse, key in manifests.claims(m, scale):
                 assert better in rows and worse in rows and key in cols, (name, scale, text)
+
+
+def test_a_pre_registered_decision_and_the_caveats_are_written_into_the_report(tmp_path):
+    """The diagnosis manifest's DECISION applied to logged rows (known numbers: V1), and CAVEATS as a section."""
+    import dataclasses
+
+    manifest = dataclasses.replace(manifests.load("diagnosis"), CAVEATS=("a caveat, printed as it is",))
+    todo = cells(manifest, "tiny", seeds=(0, 1, 2))
+    i2t = {"R1": 20.0, "R0": 8.0, "R2": 10.0, "R5": 16.0}
+    for n, cell in enumerate(todo, 1):
+        d = tmp_path / "runs" / str(n)
+        d.mkdir(parents=True)
+        value = i2t.get(cell.row.split()[0], 8.0) + 0.1 * cell.seed
+        metrics = {k: value for k in manifest.COLUMNS}
+        (d / "run.json").write_text(json.dumps({"status": "COMPLETED", "result": metrics}))
+        (d / "config.json").write_text(json.dumps(cell.config))
+        (d / "info.json").write_text(json.dumps({"fingerprint": cell.fingerprint, "data": "scenes", "wall_time_s": 1}))
+        (d / "metrics.json").write_text(json.dumps({"train/loss": {"steps": [1], "values": [1.0]}}))
+    write_table("diagnosis", manifest, todo, tmp_path / "runs", tmp_path / "out")
+    report = (tmp_path / "out" / "diagnosis.md").read_text()
+    assert "## Decision by the pre-registered rule" in report
+    assert "A (mean R2 <= 12.0): met (R2 = 10.1)" in report and "**V1: an augmentation x benchmark artefact**" in report
+    assert "## What these numbers do not show\n\n- a caveat, printed as it is" in report

@@ -40,6 +40,7 @@ class Manifest:
     # a pre-registered decision rule: DECISION(mean, gap) -> the report's lines, where mean(row, metric) is a
     # row's seed-mean and gap(better, worse, metric) its paired interval (.mean, .lo, .hi) against another row
     DECISION: object = None
+    CAVEATS: tuple = ()  # what the numbers do not show (sentences), printed in the report beside the verdicts
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(Manifest) if f.name.isupper())

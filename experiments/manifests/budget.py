@@ -61,3 +61,18 @@ BUDGET_CLAIMS = [
 COVERS = {"table1": "R@1 and top-1", "table2": "all", "table3": "all", "table4": "mIoU without CSA",
           "slip_table": "zero-shot top-1", "table5": "all", "ablations": "cross-attention (the last Table 5 step)"}
 CLAIMS = BUDGET_CLAIMS  # the final evaluation (10x) is also judged in the report's claims section
+CAVEATS = (
+    "Table 5's '+ text cropping' step also switches from the raw alt-text to the recaptions: it shows that "
+    "recaptions help, not that sentence crops beat whole captions (CLIP on whole recaptions, the CLIP row, is "
+    "above it); the diagnosis manifest's R6 tests the crops.",
+    "'COSMOS beats SiLC' is against a SiLC whose DINO head barely learns here (its distillation loss ends at "
+    "6.34-6.42 per seed, against ln 1024 = 6.93 for a uniform output).",
+    "'COSMOS / SLIP trail CLIP' orders the methods by how hard their contrastive views augment a 64-px image; the "
+    "diagnosis manifest tests whether the views, not the methods, cause it.",
+    "The raw-alt-text CLIP row's top-1 is not the alt-text's doing: '+ multi-crop' on the same alt-text is 30 "
+    "points lower.",
+    "The MMVP-style mean is colour and presence: every row solves the colour pairs and almost none of the count, "
+    "orientation and position pairs.",
+    "'Never separates' is 'not detectable with 3 seeds': the gap detected with 80% power is about 1.25x an "
+    "interval's half-width, more than the paper's small Table 5 steps. Details: docs/findings.md.",
+)

@@ -41,3 +41,9 @@ CLAIMS = [
     ("COSMOS beats SLIP on compositional understanding", "COSMOS", "SLIP", "compositional/scenes/mean"),
     ("COSMOS beats SiLC on compositional understanding", "COSMOS", "SiLC", "compositional/scenes/mean"),
 ]
+CAVEATS = (
+    "In the budget study's 1,000-step runs every method solves the colour pairs (98-100%) and almost none of the "
+    "count, orientation and position pairs: the MMVP-style mean measures colour and presence (docs/findings.md).",
+    "At the tiny budget SiLC and COSMOS evaluate an EMA teacher that still holds about a third of its random "
+    "initialisation (momentum 0.99 over 100 steps).",
+)
