@@ -221,7 +221,7 @@ def validate(cfg: dict, node: DictConfig | None = None) -> None:
         raise ConfigError(f"init {cfg['init']!r} is not a file")
     _build(node) if node is not None else typed(cfg)
     try:
-        check_sets(cfg["eval"]["sets"])
+        check_sets(cfg["eval"]["sets"], cfg["eval"]["other_weights"])
     except ValueError as exn:
         raise ConfigError(f"eval.sets: {exn}") from None
     if cfg["data"]["dataset"] not in DATASETS:

@@ -137,14 +137,14 @@ def run_data(cfg: dict, run) -> tuple[list[str], Path | None]:
 def train_and_evaluate(method, rc, urls: list[str], scenes, run, ckpt_dir: Path, items: dict) -> dict:
     """The training loop with the run's evaluations: every train.eval_every steps (each kept beside the checkpoint
     as a curve point, so it survives a resumed run) and at the end."""
-    from methods.evals import evaluate
+    from methods.evals import evaluate, evaluate_other_weights
     from methods.train import train
 
     curve = rc.train.eval_every > 0
 
     def evaluate_at(m, step: int) -> dict:
         items.clear()  # the last evaluation's items are the final model's
-        metrics = evaluate(m, rc.eval, scenes, items)
+        metrics = evaluate(m, rc.eval, scenes, items) | evaluate_other_weights(m, rc.eval, scenes)
         if curve and launch_rank() == 0:
             save_curve_point(ckpt_dir, step, metrics, items)
         return metrics

@@ -21,7 +21,8 @@ from methods.evals import PATH_KEYS
 # "shards" draws other (equally distributed) batches of the same global size.
 NON_SEMANTIC = {("data", "workers"), ("data", "split"), ("train", "ckpt_every"), ("train", "log_every"),
                 ("train", "compile"),
-                ("eval", "batch_size"), ("eval", "workers"), ("eval", "maps"), ("eval", "paths")} | \
+                ("eval", "batch_size"), ("eval", "workers"), ("eval", "maps"), ("eval", "paths"),
+                ("eval", "other_weights")} | \
     {("eval", k) for k in PATH_KEYS}
 # Keys added after runs were logged, with the default that reproduces the old behaviour exactly: at that value
 # they stay out of the fingerprint, so logged runs keep their identity (and are reused) when the schema grows.

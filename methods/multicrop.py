@@ -8,6 +8,7 @@ blur 0.5. Both global crops go through the encoder in one pass, all local crops 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import torch
@@ -136,8 +137,24 @@ class MultiCropMethod(Method):
     def teacher_encoders(self):
         return self.teacher.module["encoders"]
 
+    _eval_weights: str = ""  # set inside evaluating(): the weights evaluation uses instead of cfg.eval_weights
+
     def eval_encoders(self):
-        return self.teacher_encoders() if self.cfg.eval_weights == "teacher" else self.encoders
+        weights = self._eval_weights or self.cfg.eval_weights
+        return self.teacher_encoders() if weights == "teacher" else self.encoders
+
+    def other_weights(self) -> tuple[str, ...]:
+        return tuple(w for w in EVAL_WEIGHTS if w != self.cfg.eval_weights)
+
+    @contextlib.contextmanager
+    def evaluating(self, weights: str):
+        if weights not in EVAL_WEIGHTS:
+            raise ValueError(f"unknown weights {weights!r}; valid choices: {', '.join(EVAL_WEIGHTS)}")
+        before, self._eval_weights = self._eval_weights, weights
+        try:
+            yield
+        finally:
+            self._eval_weights = before
 
     def _ema(self, step: int, total_steps: int) -> None:
         base = horizon_momentum(self.cfg.ema_horizon, total_steps) if self.cfg.ema_horizon else self.cfg.ema_momentum
