@@ -25,7 +25,7 @@ from . import distributed
 from .base import Method
 from .checkpoint import RunCheckpoint
 from .data.on_device import to_device
-from .data.stream import ShardStream, make_loader
+from .data.stream import MAX_PIXELS, ShardStream, make_loader
 from .data.views import AUGMENT_ON
 from .errors import CheckpointError, DivergedError
 from .schedules import warmup_cosine
@@ -83,9 +83,10 @@ class DataConfig:
     # data workers, as the papers' code) or "device" (batched on the training device, from parameters the workers
     # draw; methods/data/on_device.py): for GPU nodes with few CPU cores per GPU.
     augment: str = "workers"
+    max_pixels: int = MAX_PIXELS  # a training image larger than this (width x height) is a counted skip
 
     def __post_init__(self):
-        _check_ranges(self, non_negative=("workers", "shuffle_buffer"))
+        _check_ranges(self, positive=("max_pixels",), non_negative=("workers", "shuffle_buffer"))
         if self.split not in SPLITS:
             raise ValueError(f"unknown data.split {self.split!r}; valid choices: {', '.join(SPLITS)}")
         if self.augment not in AUGMENT_ON:
@@ -227,7 +228,7 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
     workers = data.workers
     stream = ShardStream(urls, method.views, method.encoders.tokenizer(), cfg.batch_size // world, seed=seed,
                          shuffle_buffer=data.shuffle_buffer, resampled=data.resampled, rank=rank, world_size=world,
-                         interleave=data.split == "samples", augment=data.augment,
+                         interleave=data.split == "samples", augment=data.augment, max_pixels=data.max_pixels,
                          start=state.positions, rotation=state.step % max(workers, 1))
     batches = iter(make_loader(stream, workers)) if state.step < cfg.steps else iter(())
     bar = tqdm(total=cfg.steps, initial=state.step, desc=f"train {method.name}", disable=not progress or rank != 0,
