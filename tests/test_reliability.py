@@ -357,3 +357,26 @@ def test_training_on_only_corrupt_samples_or_too_few_shards_is_one_line(tmp_path
     two_workers = _train_args(**{"data.dataset": "shards", "data.shards": str(tmp_path), "data.workers": "2"})
     assert main(two_workers + ["--runs-dir", str(tmp_path / "runs2")]) == 2
     assert "1 shard(s) cannot feed 2 readers" in capsys.readouterr().err
+
+
+def test_a_shard_named_like_a_pipe_is_read_as_a_file_never_run(tmp_path, monkeypatch):
+    """webdataset runs URLs that start with "pipe:": every shard is an absolute local path, so a folder or file
+    named "pipe:..." is data, not a command."""
+    from methods.data.stream import expand_shards, read_all
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "pipe:touch pwned;true"
+    folder.mkdir()
+    _shard(folder / "a.tar", [{"__key__": "k0", "txt": b"a caption"}])
+    for spec in ("pipe:touch pwned;true", "pipe:touch pwned;true/{a..a}.tar"):
+        urls = expand_shards(spec)
+        assert urls == [str(folder / "a.tar")]
+        assert [s["__key__"] for s in read_all(urls)] == ["k0"]
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_shard_listing_of_absurd_length_is_refused_before_it_is_built():
+    from methods.data.stream import expand_shards
+
+    with pytest.raises(ValueError, match="lists more than 1,000,000 shards"):
+        expand_shards("/x/{0..99999999}.tar")

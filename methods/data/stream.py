@@ -16,6 +16,7 @@ samples, and a DataError says so instead of looping forever.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import random
@@ -39,6 +40,7 @@ MAX_CONSECUTIVE_FAILURES = 1000
 # The largest image a sample may hold (data.max_pixels' default): 50 megapixels, far above web-scale training
 # images (CC3M's are under 1 MP); a larger one is a skip, read from the header before anything is decoded.
 MAX_PIXELS = 50_000_000
+MAX_SHARDS = 1_000_000  # a data.shards listing longer than this is a typo, not a dataset (LAION-5B: ~500k shards)
 
 
 def decode_sample(raw: dict, max_pixels: int = MAX_PIXELS) -> dict:
@@ -87,18 +89,22 @@ def expand_shards(spec: str) -> list[str]:
     import braceexpand
 
     if os.path.isdir(spec):
-        urls = sorted(glob.glob(os.path.join(spec, "*.tar")))
+        urls = sorted(glob.glob(os.path.join(glob.escape(spec), "*.tar")))
         if not urls:
             raise FileNotFoundError(f"data.shards={spec!r} is a folder without .tar shards")
-        return urls
-    urls = [u for part in spec.split("::") if part for u in braceexpand.braceexpand(part)]
+        return [os.path.abspath(u) for u in urls]  # absolute: a name like "pipe:cmd" is a file, never a command
+    urls = []
+    for part in (p for p in spec.split("::") if p):
+        urls += itertools.islice(braceexpand.braceexpand(part), MAX_SHARDS + 1 - len(urls))
+        if len(urls) > MAX_SHARDS:
+            raise ValueError(f"data.shards={spec[:80]!r} lists more than {MAX_SHARDS:,} shards")
     missing = [u for u in urls if not os.path.isfile(u)]
     if not urls or len(missing) == len(urls):
         raise FileNotFoundError(f"no shard of data.shards={spec!r} exists")
     if missing:
         raise FileNotFoundError(f"{len(missing)} of {len(urls)} shards of data.shards={spec!r} do not exist "
                                 f"(first: {', '.join(missing[:3])}); list only the shards you have")
-    return urls
+    return [os.path.abspath(u) for u in urls]
 
 
 def recaption_share(urls: list[str], limit: int = 256) -> tuple[int, int]:
