@@ -61,8 +61,8 @@ class MultiCropConfig:
     classification were logged for both) or the student."""
 
     def __post_init__(self):
-        if self.local_crops < 0 or self.local_size < 1:
-            raise ValueError(f"local_crops must be >= 0 and local_size >= 1, got {self.local_crops}, "
+        if not 0 <= self.local_crops <= 64 or not 1 <= self.local_size <= 1024:
+            raise ValueError(f"local_crops must lie in [0, 64] and local_size in [1, 1024] px, got {self.local_crops}, "
                              f"{self.local_size}")
         if not 0.05 < self.crop_split < 1:
             raise ValueError(f"crop_split must lie in (0.05, 1), got {self.crop_split}")

@@ -31,6 +31,10 @@ from .errors import CheckpointError, DivergedError
 from .schedules import warmup_cosine
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# Sizes that allocate, bounded so a typo is one line, not an allocator traceback: the largest published
+# contrastive batches are 32k (OpenCLIP, SigLIP); a shuffle buffer holds decoded-ready raw samples in memory.
+MAX_BATCH = 65_536
+MAX_SHUFFLE_BUFFER = 1_000_000
 SPLITS = ("shards", "samples")
 
 
@@ -62,7 +66,7 @@ class TrainConfig:
             raise ValueError(f"unknown precision {self.precision!r}; valid choices: {', '.join(PRECISIONS)}")
         _check_ranges(self, positive=("steps", "batch_size", "ckpt_every", "log_every", "lr", "eps"),
                       non_negative=("warmup", "warmup_start", "eval_every", "weight_decay", "min_lr", "grad_clip"),
-                      unit=("beta1", "beta2"))
+                      unit=("beta1", "beta2"), at_most={"batch_size": MAX_BATCH})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,15 +90,20 @@ class DataConfig:
     max_pixels: int = MAX_PIXELS  # a training image larger than this (width x height) is a counted skip
 
     def __post_init__(self):
-        _check_ranges(self, positive=("max_pixels",), non_negative=("workers", "shuffle_buffer"))
+        _check_ranges(self, positive=("max_pixels",), non_negative=("workers", "shuffle_buffer"),
+                      at_most={"shuffle_buffer": MAX_SHUFFLE_BUFFER, "workers": 256})
         if self.split not in SPLITS:
             raise ValueError(f"unknown data.split {self.split!r}; valid choices: {', '.join(SPLITS)}")
         if self.augment not in AUGMENT_ON:
             raise ValueError(f"unknown data.augment {self.augment!r}; valid choices: {', '.join(AUGMENT_ON)}")
 
 
-def _check_ranges(cfg, positive=(), non_negative=(), unit=()) -> None:
-    """Numeric fields must be finite and in range: `positive` > 0, `non_negative` >= 0, `unit` in [0, 1)."""
+def _check_ranges(cfg, positive=(), non_negative=(), unit=(), at_most=None) -> None:
+    """Numeric fields must be finite and in range: `positive` > 0, `non_negative` >= 0, `unit` in [0, 1), and
+    each field of `at_most` (name -> bound) at most its bound (sizes that allocate)."""
+    for name, bound in (at_most or {}).items():
+        if getattr(cfg, name) > bound:
+            raise ValueError(f"{name}={getattr(cfg, name)} must be <= {bound}")
     for name in (*positive, *non_negative, *unit):
         v = getattr(cfg, name)
         if not math.isfinite(v):
