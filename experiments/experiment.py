@@ -232,4 +232,6 @@ def run_training(cfg: dict, runs_dir: Path = Path("runs"), mongo_url: str | None
     """Run one validated config as a sacred run; returns the sacred Run (its .result holds the metrics)."""
     C.preflight(cfg, runs_dir)
     ex = make_experiment(cfg, Path(runs_dir), mongo_url)
-    return ex.run(options={"--name": f"{cfg['method']}-{cfg['scale']}"})
+    # the pid in run.json from the start (info.json waits for the first heartbeat): a run killed before it is
+    # still recognised as dead (experiments/records.py)
+    return ex.run(options={"--name": f"{cfg['method']}-{cfg['scale']}"}, meta_info={"pid": os.getpid()})

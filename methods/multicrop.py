@@ -62,8 +62,8 @@ class MultiCropConfig:
 
     def __post_init__(self):
         if not 0 <= self.local_crops <= 64 or not 1 <= self.local_size <= 1024:
-            raise ValueError(f"local_crops must lie in [0, 64] and local_size in [1, 1024] px, got {self.local_crops}, "
-                             f"{self.local_size}")
+            raise ValueError(f"local_crops must lie in [0, 64] and local_size in [1, 1024] px, got "
+                             f"{self.local_crops}, {self.local_size}")
         if not 0.05 < self.crop_split < 1:
             raise ValueError(f"crop_split must lie in (0.05, 1), got {self.crop_split}")
         if not 0 <= self.ema_momentum <= 1:

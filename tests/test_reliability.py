@@ -385,3 +385,22 @@ def test_a_shard_listing_of_absurd_length_is_refused_before_it_is_built():
 
     with pytest.raises(ValueError, match="lists more than 1,000,000 shards"):
         expand_shards("/x/{0..99999999}.tar")
+
+
+def test_a_run_killed_before_its_first_heartbeat_is_recognised_as_dead(scenes, tmp_path):
+    """sacred writes info.json (with the pid) only at the first heartbeat; run.json carries the pid from the start,
+    so a record killed before then is stale at once, not RUNNING forever."""
+    import datetime as dt
+
+    from experiments.experiment import run_training
+    from experiments.records import is_stale
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    just_now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat()
+    killed = {"status": "RUNNING", "host": {"hostname": socket.gethostname()}, "start_time": just_now,
+              "meta": {"pid": dead.pid}}
+    assert is_stale(killed, {})
+    assert not is_stale(killed | {"meta": {"pid": os.getpid()}}, {})
+    run = run_training(C.resolve(tiny_overrides(**{"train.steps": 1})), tmp_path)
+    assert json.loads((tmp_path / str(run._id) / "run.json").read_text())["meta"]["pid"] == os.getpid()
