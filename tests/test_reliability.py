@@ -404,3 +404,35 @@ def test_a_run_killed_before_its_first_heartbeat_is_recognised_as_dead(scenes, t
     assert not is_stale(killed | {"meta": {"pid": os.getpid()}}, {})
     run = run_training(C.resolve(tiny_overrides(**{"train.steps": 1})), tmp_path)
     assert json.loads((tmp_path / str(run._id) / "run.json").read_text())["meta"]["pid"] == os.getpid()
+
+
+def test_a_cell_another_process_trains_is_waited_for_not_trained_twice(scenes, tmp_path):
+    from filelock import FileLock
+
+    from analysis.load import load_runs
+    from experiments.orchestrate import run_cell
+
+    cfg = C.resolve(tiny_overrides(**{"train.steps": 1, "eval.sets": "[retrieval/scenes]", "eval.maps": 0}))
+    (tmp_path / "locks").mkdir()
+    with FileLock(str(tmp_path / "locks" / f"{C.fingerprint(cfg)}.lock")):  # another process holds the cell
+        assert run_cell(cfg, tmp_path, wait=False) == "busy"
+    assert not (tmp_path / "1").exists()
+    assert run_cell(cfg, tmp_path) == "trained" and run_cell(cfg, tmp_path) == "done"
+    assert len(load_runs(tmp_path)) == 1
+
+
+def test_two_tables_on_one_runs_dir_share_the_cells(scenes, tmp_path):
+    """Two processes run the same manifest on one runs dir at once: every cell trains exactly once."""
+    from analysis.load import load_runs
+
+    common = {k: v for k, v in tiny_overrides().items() if k not in ("method", "scale")}
+    overrides = common | {"train.steps": 2, "eval.sets": ["retrieval/scenes"], "eval.maps": 0}
+    code = ("import sys; sys.path.insert(0, '.'); from experiments.orchestrate import run_manifest; "
+            f"run_manifest('clip_tiny', seeds=(0, 1, 2), runs_dir={str(tmp_path / 'runs')!r}, "
+            f"out_dir={str(tmp_path / 'out')!r}, overrides={overrides!r})")
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        assert p.wait(timeout=600) == 0, p.stderr.read()[-2000:]
+    runs = load_runs(tmp_path / "runs")
+    assert len(runs) == 3 and runs["fingerprint"].nunique() == 3
