@@ -352,5 +352,10 @@ def main(argv: list[str]) -> int:
         return 1
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The `cosmos-suite` console script (pip install): the same command line as experiments/run.py."""
     sys.exit(main(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    cli()
