@@ -436,3 +436,26 @@ def test_two_tables_on_one_runs_dir_share_the_cells(scenes, tmp_path):
         assert p.wait(timeout=600) == 0, p.stderr.read()[-2000:]
     runs = load_runs(tmp_path / "runs")
     assert len(runs) == 3 and runs["fingerprint"].nunique() == 3
+
+
+@pytest.mark.parametrize("flag", ["--runs-dir", "--out", "--archive"])
+def test_a_file_where_a_folder_must_be_is_one_line_before_any_work(flag, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    args = ["clip_tiny", "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), flag, str(blocker)]
+    for extra in ([], ["--report-only"], ["--dry-run"]):
+        assert main(args + extra) == 2
+        err = capsys.readouterr().err
+        assert "is not a writable folder" in err and str(blocker) in err and err.count("\n") == 1, err
+
+
+def test_a_read_only_benchmark_folder_is_one_line_before_any_work(tmp_path, monkeypatch, capsys):
+    if os.geteuid() == 0:  # root writes anywhere: make the folder a file instead
+        (tmp_path / "ro").write_text("")
+    else:
+        (tmp_path / "ro").mkdir(mode=0o500)
+    monkeypatch.setenv("SUITE_DATA", str(tmp_path / "ro"))
+    assert main(_train_args() + ["--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "benchmark data folder ($SUITE_DATA)" in err and "is not a writable folder" in err
+    assert err.count("\n") == 1, err

@@ -18,10 +18,15 @@ def run_cell(config: dict, runs_dir: Path, mongo_url: str | None = None, wait: b
     (<runs>/locks/<fp>.lock, the filelock library) makes two tables on one runs dir share the work instead of
     training every cell twice. Returns "trained", "done" (completed by another process meanwhile) or, with
     wait=False, "busy" (locked by another process now: come back later)."""
+    import os
+
     from filelock import FileLock, Timeout
 
     from .experiment import run_training
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: all ranks train the cell together, unlocked
+        run_training(config, runs_dir, mongo_url)
+        return "trained"
     fp = C.fingerprint(config)
     folder = Path(runs_dir) / "locks"
     folder.mkdir(parents=True, exist_ok=True)
