@@ -44,6 +44,7 @@ def _train_args(**extra) -> list[str]:
     ({"train.batch_size": "100000"}, "train.batch_size=100000 must be <= 65536"),
     ({"data.shuffle_buffer": "1000000000000"}, "data.shuffle_buffer=1000000000000 must be <= 1000000"),
     ({"seed": "-1"}, "seed=-1 must lie in [0, 2**32)"),
+    ({"train.steps": "100000000000000000000"}, "train.steps=100000000000000000000 must be <= 100000000"),
     ({"seed": "1e23"}, "config key 'seed' expects int, got '1e23'"),
     ({"train.precision": "fp8"}, "train: unknown precision 'fp8'"),
     ({"data.dataset": "shards", "data.shards": "/nonexistent"}, "no shard of data.shards='/nonexistent' exists"),
