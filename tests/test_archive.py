@@ -171,3 +171,11 @@ def test_a_killed_restore_or_export_never_leaves_a_run_or_loses_a_record(copy_of
     assert not record.exists() and (store / f".{fp}.old" / "run" / "run.json").exists(), "aside, not deleted"
     assert A.restore(store, tmp_path / "runs2") == [fp], "the next call puts it back and restores it"
     assert (record / "run" / "run.json").exists() and not (store / f".{fp}.old").exists()
+
+
+def test_a_truncated_record_is_skipped_and_never_copied_again_and_again(copy_of, tmp_path):
+    store, fp, record = copy_of
+    run_json = record / "run" / "run.json"
+    run_json.write_text(run_json.read_text()[:100])
+    for _ in range(3):  # every call refuses it: no new run folder each time
+        _refused(store, tmp_path, "unreadable run.json")
