@@ -15,7 +15,6 @@ The sentence per claim follows a rule fixed before any result: over the budgets 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -24,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from experiments.layout import curve_points  # noqa: E402
+from experiments.layout import curve_points, read_json  # noqa: E402
 
 from .cells import Cells  # noqa: E402
 from .statistics import CANNOT_TELL, DOES_NOT_HOLD, HOLDS, NOT_MEASURED, decision  # noqa: E402
@@ -36,10 +35,13 @@ def point_cells(cell_runs: pd.DataFrame, runs_dir: Path) -> dict[int, Cells]:
     by_step: dict[int, tuple[list, dict]] = {}
     for r in cell_runs.itertuples():
         for step, folder in curve_points(ckpts / r.fingerprint).items():
+            metrics = read_json(folder / "metrics.json")  # unreadable: warned about, the point left out
+            if metrics is None:
+                continue
             runs, results = by_step.setdefault(step, ([], {}))
             key = str(folder.relative_to(ckpts))  # Cells reads <ckpts>/<key>/items.npz
             runs.append({"row": r.row, "seed": r.seed, "run_id": key})
-            results[key] = json.loads((folder / "metrics.json").read_text())
+            results[key] = metrics
     return {step: Cells(pd.DataFrame(runs), results, ckpts) for step, (runs, results) in sorted(by_step.items())}
 
 

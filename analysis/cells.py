@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +18,13 @@ def load_items(runs_dir: Path, run_id) -> dict | None:
     path = Path(runs_dir) / str(run_id) / ITEMS
     if not path.exists():
         return None
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exn:  # truncated or not an npz: no items
+        warnings.warn(f"skipping unreadable {path} ({exn}): this run's interval carries seed noise only",
+                      stacklevel=2)
+        return None
 
 
 class Cells:

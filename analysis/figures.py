@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -12,13 +11,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from experiments.layout import read_json  # noqa: E402
+
 
 def curves(runs_dir: Path, runs: pd.DataFrame, metric: str = "train/loss") -> pd.DataFrame:
     """Long DataFrame (row, seed, step, value) of one logged curve for the given runs."""
     records = []
     for r in runs.itertuples():
         path = Path(runs_dir) / str(r.run_id) / "metrics.json"
-        curve = json.loads(path.read_text()).get(metric) if path.exists() else None
+        curve = (read_json(path) or {}).get(metric)  # an unreadable metrics.json is warned about, not fatal
         if curve:
             records += [{"row": r.row, "seed": r.seed, "step": s, "value": v}
                         for s, v in zip(curve["steps"], curve["values"])]

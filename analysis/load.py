@@ -6,6 +6,8 @@ a rerun resumed it (experiments/records.py)."""
 
 from __future__ import annotations
 
+import math
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +27,7 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 def load_runs(runs_dir: str | Path, status: str | None = "COMPLETED") -> pd.DataFrame:
     """One row per run: run_id, status, fingerprint, flattened config (prefixed 'config.'), result metrics."""
-    rows = []
+    rows, excluded = [], []
     for run_json in run_records(runs_dir):
         run, info = read_record(run_json)
         if run is None or (status and run.get("status") != status):
@@ -39,6 +41,13 @@ def load_runs(runs_dir: str | Path, status: str | None = "COMPLETED") -> pd.Data
                "skipped_samples": info.get("skipped_samples"), "flops_per_sample": info.get("flops_per_sample")}
         row |= {f"config.{k}": v for k, v in _flatten(cfg).items()}
         result = run.get("result") or {}
-        row |= {k: v for k, v in result.items() if isinstance(v, (int, float))} if isinstance(result, dict) else {}
-        rows.append(row)
-    return pd.DataFrame(rows)
+        metrics = {k: v for k, v in result.items() if isinstance(v, (int, float))} if isinstance(result, dict) else {}
+        bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+        if bad:  # a damaged record: never a table's best, never a silently dropped seed
+            warnings.warn(f"excluding run {run_json.parent}: non-finite {', '.join(bad[:3])}", stacklevel=2)
+            excluded.append(f"run {run_json.parent.name} (non-finite {', '.join(bad[:3])})")
+            continue
+        rows.append(row | metrics)
+    df = pd.DataFrame(rows)
+    df.attrs["excluded"] = excluded  # named in the report
+    return df

@@ -68,7 +68,7 @@ def write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir
     data = ", ".join(sorted(set(runs["data"].dropna()))) if len(runs) else "no runs yet"
     md = report.render(name, manifest, scale, data, _commit(), runs, stats, columns,
                        [str(f.relative_to(out_dir)) for f in figs], manifests.claims(manifest, scale), cells_,
-                       sections, _reference(name, manifest, scale))
+                       sections, _reference(name, manifest, scale), df.attrs.get("excluded", []))
     (out_dir / f"{name}.md").write_text(md)
     print(stats.pivot(index="row", columns="metric", values="mean").round(2).to_string())
     print(f"wrote {path}, {out_dir / f'{name}.md'}" + (f" and {len(figs)} figures" if figs else ""))

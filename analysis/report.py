@@ -45,7 +45,7 @@ def paper_table(paper: dict) -> str:
 
 def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.DataFrame, stats: pd.DataFrame,
            columns: dict[str, str], figures: list[str], claims: list[tuple] | None = None, cells=None,
-           sections: list[str] = (), reference: str = "") -> str:
+           sections: list[str] = (), reference: str = "", excluded: list[str] = ()) -> str:
     """The report's markdown; `claims` (text, better row, worse row, metric) default to the manifest's CLAIMS;
     `sections` (markdown) go after the claims, then `reference` (where the claims are judged with more training)."""
     doc = manifest.doc.strip().split("\n\n")[0]
@@ -55,6 +55,7 @@ def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.Dat
                  f"{r.row} seed {r.seed}: run {r.run_id}" for r in runs.itertuples()) or "none"),
              f"- **Compute**: {runs['wall_time_s'].fillna(0).sum() / 60:.1f} min of training and evaluation "
              "wall time over these runs." if len(runs) else "- **Compute**: none yet.",
+             *([f"- **Excluded as damaged**: {', '.join(excluded)}."] if excluded else []),
              "- Numbers in the first table are ours, measured at this scale; the paper's numbers below are theirs, "
              "cited with confidence tags, on the paper's data and models.",
              "- A cell reads mean ± the half-width of its 95% interval over seeds and test items (a t interval "

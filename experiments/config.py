@@ -191,6 +191,13 @@ def typed(cfg: Mapping):
     return _build(node)
 
 
+def _dotted(section: str, fields, message: str) -> str:
+    """A section's check failure as the user typed the key: "steps=-5 must be > 0" -> "train.steps=-5 must be
+    > 0"; a message that names no field keeps the section in front ("train: unknown precision ...")."""
+    field = message.split("=", 1)[0]
+    return f"{section}.{message}" if "=" in message and field in fields else f"{section}: {message}"
+
+
 def _build(node: DictConfig):
     """The frozen RunConfig of a structured config; a section's own check failing is a ConfigError naming it."""
     values = {k: node[k] for k in TOP_LEVEL}
@@ -198,7 +205,7 @@ def _build(node: DictConfig):
         try:
             values[name] = OmegaConf.to_object(node[name])
         except (ValueError, TypeError) as exn:
-            raise ConfigError(f"{name}: {exn}") from None
+            raise ConfigError(_dotted(name, node[name], str(exn))) from None
     return schema(node.method)(**values)
 
 
@@ -212,6 +219,8 @@ def validate(cfg: dict, node: DictConfig | None = None) -> None:
 
     if cfg["encoder"] not in open_clip.list_models():
         raise ConfigError(f"unknown encoder {cfg['encoder']!r}; valid choices: {', '.join(ZOO)}")
+    if not 0 <= cfg["seed"] < 2**32:  # numpy's and the data workers' seeds are 32-bit
+        raise ConfigError(f"seed={cfg['seed']} must lie in [0, 2**32)")
     if cfg["checkpoint_weights"] not in CHECKPOINT_WEIGHTS:
         raise ConfigError(f"unknown checkpoint_weights {cfg['checkpoint_weights']!r}; valid choices: "
                           f"{', '.join(CHECKPOINT_WEIGHTS)}")
@@ -221,7 +230,7 @@ def validate(cfg: dict, node: DictConfig | None = None) -> None:
         raise ConfigError(f"init {cfg['init']!r} is not a file")
     _build(node) if node is not None else typed(cfg)
     try:
-        check_sets(cfg["eval"]["sets"])
+        check_sets(cfg["eval"]["sets"], cfg["eval"]["other_weights"])
     except ValueError as exn:
         raise ConfigError(f"eval.sets: {exn}") from None
     if cfg["data"]["dataset"] not in DATASETS:

@@ -11,6 +11,7 @@ import hashlib
 import json
 
 from methods import METHODS
+from methods.data.stream import MAX_PIXELS
 from methods.evals import PATH_KEYS
 
 # Keys that change how a run executes but not what it computes, and the locations of evaluation data (eval.paths:
@@ -21,12 +22,13 @@ from methods.evals import PATH_KEYS
 # "shards" draws other (equally distributed) batches of the same global size.
 NON_SEMANTIC = {("data", "workers"), ("data", "split"), ("train", "ckpt_every"), ("train", "log_every"),
                 ("train", "compile"),
-                ("eval", "batch_size"), ("eval", "workers"), ("eval", "maps"), ("eval", "paths")} | \
+                ("eval", "batch_size"), ("eval", "workers"), ("eval", "maps"), ("eval", "paths"),
+                ("eval", "other_weights")} | \
     {("eval", k) for k in PATH_KEYS}
 # Keys added after runs were logged, with the default that reproduces the old behaviour exactly: at that value
 # they stay out of the fingerprint, so logged runs keep their identity (and are reused) when the schema grows.
 # A method's own are its ADDED_DEFAULTS.
-ADDED_KEYS = {("data", "augment"): "workers", ("train", "warmup_start"): 0.0, ("train", "tf32"): False,
+ADDED_KEYS = {("data", "augment"): "workers", ("data", "max_pixels"): MAX_PIXELS, ("train", "warmup_start"): 0.0, ("train", "tf32"): False,
               ("eval", "imagenet_templates"): "openai80", ("eval", "seg_names"): "dataset"} | \
     {(name, field): old for name, cls in METHODS.items() for field, old in cls.ADDED_DEFAULTS.items()}
 

@@ -13,11 +13,36 @@ from .plan import Cell, cells
 from .scales import estimate
 
 
-def _train_cell(config: dict, runs_dir: Path, mongo_url: str | None) -> None:
-    """A worker process's task: one cell's run (its sacred Run stays in the worker: it does not pickle)."""
+def run_cell(config: dict, runs_dir: Path, mongo_url: str | None = None, wait: bool = True) -> str:
+    """Train one cell unless another process is training it or has done so: a lock per fingerprint
+    (<runs>/locks/<fp>.lock, the filelock library) makes two tables on one runs dir share the work instead of
+    training every cell twice. Returns "trained", "done" (completed by another process meanwhile) or, with
+    wait=False, "busy" (locked by another process now: come back later)."""
+    import os
+
+    from filelock import FileLock, Timeout
+
     from .experiment import run_training
 
-    run_training(config, runs_dir, mongo_url)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: all ranks train the cell together, unlocked
+        run_training(config, runs_dir, mongo_url)
+        return "trained"
+    fp = C.fingerprint(config)
+    folder = Path(runs_dir) / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(folder / f"{fp}.lock"), timeout=-1 if wait else 0):
+            if fp in completed_runs(runs_dir):
+                return "done"
+            run_training(config, runs_dir, mongo_url)
+            return "trained"
+    except Timeout:
+        return "busy"
+
+
+def _train_cell(config: dict, runs_dir: Path, mongo_url: str | None) -> None:
+    """A worker process's task: one cell's run (its sacred Run stays in the worker: it does not pickle)."""
+    run_cell(config, runs_dir, mongo_url)
 
 
 def _set_threads(threads: int) -> None:
@@ -63,10 +88,19 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
     cells are restored first, and where each cell's run is archived when it completes."""
     import time
 
-    from .experiment import launch_rank, run_training
+    from .experiment import launch_rank
 
     if jobs < 1:
         raise C.ConfigError(f"--jobs must be >= 1, got {jobs}")
+    from .preflight import writable_folder
+
+    for folder, what in ((runs_dir, "runs dir"), (out_dir, "output folder"), (archive, "archive")):
+        if folder is None:
+            continue
+        if dry_run and Path(folder).exists() and not Path(folder).is_dir():  # a dry run creates nothing
+            raise C.ConfigError(f"{what} {str(folder)!r} is not a writable folder (a file is in its place)")
+        if not dry_run:
+            writable_folder(folder, what)
     t0, trained = time.time(), 0
     manifest = manifests.load(name)
     todo = cells(manifest, scale, seeds, rows, overrides)
@@ -86,6 +120,7 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
             if cell.fingerprint not in done:
                 C.preflight(cell.config, runs_dir)
     queue: list[Cell] = []
+    busy: list[Cell] = []  # cells another process is training: waited for after the others
     for i, cell in enumerate(todo, 1):
         state = "done" if cell.fingerprint in done else "missing" if report_only else "to run"
         print(f"[{i}/{len(todo)}] {cell.row} seed={cell.seed} {cell.fingerprint}: {state}")
@@ -101,12 +136,17 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
         if cell.fingerprint not in done and not report_only:
             if jobs > 1:
                 queue.append(cell)
-            else:
-                run_training(cell.config, runs_dir, mongo_url)
-                if on_done is not None:
-                    on_done(cell)
+            elif run_cell(cell.config, runs_dir, mongo_url, wait=False) == "busy":
+                busy.append(cell)
+            elif on_done is not None:
+                on_done(cell)
             done.add(cell.fingerprint)  # two rows with one config (e.g. a shared default) train once
             trained += 1
+    for cell in busy:
+        print(f"waiting for another process training {cell.row} seed={cell.seed}", flush=True)
+        run_cell(cell.config, runs_dir, mongo_url)
+        if on_done is not None:
+            on_done(cell)
     if queue:  # seed-major: every row's first seed before any second seed (a partial run is a whole table)
         _train_cells(sorted(queue, key=lambda c: c.seed), runs_dir, mongo_url, jobs, on_done)
     if on_done is not None:  # cells trained before the archive was asked for are archived too

@@ -6,7 +6,8 @@
 - `mark_stale(runs_dir, fingerprint, run_id)`: a run killed with SIGKILL stays RUNNING in its record forever.
   When a new run of the same fingerprint starts (it resumes the killed one's checkpoint), every stale RUNNING
   record of that fingerprint becomes INTERRUPTED, with `resumed_by` naming the new run. Stale means: recorded on
-  this host by a process that no longer exists, or its last heartbeat is older than STALE_AFTER_S (another host).
+  this host by a process that no longer exists (its pid is in run.json's meta from the start, so a run killed before
+its first heartbeat counts too), or its last heartbeat is older than STALE_AFTER_S (another host).
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ def is_stale(run: dict, info: dict, now: dt.datetime | None = None) -> bool:
     """A RUNNING record whose process is gone (same host) or whose heartbeat is older than STALE_AFTER_S."""
     if run.get("status") != "RUNNING":
         return False
-    if (run.get("host") or {}).get("hostname") == socket.gethostname() and isinstance(info.get("pid"), int):
-        return info["pid"] != os.getpid() and not _alive(info["pid"])
+    pid = info.get("pid", (run.get("meta") or {}).get("pid"))  # run.json's from the start, info.json's later
+    if (run.get("host") or {}).get("hostname") == socket.gethostname() and isinstance(pid, int):
+        return pid != os.getpid() and not _alive(pid)
     beat = run.get("heartbeat") or run.get("start_time")
     if not beat:
         return True

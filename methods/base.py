@@ -6,12 +6,15 @@
   the only surface evaluators use, so every method is scored by the same code.
 - `param_groups(wd)`, `clamp_logit_scales()`, `on_before_step(step, total)` (after backward, before the optimiser
   step) and `on_step_end(step, total)` (after it) keep the loop method-agnostic.
-- Optional: `cross_attention_maps(images, tokens)` (figures; none by default) and the class metadata below, which
+- Optional: `cross_attention_maps(images, tokens)` (figures; none by default), `other_weights()` + `evaluating(w)`
+  (a second set of weights evaluated and logged beside the configured one), and the class metadata below, which
   the experiment side reads instead of naming methods: SCALE_FIELDS, TINY_SECONDS_PER_STEP_B32, ADDED_DEFAULTS,
   synthetic_captions_needed(cfg).
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import math
 from typing import ClassVar
@@ -58,6 +61,17 @@ class Method(nn.Module):
     def eval_encoders(self) -> Encoders:
         """The weights evaluation uses; methods with a teacher make this configurable (student / teacher)."""
         return self.encoders
+
+    def other_weights(self) -> tuple[str, ...]:
+        """Optional: names of weights besides those evaluation uses (a teacher's student, say); the run evaluates
+        each too, inside `evaluating(name)`, and logs it under "<name>/<metric>"."""
+        return ()
+
+    @contextlib.contextmanager
+    def evaluating(self, weights: str):
+        """Within the block, evaluation uses the named weights (one of `other_weights()`)."""
+        raise ValueError(f"{self.name} has no weights {weights!r}")
+        yield
 
     @torch.no_grad()
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:

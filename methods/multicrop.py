@@ -8,6 +8,7 @@ blur 0.5. Both global crops go through the encoder in one pass, all local crops 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import torch
@@ -60,9 +61,9 @@ class MultiCropConfig:
     classification were logged for both) or the student."""
 
     def __post_init__(self):
-        if self.local_crops < 0 or self.local_size < 1:
-            raise ValueError(f"local_crops must be >= 0 and local_size >= 1, got {self.local_crops}, "
-                             f"{self.local_size}")
+        if not 0 <= self.local_crops <= 64 or not 1 <= self.local_size <= 1024:
+            raise ValueError(f"local_crops must lie in [0, 64] and local_size in [1, 1024] px, got "
+                             f"{self.local_crops}, {self.local_size}")
         if not 0.05 < self.crop_split < 1:
             raise ValueError(f"crop_split must lie in (0.05, 1), got {self.crop_split}")
         if not 0 <= self.ema_momentum <= 1:
@@ -136,8 +137,24 @@ class MultiCropMethod(Method):
     def teacher_encoders(self):
         return self.teacher.module["encoders"]
 
+    _eval_weights: str = ""  # set inside evaluating(): the weights evaluation uses instead of cfg.eval_weights
+
     def eval_encoders(self):
-        return self.teacher_encoders() if self.cfg.eval_weights == "teacher" else self.encoders
+        weights = self._eval_weights or self.cfg.eval_weights
+        return self.teacher_encoders() if weights == "teacher" else self.encoders
+
+    def other_weights(self) -> tuple[str, ...]:
+        return tuple(w for w in EVAL_WEIGHTS if w != self.cfg.eval_weights)
+
+    @contextlib.contextmanager
+    def evaluating(self, weights: str):
+        if weights not in EVAL_WEIGHTS:
+            raise ValueError(f"unknown weights {weights!r}; valid choices: {', '.join(EVAL_WEIGHTS)}")
+        before, self._eval_weights = self._eval_weights, weights
+        try:
+            yield
+        finally:
+            self._eval_weights = before
 
     def _ema(self, step: int, total_steps: int) -> None:
         base = horizon_momentum(self.cfg.ema_horizon, total_steps) if self.cfg.ema_horizon else self.cfg.ema_momentum

@@ -25,12 +25,17 @@ from . import distributed
 from .base import Method
 from .checkpoint import RunCheckpoint
 from .data.on_device import to_device
-from .data.stream import ShardStream, make_loader
+from .data.stream import MAX_PIXELS, ShardStream, make_loader
 from .data.views import AUGMENT_ON
 from .errors import CheckpointError, DivergedError
 from .schedules import warmup_cosine
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# Sizes that allocate, bounded so a typo is one line, not an allocator traceback: the largest published
+# contrastive batches are 32k (OpenCLIP, SigLIP); a shuffle buffer holds decoded-ready raw samples in memory.
+MAX_BATCH = 65_536
+MAX_SHUFFLE_BUFFER = 1_000_000
+MAX_STEPS = 100_000_000  # 1,000x the papers' longest recipe: a larger count is a typo, not a plan
 SPLITS = ("shards", "samples")
 
 
@@ -62,7 +67,7 @@ class TrainConfig:
             raise ValueError(f"unknown precision {self.precision!r}; valid choices: {', '.join(PRECISIONS)}")
         _check_ranges(self, positive=("steps", "batch_size", "ckpt_every", "log_every", "lr", "eps"),
                       non_negative=("warmup", "warmup_start", "eval_every", "weight_decay", "min_lr", "grad_clip"),
-                      unit=("beta1", "beta2"))
+                      unit=("beta1", "beta2"), at_most={"batch_size": MAX_BATCH, "steps": MAX_STEPS})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,17 +88,23 @@ class DataConfig:
     # data workers, as the papers' code) or "device" (batched on the training device, from parameters the workers
     # draw; methods/data/on_device.py): for GPU nodes with few CPU cores per GPU.
     augment: str = "workers"
+    max_pixels: int = MAX_PIXELS  # a training image larger than this (width x height) is a counted skip
 
     def __post_init__(self):
-        _check_ranges(self, non_negative=("workers", "shuffle_buffer"))
+        _check_ranges(self, positive=("max_pixels",), non_negative=("workers", "shuffle_buffer"),
+                      at_most={"shuffle_buffer": MAX_SHUFFLE_BUFFER, "workers": 256})
         if self.split not in SPLITS:
             raise ValueError(f"unknown data.split {self.split!r}; valid choices: {', '.join(SPLITS)}")
         if self.augment not in AUGMENT_ON:
             raise ValueError(f"unknown data.augment {self.augment!r}; valid choices: {', '.join(AUGMENT_ON)}")
 
 
-def _check_ranges(cfg, positive=(), non_negative=(), unit=()) -> None:
-    """Numeric fields must be finite and in range: `positive` > 0, `non_negative` >= 0, `unit` in [0, 1)."""
+def _check_ranges(cfg, positive=(), non_negative=(), unit=(), at_most=None) -> None:
+    """Numeric fields must be finite and in range: `positive` > 0, `non_negative` >= 0, `unit` in [0, 1), and
+    each field of `at_most` (name -> bound) at most its bound (sizes that allocate)."""
+    for name, bound in (at_most or {}).items():
+        if getattr(cfg, name) > bound:
+            raise ValueError(f"{name}={getattr(cfg, name)} must be <= {bound}")
     for name in (*positive, *non_negative, *unit):
         v = getattr(cfg, name)
         if not math.isfinite(v):
@@ -227,7 +238,7 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
     workers = data.workers
     stream = ShardStream(urls, method.views, method.encoders.tokenizer(), cfg.batch_size // world, seed=seed,
                          shuffle_buffer=data.shuffle_buffer, resampled=data.resampled, rank=rank, world_size=world,
-                         interleave=data.split == "samples", augment=data.augment,
+                         interleave=data.split == "samples", augment=data.augment, max_pixels=data.max_pixels,
                          start=state.positions, rotation=state.step % max(workers, 1))
     batches = iter(make_loader(stream, workers)) if state.step < cfg.steps else iter(())
     bar = tqdm(total=cfg.steps, initial=state.step, desc=f"train {method.name}", disable=not progress or rank != 0,

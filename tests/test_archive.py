@@ -70,3 +70,112 @@ def test_only_completed_runs_are_archived(archived, tmp_path):
     _, runs, _, _ = archived
     assert A.export(runs, ["0123456789abcdef"], tmp_path / "store") == []
     assert A.restore(tmp_path / "nowhere", runs) == [], "a missing archive restores nothing"
+
+
+@pytest.fixture
+def copy_of(archived, tmp_path):
+    """A fresh archive holding the fixture's one record, to damage: (store, fingerprint, record)."""
+    _, runs, _, _ = archived
+    (fp,) = load_runs(runs)["fingerprint"]
+    store = tmp_path / "store"
+    A.export(runs, [fp], store)
+    return store, fp, store / fp
+
+
+def _refused(store, tmp_path, match: str) -> None:
+    with pytest.warns(UserWarning, match=match):
+        assert A.restore(store, tmp_path / "runs") == []
+    assert len(load_runs(tmp_path / "runs")) == 0 if (tmp_path / "runs").exists() else True
+    assert not [p for p in (tmp_path / "runs").glob("*") if p.name.isdigit()], "nothing was copied"
+
+
+def test_a_record_with_a_link_is_refused_and_the_link_never_followed(copy_of, tmp_path):
+    store, fp, record = copy_of
+    secret = tmp_path / "secret.txt"
+    secret.write_text("outside the record")
+    (record / "run" / "metrics.json").unlink()
+    (record / "run" / "metrics.json").symlink_to(secret)
+    _refused(store, tmp_path, "metrics.json cannot be opened as a regular file")
+
+
+def test_a_record_with_a_fifo_a_folder_or_a_linked_curve_is_refused_without_hanging(copy_of, tmp_path):
+    import os
+
+    store, fp, record = copy_of
+    os.mkfifo(record / "run" / "items.npz.fifo")
+    _refused(store, tmp_path, "unexpected run/items.npz.fifo")
+    (record / "run" / "items.npz.fifo").unlink()
+    (record / "run" / "sub").mkdir()
+    _refused(store, tmp_path, "unexpected run/sub")
+    (record / "run" / "sub").rmdir()
+    (record / "curve" / "step0000002").rename(tmp_path / "moved")
+    (record / "curve" / "step0000002").symlink_to(tmp_path / "moved", target_is_directory=True)
+    _refused(store, tmp_path, "unexpected curve/step0000002")
+
+
+def test_a_record_whose_metrics_were_edited_or_whose_info_names_another_cell_is_refused(copy_of, tmp_path):
+    store, fp, record = copy_of
+    run_json = record / "run" / "run.json"
+    good = run_json.read_text()
+    edited = json.loads(good)
+    edited["result"]["retrieval/scenes/i2t_r1"] += 20.0
+    run_json.write_text(json.dumps(edited))
+    _refused(store, tmp_path, "retrieval/scenes/i2t_r1 = .* in run.json, but its items give")
+    edited["result"]["retrieval/scenes/i2t_r1"] = float("inf")
+    run_json.write_text(json.dumps(edited))
+    _refused(store, tmp_path, "non-finite")
+    run_json.write_text(good)
+    info = json.loads((record / "run" / "info.json").read_text())
+    (record / "run" / "info.json").write_text(json.dumps(info | {"fingerprint": "0123456789abcdef"}))
+    _refused(store, tmp_path, f"does not give fingerprint {fp}")
+
+
+def test_a_truncated_items_file_is_refused(copy_of, tmp_path):
+    store, fp, record = copy_of
+    items = record / "run" / "items.npz"
+    items.write_bytes(items.read_bytes()[:200])
+    _refused(store, tmp_path, "unreadable items.npz")
+
+
+def test_a_killed_restore_or_export_never_leaves_a_run_or_loses_a_record(copy_of, tmp_path, monkeypatch):
+    import os
+
+    store, fp, record = copy_of
+    runs = tmp_path / "runs"
+    real = os.replace
+    calls = []
+
+    def killed(src, dst):  # the restore dies at its last step: the files are copied, not yet renamed into place
+        calls.append(dst)
+        if str(src).endswith(f"{fp}-{os.getpid()}"):
+            raise KeyboardInterrupt
+        return real(src, dst)
+
+    monkeypatch.setattr(A.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        A.restore(store, runs)
+    monkeypatch.setattr(A.os, "replace", real)
+    assert len(load_runs(runs)) == 0, "a half-restored folder never counts as a run"
+    assert A.restore(store, runs) == [fp] and len(load_runs(runs)) == 1  # the next call restores it whole
+    # an export killed between moving the old record aside and renaming the new one into place
+
+    def killed_export(src, dst):
+        if str(src).endswith(".tmp"):
+            raise KeyboardInterrupt
+        return real(src, dst)
+
+    monkeypatch.setattr(A.os, "replace", killed_export)
+    with pytest.raises(KeyboardInterrupt):
+        A.export(runs, [fp], store)
+    monkeypatch.setattr(A.os, "replace", real)
+    assert not record.exists() and (store / f".{fp}.old" / "run" / "run.json").exists(), "aside, not deleted"
+    assert A.restore(store, tmp_path / "runs2") == [fp], "the next call puts it back and restores it"
+    assert (record / "run" / "run.json").exists() and not (store / f".{fp}.old").exists()
+
+
+def test_a_truncated_record_is_skipped_and_never_copied_again_and_again(copy_of, tmp_path):
+    store, fp, record = copy_of
+    run_json = record / "run" / "run.json"
+    run_json.write_text(run_json.read_text()[:100])
+    for _ in range(3):  # every call refuses it: no new run folder each time
+        _refused(store, tmp_path, "unreadable run.json")

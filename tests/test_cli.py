@@ -237,3 +237,17 @@ def test_field_docs_read_docstrings_trailing_and_leading_comments():
         d: int = 4
 
     assert field_docs(Demo) == {"a": "A's docstring.", "b": "b's comment", "c": "c's comment, on two lines", "d": ""}
+
+
+def test_a_run_is_quiet_and_ends_with_its_folder_and_a_short_metrics_table(scenes, tmp_path, capfd):
+    """No open_clip or sacred INFO lines unless -v; the run's folder and its metrics to 2 decimals at the end."""
+    args = ["train", "encoder=ViT-Micro-8-32", "data.scenes=test", "data.workers=0", "train.batch_size=8",
+            "train.steps=1", "eval.sets=[retrieval/scenes]", "eval.maps=0", "--runs-dir", str(tmp_path)]
+    assert main(args) == 0
+    out, err = capfd.readouterr()
+    assert f"run 1 COMPLETED: {tmp_path / '1'}" in out
+    assert re.search(r"^  retrieval/scenes/i2t_r1 +\d+\.\d\d$", out, re.M), out
+    assert "INFO" not in out + err and "{'" not in out, (out, err)
+    import json
+
+    assert isinstance(json.loads((tmp_path / "1" / "info.json").read_text())["environment"]["torch"], str)

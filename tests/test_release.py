@@ -141,3 +141,27 @@ def test_training_continues_from_a_release_file(release_file, scenes, tmp_path):
     assert C.fingerprint(cfg) != C.fingerprint(C.resolve(tiny_overrides("cosmos", **{"train.steps": 1})))
     info = json.loads((tmp_path / "1" / "info.json").read_text())
     assert info["init"] == str(path)
+
+
+def test_release_files_of_the_wrong_types_are_one_error_never_an_attribute_error_or_a_cast(release_file, tmp_path):
+    from methods.interop import load_into, read_state_dict
+
+    path, student, teacher = release_file
+    method, _ = _cosmos()
+    cases = {"int values": {"student": {"a": 1}, "teacher": teacher},
+             "int keys": {"student": {1: torch.zeros(1)}, "teacher": teacher},
+             "str values": {"student": student, "teacher": {"a": "b"}}}
+    for name, content in cases.items():
+        torch.save(content, tmp_path / "bad.pt")
+        with pytest.raises(CheckpointError, match="is not a state dict"):
+            load_release(method, tmp_path / "bad.pt")
+    torch.save({"model": 1, "optimizer": 2}, tmp_path / "suite.pt")
+    with pytest.raises(CheckpointError, match=r"\('model'\) is not a state dict"):
+        read_state_dict(tmp_path / "suite.pt")
+    complex_student = dict(student) | {"logit_scale": torch.tensor(2.5 + 0j)}
+    torch.save({"student": complex_student, "teacher": teacher}, tmp_path / "complex.pt")
+    with pytest.raises(CheckpointError, match="complex tensors where float weights go \\(logit_scale"):
+        load_release(method, tmp_path / "complex.pt")
+    torch.save({k: v.long() if k == "logit_scale" else v for k, v in student.items()}, tmp_path / "int.pt")
+    with pytest.raises(CheckpointError, match="integer tensors where float weights go \\(logit_scale"):
+        load_into(method.encoders, tmp_path / "int.pt")

@@ -30,17 +30,23 @@ def _train_args(**extra) -> list[str]:
 
 
 @pytest.mark.parametrize("extra, message", [
-    ({"train.steps": "0"}, "train: steps=0 must be > 0"),
-    ({"train.batch_size": "0"}, "train: batch_size=0 must be > 0"),
-    ({"train.batch_size": "-4"}, "train: batch_size=-4 must be > 0"),
-    ({"train.ckpt_every": "0"}, "train: ckpt_every=0 must be > 0"),
-    ({"train.log_every": "0"}, "train: log_every=0 must be > 0"),
-    ({"train.lr": "-1"}, "train: lr=-1.0 must be > 0"),
-    ({"train.lr": "nan"}, "train: lr=nan must be a finite number"),
-    ({"train.warmup": "-3"}, "train: warmup=-3 must be >= 0"),
-    ({"data.workers": "-1"}, "data: workers=-1 must be >= 0"),
-    ({"data.shuffle_buffer": "-1"}, "data: shuffle_buffer=-1 must be >= 0"),
-    ({"eval.batch_size": "0"}, "eval: batch_size=0 must be >= 1"),
+    ({"train.steps": "0"}, "train.steps=0 must be > 0"),
+    ({"train.batch_size": "0"}, "train.batch_size=0 must be > 0"),
+    ({"train.batch_size": "-4"}, "train.batch_size=-4 must be > 0"),
+    ({"train.ckpt_every": "0"}, "train.ckpt_every=0 must be > 0"),
+    ({"train.log_every": "0"}, "train.log_every=0 must be > 0"),
+    ({"train.lr": "-1"}, "train.lr=-1.0 must be > 0"),
+    ({"train.lr": "nan"}, "train.lr=nan must be a finite number"),
+    ({"train.warmup": "-3"}, "train.warmup=-3 must be >= 0"),
+    ({"data.workers": "-1"}, "data.workers=-1 must be >= 0"),
+    ({"data.shuffle_buffer": "-1"}, "data.shuffle_buffer=-1 must be >= 0"),
+    ({"eval.batch_size": "0"}, "eval.batch_size=0 must be >= 1"),
+    ({"train.batch_size": "100000"}, "train.batch_size=100000 must be <= 65536"),
+    ({"data.shuffle_buffer": "1000000000000"}, "data.shuffle_buffer=1000000000000 must be <= 1000000"),
+    ({"seed": "-1"}, "seed=-1 must lie in [0, 2**32)"),
+    ({"train.steps": "100000000000000000000"}, "train.steps=100000000000000000000 must be <= 100000000"),
+    ({"seed": "1e23"}, "config key 'seed' expects int, got '1e23'"),
+    ({"train.precision": "fp8"}, "train: unknown precision 'fp8'"),
     ({"data.dataset": "shards", "data.shards": "/nonexistent"}, "no shard of data.shards='/nonexistent' exists"),
     ({"data.dataset": "shards", "data.shards": "/nonexistent/{000..003}.tar"}, "no shard of data.shards="),
     ({"eval.sets": "retrieval/coco", "eval.coco_images": "/nonexistent", "eval.coco_captions": "/x.json"},
@@ -353,7 +359,104 @@ def test_training_on_only_corrupt_samples_or_too_few_shards_is_one_line(tmp_path
     assert main(args + ["--runs-dir", str(tmp_path / "runs")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: 1000 consecutive samples or shards of 1 shard(s) failed to read")
-    assert "Traceback" not in "\n".join(err)
+    assert "Traceback" not in "\n".join(err) and not any("skipping corrupt sample" in line for line in err)
     two_workers = _train_args(**{"data.dataset": "shards", "data.shards": str(tmp_path), "data.workers": "2"})
     assert main(two_workers + ["--runs-dir", str(tmp_path / "runs2")]) == 2
     assert "1 shard(s) cannot feed 2 readers" in capsys.readouterr().err
+
+
+def test_a_shard_named_like_a_pipe_is_read_as_a_file_never_run(tmp_path, monkeypatch):
+    """webdataset runs URLs that start with "pipe:": every shard is an absolute local path, so a folder or file
+    named "pipe:..." is data, not a command."""
+    from methods.data.stream import expand_shards, read_all
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "pipe:touch pwned;true"
+    folder.mkdir()
+    _shard(folder / "a.tar", [{"__key__": "k0", "txt": b"a caption"}])
+    for spec in ("pipe:touch pwned;true", "pipe:touch pwned;true/{a..a}.tar"):
+        urls = expand_shards(spec)
+        assert urls == [str(folder / "a.tar")]
+        assert [s["__key__"] for s in read_all(urls)] == ["k0"]
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_shard_listing_of_absurd_length_is_refused_before_it_is_built():
+    from methods.data.stream import expand_shards
+
+    with pytest.raises(ValueError, match="lists more than 1,000,000 shards"):
+        expand_shards("/x/{0..99999999}.tar")
+
+
+def test_a_run_killed_before_its_first_heartbeat_is_recognised_as_dead(scenes, tmp_path):
+    """sacred writes info.json (with the pid) only at the first heartbeat; run.json carries the pid from the start,
+    so a record killed before then is stale at once, not RUNNING forever."""
+    import datetime as dt
+
+    from experiments.experiment import run_training
+    from experiments.records import is_stale
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    just_now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat()
+    killed = {"status": "RUNNING", "host": {"hostname": socket.gethostname()}, "start_time": just_now,
+              "meta": {"pid": dead.pid}}
+    assert is_stale(killed, {})
+    assert not is_stale(killed | {"meta": {"pid": os.getpid()}}, {})
+    run = run_training(C.resolve(tiny_overrides(**{"train.steps": 1})), tmp_path)
+    assert json.loads((tmp_path / str(run._id) / "run.json").read_text())["meta"]["pid"] == os.getpid()
+
+
+def test_a_cell_another_process_trains_is_waited_for_not_trained_twice(scenes, tmp_path):
+    from filelock import FileLock
+
+    from analysis.load import load_runs
+    from experiments.orchestrate import run_cell
+
+    cfg = C.resolve(tiny_overrides(**{"train.steps": 1, "eval.sets": "[retrieval/scenes]", "eval.maps": 0}))
+    (tmp_path / "locks").mkdir()
+    with FileLock(str(tmp_path / "locks" / f"{C.fingerprint(cfg)}.lock")):  # another process holds the cell
+        assert run_cell(cfg, tmp_path, wait=False) == "busy"
+    assert not (tmp_path / "1").exists()
+    assert run_cell(cfg, tmp_path) == "trained" and run_cell(cfg, tmp_path) == "done"
+    assert len(load_runs(tmp_path)) == 1
+
+
+def test_two_tables_on_one_runs_dir_share_the_cells(scenes, tmp_path):
+    """Two processes run the same manifest on one runs dir at once: every cell trains exactly once."""
+    from analysis.load import load_runs
+
+    common = {k: v for k, v in tiny_overrides().items() if k not in ("method", "scale")}
+    overrides = common | {"train.steps": 2, "eval.sets": ["retrieval/scenes"], "eval.maps": 0}
+    code = ("import sys; sys.path.insert(0, '.'); from experiments.orchestrate import run_manifest; "
+            f"run_manifest('clip_tiny', seeds=(0, 1, 2), runs_dir={str(tmp_path / 'runs')!r}, "
+            f"out_dir={str(tmp_path / 'out')!r}, overrides={overrides!r})")
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        assert p.wait(timeout=600) == 0, p.stderr.read()[-2000:]
+    runs = load_runs(tmp_path / "runs")
+    assert len(runs) == 3 and runs["fingerprint"].nunique() == 3
+
+
+@pytest.mark.parametrize("flag", ["--runs-dir", "--out", "--archive"])
+def test_a_file_where_a_folder_must_be_is_one_line_before_any_work(flag, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    args = ["clip_tiny", "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), flag, str(blocker)]
+    for extra in ([], ["--report-only"], ["--dry-run"]):
+        assert main(args + extra) == 2
+        err = capsys.readouterr().err
+        assert "is not a writable folder" in err and str(blocker) in err and err.count("\n") == 1, err
+
+
+def test_a_read_only_benchmark_folder_is_one_line_before_any_work(tmp_path, monkeypatch, capsys):
+    if os.geteuid() == 0:  # root writes anywhere: make the folder a file instead
+        (tmp_path / "ro").write_text("")
+    else:
+        (tmp_path / "ro").mkdir(mode=0o500)
+    monkeypatch.setenv("SUITE_DATA", str(tmp_path / "ro"))
+    assert main(_train_args() + ["--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "benchmark data folder ($SUITE_DATA)" in err and "is not a writable folder" in err
+    assert err.count("\n") == 1, err

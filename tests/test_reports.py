@@ -140,3 +140,21 @@ def test_a_pre_registered_decision_and_the_caveats_are_written_into_the_report(t
     assert "## Decision by the pre-registered rule" in report
     assert "A (mean R2 <= 12.0): met (R2 = 10.1)" in report and "**V1: an augmentation x benchmark artefact**" in report
     assert "## What these numbers do not show\n\n- a caveat, printed as it is" in report
+
+
+def test_damaged_runs_are_excluded_and_named_never_best_and_truncated_files_are_not_fatal(tmp_path):
+    manifest = manifests.load("table3")
+    todo = cells(manifest, "tiny", seeds=(0, 1))
+    runs = tmp_path / "runs"
+    _fake_runs(runs, todo)
+    damaged = runs / "1"  # CLIP seed 0: an inf metric in a COMPLETED record
+    record = json.loads((damaged / "run.json").read_text())
+    record["result"]["compositional/scenes/mean"] = float("inf")
+    (damaged / "run.json").write_text(json.dumps(record))
+    (runs / "2" / "metrics.json").write_text('{"train/loss": {"steps": [1, 2], "val')  # cut off
+    (runs / "3" / "items.npz").write_bytes(b"PK\x03\x04 cut off")
+    with pytest.warns(UserWarning):
+        write_table("table3", manifest, todo, runs, tmp_path / "out")
+    report = (tmp_path / "out" / "table3.md").read_text()
+    assert "**Excluded as damaged**: run 1 (non-finite compositional/scenes/mean)" in report
+    assert "inf" not in (tmp_path / "out" / "tables" / "table3.tex").read_text()

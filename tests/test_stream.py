@@ -99,3 +99,58 @@ def test_an_unknown_view_spec_fails_at_construction(tokenizer):
 
     with pytest.raises(TypeError, match="view 'depth': unknown spec type dict"):
         ViewBuilder({"depth": {"size": 3}}, tokenizer)
+
+
+def _png(img) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_poisoned_samples_are_counted_skips_and_never_decoded(tmp_path, tokenizer, monkeypatch):
+    """JSON nested past the recursion limit, a decompression bomb and an image over data.max_pixels (read from
+    its header: no full decode) are skips like any corrupt sample; the captions preflight survives them too."""
+    from PIL import Image
+
+    from methods.data import stream as stream_mod
+    from methods.data.stream import recaption_share
+
+    good = {"jpg": _jpg(), "json": json.dumps({"raw_caption": ["a green square"]}).encode()}
+    bomb = _png(Image.new("L", (14_000, 14_000)))  # ~40 KB of PNG, 196 megapixels
+    big = _png(Image.new("L", (3_000, 2_000)))
+    deep = ("[" * 100_000 + "]" * 100_000).encode()
+    decoded = []
+    real_load = Image.Image.load
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self.size) or real_load(self))
+    bad = [{"__key__": "deep_json", "jpg": good["jpg"], "json": deep},
+           {"__key__": "bomb", "png": bomb, "json": good["json"]},
+           {"__key__": "big", "png": big, "json": good["json"]}]
+    path = tmp_path / "shard-000000.tar"
+    with wds.TarWriter(str(path)) as w:
+        for s in bad:
+            w.write(s)
+        for i in range(6):
+            w.write({"__key__": f"good{i}", **good})
+    stream = ShardStream([str(path)], VIEWS, tokenizer, batch_size=2, shuffle_buffer=0, max_pixels=5_000_000)
+    batches = list(itertools.islice(iter(stream), 3))
+    assert sum(meta.skipped for _, meta in batches) == len(bad)
+    assert (14_000, 14_000) not in decoded and (3_000, 2_000) not in decoded, "refused from the header"
+    assert recaption_share([str(path)]) == (8, 0)  # the deep JSON is left out, nothing raised
+    assert stream_mod.MAX_PIXELS >= 25_000_000  # the default admits any web-scale training image
+
+
+def test_sixteen_bit_images_keep_their_range():
+    import numpy as np
+    from PIL import Image
+
+    from methods.data.stream import to_rgb
+
+    import io
+
+    arr = np.array([[0, 1000, 32768, 65535]], dtype=np.uint16)
+    png = Image.open(io.BytesIO(_png(Image.fromarray(arr))))  # a 16-bit grayscale PNG, as a shard holds it
+    assert png.mode.startswith("I")
+    rgb = np.asarray(to_rgb(png))
+    assert rgb.shape == (1, 4, 3) and list(rgb[0, :, 0]) == [0, 4, 128, 255]  # 1000 -> 4, not clipped to 255

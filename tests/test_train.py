@@ -168,3 +168,30 @@ def test_training_on_prepared_shards_still_evaluates_on_the_benchmark(scenes, tm
     run = run_training(cfg, tmp_path)
     assert run.status == "COMPLETED" and "classification/scenes/top1" in run.result
     assert json.loads((tmp_path / "1" / "info.json").read_text())["data"] == str(scenes / "train")
+
+
+def test_a_teacher_method_logs_its_student_beside_the_evaluated_teacher(scenes, tmp_path):
+    """eval.other_weights: the tasks evaluated again with the other weights, logged as "<weights>/<metric>"; the
+    configured weights stay what the table reads."""
+    from experiments.experiment import run_main
+    from methods.evals import EvalConfig, evaluate, evaluate_other_weights
+
+    cfg = C.resolve(tiny_overrides("cosmos", **{"train.steps": 2, "eval.sets": "[retrieval/scenes]", "eval.maps": 0}))
+    run = FakeRun()
+    metrics = run_main(cfg, run, tmp_path)
+    assert {"retrieval/scenes/i2t_r1", "student/retrieval/scenes/i2t_r1"} <= set(metrics)
+    assert ("student/retrieval/scenes/i2t_r1", metrics["student/retrieval/scenes/i2t_r1"], 2) in run.scalars
+    torch.manual_seed(0)
+    method = build_method("cosmos", C.method_config(cfg), cfg["encoder"]).eval()
+    with torch.no_grad():  # a student apart from its teacher, so the two sets of numbers differ
+        for p in method.encoders.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    ev = EvalConfig(sets=("retrieval/scenes",), batch_size=64)
+    teacher, other = evaluate(method, ev, scenes), evaluate_other_weights(method, ev, scenes)
+    with method.evaluating("student"):
+        student = evaluate(method, ev, scenes)
+    assert other == {f"student/{k}": v for k, v in student.items()} and student != teacher
+    assert method.eval_encoders() is method.teacher_encoders()  # restored after the block
+    assert evaluate_other_weights(method, EvalConfig(sets=ev.sets, other_weights=()), scenes) == {}
+    clip = build_method("clip", C.method_config(C.resolve(tiny_overrides())), "ViT-Micro-8-32")
+    assert evaluate_other_weights(clip, ev, scenes) == {}  # one set of weights: nothing more

@@ -6,15 +6,17 @@ seeded sequence of shards (epochs re-shuffled, or resampled with replacement for
 a seeded buffer, and gives sample i of its stream the seed (run seed, slot, i) for its augmentations. Each batch
 comes with a BatchMeta: the slot and the stream position it reached, so a checkpoint can store one position per
 slot and a resumed run skips exactly what was consumed (raw bytes only, no decoding) and continues with identical
-batches. Corrupt samples (bad image bytes, missing/empty caption, non-UTF-8 text) are skipped and counted in
-`BatchMeta.skipped`; unreadable tar data (a truncated or garbage shard, a bad member) in `BatchMeta.tar_errors`
-(one per read error: the samples lost after a cut are unknown). Neither is raised, until MAX_CONSECUTIVE_FAILURES in a row: then the
-data set is broken, not a few samples, and a DataError says so instead of looping forever.
+batches. Corrupt samples (bad image bytes, an image over data.max_pixels, missing/empty caption, non-UTF-8 text,
+any failure to decode one) are skipped and counted in `BatchMeta.skipped`; unreadable tar data (a truncated or
+garbage shard, a bad member) in `BatchMeta.tar_errors` (one per read error: the samples lost after a cut are
+unknown). Neither is raised, until MAX_CONSECUTIVE_FAILURES in a row: then the data set is broken, not a few
+samples, and a DataError says so instead of looping forever.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import random
@@ -35,14 +37,33 @@ IMAGE_KEYS = ("jpg", "jpeg", "png", "webp")
 MAX_CONSECUTIVE_FAILURES = 1000
 
 
-def decode_sample(raw: dict) -> dict:
-    """{"image": RGB PIL image, "captions": caption record}; raises ValueError/OSError on a corrupt sample."""
+# The largest image a sample may hold (data.max_pixels' default): 50 megapixels, far above web-scale training
+# images (CC3M's are under 1 MP); a larger one is a skip, read from the header before anything is decoded.
+MAX_PIXELS = 50_000_000
+MAX_SHARDS = 1_000_000  # a data.shards listing longer than this is a typo, not a dataset (LAION-5B: ~500k shards)
+
+
+def decode_sample(raw: dict, max_pixels: int = MAX_PIXELS) -> dict:
+    """{"image": RGB PIL image, "captions": caption record}; raises on a corrupt sample (the stream counts it)."""
     key = next((k for k in IMAGE_KEYS if k in raw), None)
     if key is None:
         raise ValueError("no image member")
     img = Image.open(io.BytesIO(raw[key]))
+    if img.width * img.height > max_pixels:
+        raise ValueError(f"image of {img.width}x{img.height} pixels exceeds data.max_pixels={max_pixels}")
     img.load()
-    return {"image": img.convert("RGB"), "captions": caption_record(raw), "key": raw.get("__key__")}
+    return {"image": to_rgb(img), "captions": caption_record(raw), "key": raw.get("__key__")}
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """8-bit RGB; 16- and 32-bit grayscale scaled by their range (PIL's convert would clip them at 255)."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        import numpy as np
+
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() <= 65535 else float(arr.max())
+        img = Image.fromarray(np.clip(np.rint(arr * (255.0 / top)), 0, 255).astype(np.uint8), "L")
+    return img.convert("RGB")
 
 
 def caption_record(raw: dict) -> dict:
@@ -68,18 +89,22 @@ def expand_shards(spec: str) -> list[str]:
     import braceexpand
 
     if os.path.isdir(spec):
-        urls = sorted(glob.glob(os.path.join(spec, "*.tar")))
+        urls = sorted(glob.glob(os.path.join(glob.escape(spec), "*.tar")))
         if not urls:
             raise FileNotFoundError(f"data.shards={spec!r} is a folder without .tar shards")
-        return urls
-    urls = [u for part in spec.split("::") if part for u in braceexpand.braceexpand(part)]
+        return [os.path.abspath(u) for u in urls]  # absolute: a name like "pipe:cmd" is a file, never a command
+    urls = []
+    for part in (p for p in spec.split("::") if p):
+        urls += itertools.islice(braceexpand.braceexpand(part), MAX_SHARDS + 1 - len(urls))
+        if len(urls) > MAX_SHARDS:
+            raise ValueError(f"data.shards={spec[:80]!r} lists more than {MAX_SHARDS:,} shards")
     missing = [u for u in urls if not os.path.isfile(u)]
     if not urls or len(missing) == len(urls):
         raise FileNotFoundError(f"no shard of data.shards={spec!r} exists")
     if missing:
         raise FileNotFoundError(f"{len(missing)} of {len(urls)} shards of data.shards={spec!r} do not exist "
                                 f"(first: {', '.join(missing[:3])}); list only the shards you have")
-    return urls
+    return [os.path.abspath(u) for u in urls]
 
 
 def recaption_share(urls: list[str], limit: int = 256) -> tuple[int, int]:
@@ -89,7 +114,7 @@ def recaption_share(urls: list[str], limit: int = 256) -> tuple[int, int]:
     for raw in read_all(urls):
         try:
             record = caption_record(raw)  # captions only: no image decoding for a look at the captions
-        except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+        except Exception:  # noqa: BLE001 - a look at the captions never fails on one bad record
             continue
         seen += 1
         with_recaptions += has_recaptions(record)
@@ -124,7 +149,7 @@ class ShardStream(IterableDataset):
     def __init__(self, urls: list[str], views: dict, tokenizer, batch_size: int, *, seed: int = 0,
                  shuffle_buffer: int = 1000, resampled: bool = False, rank: int = 0, world_size: int = 1,
                  start: dict[int, int] | None = None, rotation: int = 0, interleave: bool = False,
-                 augment: str = "workers"):
+                 augment: str = "workers", max_pixels: int = MAX_PIXELS):
         if not urls:
             raise ValueError("no training shards given")
         self.urls, self.batch_size, self.seed = sorted(urls), batch_size, seed
@@ -133,6 +158,7 @@ class ShardStream(IterableDataset):
         self.rank, self.world_size = rank, world_size
         self.start, self.rotation = dict(start or {}), rotation
         self.interleave = interleave  # every rank reads the same stream and keeps samples pos = rank (mod world)
+        self.max_pixels = max_pixels
 
     def _shards(self, slot: int, n_slots: int) -> Iterator[dict]:
         if self.resampled:
@@ -156,7 +182,7 @@ class ShardStream(IterableDataset):
         slot = self.rank * n_workers + local  # this reader: positions and skip counts are kept per slot
         # the stream it reads: its own shards, or (interleave) the stream of worker `local` in a one-rank run
         stream_slot, n_streams = (local, n_workers) if self.interleave else (slot, n_workers * self.world_size)
-        skipped, tar_errors, failures = [0], [0], [0]
+        skipped, tar_errors, failures, good = [0], [0], [0], [0]
 
         def give_up(exn: Exception) -> None:  # a broken data set, not a few bad samples: stop loudly, never loop
             raise DataError(f"{failures[0]} consecutive samples or shards of {len(self.urls)} shard(s) failed to read "
@@ -165,8 +191,8 @@ class ShardStream(IterableDataset):
         def count(exn: Exception) -> bool:  # webdataset handler: unreadable tar data (a truncated or garbage
             tar_errors[0] += 1              # shard, a bad member) is skipped and counted; the samples after a
             failures[0] += 1                # cut cannot be counted, so read errors are reported on their own
-            if tar_errors[0] <= 10:
-                log.warning("skipping unreadable tar data: %s", exn)
+            if tar_errors[0] <= 10 and good[0]:  # before any good sample a failure may be the whole data set:
+                log.warning("skipping unreadable tar data: %s", exn)  # give_up's one line says it then
             if failures[0] >= MAX_CONSECUTIVE_FAILURES:
                 give_up(exn)
             return True
@@ -182,16 +208,17 @@ class ShardStream(IterableDataset):
             if pos <= start or (self.interleave and (pos - 1) % self.world_size != self.rank):
                 continue
             try:
-                views = self.builder(decode_sample(sample), sample_seed(self.seed, stream_slot, pos))
-            except (ValueError, OSError, UnicodeDecodeError, KeyError, TypeError) as exn:
+                views = self.builder(decode_sample(sample, self.max_pixels), sample_seed(self.seed, stream_slot, pos))
+            except Exception as exn:  # noqa: BLE001 - any failure of one sample (a decompression bomb, JSON nested
+                # past the recursion limit, ...) is a counted skip; a run of them still stops the run below
                 skipped[0] += 1
                 failures[0] += 1
-                if skipped[0] <= 10:
+                if skipped[0] <= 10 and good[0]:
                     log.warning("skipping corrupt sample %s: %s", sample.get("__key__"), exn)
                 if failures[0] >= MAX_CONSECUTIVE_FAILURES:
                     give_up(exn)
                 continue
-            failures[0] = 0
+            failures[0], good[0] = 0, 1
             batch.append(views)
             if len(batch) == self.batch_size:
                 out = {k: torch.stack([b[k] for b in batch]) for k in batch[0]}

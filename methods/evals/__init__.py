@@ -5,6 +5,7 @@ EVALUATOR, and one line here."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from . import classification, compositional, linear_probe, perception, retrieval, segmentation
@@ -20,10 +21,14 @@ PATH_KEYS = tuple(dict.fromkeys(k for e in EVALUATORS.values() for ks in e.paths
     ("seg_names_dir",)
 
 
-def check_sets(sets) -> None:
+def check_sets(sets, tasks=()) -> None:
+    """Every evaluation set, and every task named in `tasks` (eval.other_weights), exists."""
     for s in sets:
         if s not in EVAL_SETS:
             raise ValueError(f"unknown evaluation {s!r}; valid choices: {', '.join(EVAL_SETS)}")
+    for task in tasks:
+        if task not in EVALUATORS:
+            raise ValueError(f"unknown task {task!r}; valid choices: {', '.join(EVALUATORS)}")
 
 
 def check_paths(cfg: EvalConfig) -> None:
@@ -54,3 +59,15 @@ def evaluate(method, cfg: EvalConfig, scenes: Path | None = None, items: dict | 
         if items is not None:
             items |= {f"{spec}/{k}": v for k, v in found.items()}
     return metrics
+
+
+def evaluate_other_weights(method, cfg: EvalConfig, scenes: Path | None = None) -> dict[str, float]:
+    """The configured evaluations of the tasks in cfg.other_weights, again with each of the method's other weights
+    (Method.other_weights), as {"<weights>/<task>/<dataset>/<metric>": value}; {} for a method with one set."""
+    sets = tuple(s for s in cfg.sets if s.split("/")[0] in cfg.other_weights)
+    out: dict[str, float] = {}
+    for weights in method.other_weights() if sets else ():
+        with method.evaluating(weights):
+            found = evaluate(method, dataclasses.replace(cfg, sets=sets), scenes)
+            out |= {f"{weights}/{k}": v for k, v in found.items()}
+    return out

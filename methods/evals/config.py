@@ -21,6 +21,10 @@ class EvalConfig:
     maps: int = 8  # attention / similarity maps of the first N benchmark test images saved with the run (0: none)
     mean_per_class: bool = False
     imagenet_templates: str = "openai80"  # zero-shot ImageNet prompts: CLIP's 80 (COSMOS) or SLIP's 7 ("slip7")
+    # the tasks evaluated again with a method's other weights (Method.other_weights: an EMA teacher's student, or
+    # the teacher of a student-evaluated run), logged as "<weights>/<metric>"; () = none. What a run logs, not what
+    # it computes: out of the fingerprint.
+    other_weights: tuple[str, ...] = ("retrieval", "classification")
 
     def __post_init__(self):
         if self.seg_names not in segsets.SEG_NAMES:

@@ -24,7 +24,9 @@ PRESETS = {
 
 
 def data_root() -> Path:
-    return Path(os.environ.get("SUITE_DATA", Path(__file__).resolve().parents[3] / "data"))
+    root = Path(__file__).resolve().parents[3]  # the checkout, or site-packages when installed
+    default = root / "data" if (root / "pyproject.toml").exists() else Path.cwd() / "data"
+    return Path(os.environ.get("SUITE_DATA", default))
 
 
 def scenes_dir(cfg: ScenesConfig) -> Path:

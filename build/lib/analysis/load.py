@@ -1,0 +1,44 @@
+"""Load sacred FileStorageObserver runs (JSON only; never builds a model) into a pandas DataFrame.
+
+An unreadable record (cut off by a full disk or a kill, not JSON) is skipped with a warning naming it: one bad
+record never breaks a table. Only COMPLETED runs count by default; a killed run's record says INTERRUPTED once
+a rerun resumed it (experiments/records.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from experiments.layout import read_json, read_record, run_records
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out |= _flatten(v, f"{prefix}{k}.")
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def load_runs(runs_dir: str | Path, status: str | None = "COMPLETED") -> pd.DataFrame:
+    """One row per run: run_id, status, fingerprint, flattened config (prefixed 'config.'), result metrics."""
+    rows = []
+    for run_json in run_records(runs_dir):
+        run, info = read_record(run_json)
+        if run is None or (status and run.get("status") != status):
+            continue
+        cfg_path = run_json.parent / "config.json"
+        cfg = read_json(cfg_path) if cfg_path.exists() else {}
+        if cfg is None:  # unreadable: warned, skipped
+            continue
+        row = {"run_id": run_json.parent.name, "status": run.get("status"), "fingerprint": info.get("fingerprint"),
+               "data": info.get("data"), "wall_time_s": info.get("wall_time_s"),
+               "skipped_samples": info.get("skipped_samples"), "flops_per_sample": info.get("flops_per_sample")}
+        row |= {f"config.{k}": v for k, v in _flatten(cfg).items()}
+        result = run.get("result") or {}
+        row |= {k: v for k, v in result.items() if isinstance(v, (int, float))} if isinstance(result, dict) else {}
+        rows.append(row)
+    return pd.DataFrame(rows)

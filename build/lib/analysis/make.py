@@ -1,0 +1,183 @@
+"""Reports from logged runs: `python -m analysis.make <manifest>` writes reports/tables/<name>.tex,
+reports/<name>.md and reports/figures/<name>-*.png from the runs logged so far, training nothing (a missing cell
+shows as "-", its claims as not measured). `run.py <manifest>` calls the same `write_outputs` after training;
+`run.py <manifest> --report-only` and `run.py compare` are thin calls of this module."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from experiments import manifests
+from experiments.errors import ConfigError
+from experiments.layout import MAPS
+from experiments.plan import Cell, cells
+
+
+def _commit() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                             cwd=Path(__file__).parent)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir: Path) -> Path:
+    """reports/tables/<name>.tex, reports/<name>.md and reports/figures/<name>-*.png from the logged runs."""
+    from . import figures, report
+    from .cells import Cells
+    from .load import load_runs
+    from .tables import cell_stats, latex_table
+
+    df = load_runs(runs_dir)
+    scale = todo[0].config["scale"] if todo else "tiny"
+    columns = manifests.columns(manifest, scale)
+    runs = cell_runs(df, todo)
+    cells_ = Cells.from_frame(df, runs, runs_dir)
+    stats = cell_stats(cells_, list(dict.fromkeys(c.row for c in todo)), list(columns))
+    tex = latex_table(stats, columns, f"{manifest.TITLE} ({scale} scale)", f"tab:{name}", manifest.PAPER)
+    out_dir = Path(out_dir)
+    path = out_dir / "tables" / f"{name}.tex"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tex)
+    figs = []
+    if len(runs):
+        (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+        figs.append(figures.plot_curves(figures.curves(runs_dir, runs), "train/loss",
+                                        out_dir / "figures" / f"{name}-curves.png"))
+        figs.append(figures.plot_bars(stats, columns, out_dir / "figures" / f"{name}-bars.png"))
+        for metric in manifest.CURVES:  # evaluations logged during training (train.eval_every)
+            figs.append(figures.plot_curves(figures.curves(runs_dir, runs, metric), metric,
+                                            out_dir / "figures" / f"{name}-{metric.replace('/', '-')}.png"))
+        maps = _maps(runs_dir, runs)
+        if maps:
+            figs.append(figures.plot_attention(maps, out_dir / "figures" / f"{name}-attention.png"))
+    sections = []
+    if manifest.BUDGET_CLAIMS:  # claims judged at every evaluation during training
+        from . import budget
+
+        batch = todo[0].config["train"]["batch_size"] if todo else 0
+        section, budget_figs = budget.write(name, manifest.BUDGET_CLAIMS, runs, batch, runs_dir, out_dir, columns)
+        sections.append(section)
+        figs += budget_figs
+    if manifest.DECISION is not None:
+        sections.append(decision_section(manifest, stats, cells_))
+    data = ", ".join(sorted(set(runs["data"].dropna()))) if len(runs) else "no runs yet"
+    md = report.render(name, manifest, scale, data, _commit(), runs, stats, columns,
+                       [str(f.relative_to(out_dir)) for f in figs], manifests.claims(manifest, scale), cells_,
+                       sections, _reference(name, manifest, scale))
+    (out_dir / f"{name}.md").write_text(md)
+    print(stats.pivot(index="row", columns="metric", values="mean").round(2).to_string())
+    print(f"wrote {path}, {out_dir / f'{name}.md'}" + (f" and {len(figs)} figures" if figs else ""))
+    return path
+
+
+def decision_section(manifest, stats, cells_) -> str:
+    """The manifest's pre-registered rule (its DECISION) applied to the logged rows, as a report section."""
+    def mean(row: str, metric: str) -> float:
+        sel = stats[(stats["row"] == row) & (stats["metric"] == metric)]
+        return float(sel["mean"].iloc[0]) if len(sel) and sel["n"].iloc[0] else float("nan")
+
+    lines = manifest.DECISION(mean, cells_.paired)
+    return "## Decision by the pre-registered rule\n\n" + "\n".join(f"- {line}" for line in lines) + "\n"
+
+
+def compare(name: str, better: str, worse: str, metric: str, scale: str = "tiny", seeds=None,
+            runs_dir: Path = Path("runs"), overrides: dict | None = None) -> str:
+    """"better beats worse on metric" for two rows of a manifest, judged from their logged runs as the reports
+    judge a paper's claim (paired per seed, 95% interval over seeds and test items); one line."""
+    from .cells import Cells
+    from .load import load_runs
+    from .statistics import verdict
+
+    todo = cells(manifests.load(name), scale, seeds, [better, worse], overrides)  # unknown row: valid choices
+    df = load_runs(runs_dir)
+    runs = cell_runs(df, todo)
+    logged_fps = set(runs["fingerprint"])
+    missing = [f"{c.row} seed {c.seed}" for c in todo if c.fingerprint not in logged_fps]
+    if missing:
+        raise ConfigError(f"no run yet for {', '.join(missing)} in {runs_dir}; train them with: "
+                            f"python experiments/run.py {name} --rows '{better},{worse}'")
+    logged = df[df["run_id"].isin(runs["run_id"])]
+    if metric not in logged.columns or logged[metric].isna().all():
+        known = sorted(c for c in logged.columns if c.count("/") == 2 and logged[c].notna().any())
+        raise ConfigError(f"metric {metric!r} not logged by these runs; logged: {', '.join(known)}")
+    gap = Cells.from_frame(df, runs, runs_dir).paired(better, worse, metric)
+    return f"{better} vs {worse} on {metric}: {verdict(gap)}"
+
+
+REFERENCE = "budget"  # the tiny tables' reference: the budget study (reports/budget.md)
+
+
+def _reference(name: str, manifest, scale: str) -> str:
+    """A tiny report's line on its reference: which of its claims the budget study judges with 10x the training."""
+    if scale != "tiny" or name == REFERENCE or not manifests.claims(manifest, scale):
+        return ""
+    covers = manifests.load(REFERENCE).COVERS.get(name)
+    link = f"[{REFERENCE}.md]({REFERENCE}.md)"
+    if covers is None:
+        return f"The budget study ({link}) does not train this manifest's rows: its claims are judged at the tiny " \
+               "budget only."
+    if covers == "all":
+        return f"Where these claims appear with 10x more training (3 seeds, the same statistics): {link}."
+    return f"Where the claims on {covers} appear with 10x more training (3 seeds, the same statistics): {link}; " \
+           "the others are judged at the tiny budget only."
+
+
+def _maps(runs_dir: Path, runs) -> dict:
+    """Row label -> the arrays of its first seed's attention_maps.npz (runs that saved maps)."""
+    import numpy as np
+
+    out = {}
+    for r in runs.itertuples():
+        path = Path(runs_dir) / str(r.run_id) / MAPS
+        if path.exists() and r.row not in out:
+            with np.load(path) as z:
+                out[r.row] = {k: z[k] for k in z.files}
+    return out
+
+
+def cell_runs(df, todo: list[Cell]):
+    """The latest completed run of every cell: columns row, seed, run_id, data, fingerprint."""
+    import pandas as pd
+
+    records = []
+    for c in todo:
+        hit = df[df["fingerprint"] == c.fingerprint] if len(df) else df
+        if len(hit):
+            last = hit.iloc[-1]
+            records.append({"row": c.row, "seed": c.seed, "run_id": last["run_id"], "data": last["data"],
+                            "fingerprint": c.fingerprint, "wall_time_s": last["wall_time_s"],
+                            "flops_per_sample": last.get("flops_per_sample")})
+    return pd.DataFrame(records, columns=["row", "seed", "run_id", "data", "fingerprint", "wall_time_s",
+                                          "flops_per_sample"])
+
+
+def make(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir: Path = Path("runs"),
+         out_dir: Path = Path("reports"), overrides: dict | None = None) -> Path:
+    """Write a manifest's outputs from the runs logged in runs_dir; returns the LaTeX table's path."""
+    manifest = manifests.load(name)
+    return write_outputs(name, manifest, cells(manifest, scale, seeds, rows, overrides), Path(runs_dir),
+                         Path(out_dir))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m analysis.make", description=make.__doc__)
+    p.add_argument("manifest", choices=manifests.names())
+    p.add_argument("--scale", default="tiny")
+    p.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    p.add_argument("--out", type=Path, default=Path("reports"))
+    args = p.parse_args(argv)
+    try:
+        make(args.manifest, args.scale, runs_dir=args.runs_dir, out_dir=args.out)
+    except ConfigError as exn:
+        print(f"error: {exn}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""reports/<manifest>.md: what was run (scale, data, commit, runs), the table (seed-means with 95% intervals), the
+paper's numbers with their confidence tags, and for each claim of the paper a verdict with its interval."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .statistics import verdict
+
+TAGS = {"A": "authors' release", "T": "third party quoting the paper's LaTeX", "U": "unverified summary"}
+
+
+def check_claim(cells, better: str, worse: str, metric: str) -> str:
+    """The claim "better beats worse on metric" judged on the paired per-seed difference with its 95% interval
+    (seeds and test items): holds / does not hold / cannot tell at this budget (analysis/statistics.py)."""
+    return verdict(cells.paired(better, worse, metric))
+
+
+def markdown_table(stats: pd.DataFrame, columns: dict[str, str]) -> str:
+    rows = list(dict.fromkeys(stats["row"]))
+    lines = ["| Row | " + " | ".join(columns.values()) + " |", "|---" * (len(columns) + 1) + "|"]
+    for r in rows:
+        cells = []
+        for key in columns:
+            s = stats[(stats["row"] == r) & (stats["metric"] == key)].iloc[0]
+            cells.append("-" if s["n"] == 0 or math.isnan(s["mean"]) else f"{s['mean']:.1f}"
+                         + (f" ± {s['half']:.1f}" if s["half"] > 0 else ""))
+        lines.append(f"| {r} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def paper_table(paper: dict) -> str:
+    if not paper:
+        return "The paper reports no numbers for this artefact."
+    headers = list(dict.fromkeys(h for cols in paper.values() for h in cols))
+    lines = ["| Row | " + " | ".join(headers) + " |", "|---" * (len(headers) + 1) + "|"]
+    for row, cols in paper.items():
+        cells = [f"{cols[h][0]:.1f} [{cols[h][1]}]" if h in cols else "-" for h in headers]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    tags = sorted({t for cols in paper.values() for _, t in cols.values()})
+    return "\n".join(lines) + "\n\nConfidence tags: " + "; ".join(f"[{t}] {TAGS[t]}" for t in tags) + "."
+
+
+def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.DataFrame, stats: pd.DataFrame,
+           columns: dict[str, str], figures: list[str], claims: list[tuple] | None = None, cells=None,
+           sections: list[str] = (), reference: str = "") -> str:
+    """The report's markdown; `claims` (text, better row, worse row, metric) default to the manifest's CLAIMS;
+    `sections` (markdown) go after the claims, then `reference` (where the claims are judged with more training)."""
+    doc = manifest.doc.strip().split("\n\n")[0]
+    lines = [f"# {manifest.TITLE}", "", doc, "",
+             f"- **Scale**: `{scale}`. **Data**: {data}.",
+             f"- **Commit**: `{commit}`. **Runs**: " + (", ".join(
+                 f"{r.row} seed {r.seed}: run {r.run_id}" for r in runs.itertuples()) or "none"),
+             f"- **Compute**: {runs['wall_time_s'].fillna(0).sum() / 60:.1f} min of training and evaluation "
+             "wall time over these runs." if len(runs) else "- **Compute**: none yet.",
+             "- Numbers in the first table are ours, measured at this scale; the paper's numbers below are theirs, "
+             "cited with confidence tags, on the paper's data and models.",
+             "- A cell reads mean ± the half-width of its 95% interval over seeds and test items (a t interval "
+             "over seeds, combined with a bootstrap over the test items; analysis/statistics.py). A claim is judged "
+             "on the paired per-seed difference: it holds when the whole interval is above 0, does not hold when "
+             "below, and cannot be told at this budget otherwise.", "",
+             "## Our results", "", markdown_table(stats, columns), "",
+             "## The paper's numbers", "", paper_table(manifest.PAPER), ""]
+    claims = manifest.CLAIMS if claims is None else claims
+    if claims:
+        lines += ["## The paper's claims at this scale", ""]
+        lines += [f"- {text}: **{check_claim(cells, better, worse, metric)}**"
+                  for text, better, worse, metric in claims]
+        lines.append("")
+    if manifest.CAVEATS:
+        lines += ["## What these numbers do not show", ""] + [f"- {c}" for c in manifest.CAVEATS] + [""]
+    lines += [s.rstrip() + "\n" for s in sections]
+    if reference:
+        lines += [reference, ""]
+    if figures:
+        lines += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
+    return "\n".join(lines)

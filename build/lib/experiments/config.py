@@ -1,0 +1,272 @@
+"""The run config: one structured schema, resolved in one place, validated once.
+
+A run config is what sacred records, a plain nested dict:
+    {"method": "clip", "scale": "tiny", "seed": 0, "encoder": "ViT-Tiny-16-64",
+     "train": {...}, "data": {...}, "eval": {...}, "<method>": {...its Config fields}}
+Its schema is the library's frozen dataclasses (TrainConfig, DataConfig, EvalConfig, the method's Config: every
+default has one home and a docstring) under an OmegaConf structured config, which types every `key=value` (a
+string becomes the field's int, float, bool or tuple, or an error naming the key). `resolve` layers defaults <-
+scale profile <- recipe <- overrides and validates; `typed` turns a resolved (or recorded) dict back into a frozen
+RunConfig whose sections are the dataclasses themselves, once per run. Errors are ConfigError, one line naming
+the key and the valid choices, before any work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from collections.abc import Mapping
+
+from omegaconf import DictConfig, ListConfig, OmegaConf, TupleConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from methods import METHODS
+from methods.evals import PATH_KEYS, EvalConfig, check_sets
+from methods.train import DataConfig, TrainConfig
+
+from . import preflight as _preflight
+from .errors import ConfigError
+from .fingerprint import ADDED_KEYS, NON_SEMANTIC, file_sha256, fingerprint  # noqa: F401 (the config's API)
+from .recipes import DEFAULT_RECIPE
+from .recipes import official_fields as recipe_fields
+from .recipes import overrides as recipe_overrides
+from .scales import SCALES, scale_overrides
+
+SECTIONS = {"train": TrainConfig, "data": DataConfig, "eval": EvalConfig}
+# recipe and recipe_samples act only through the values they set, so they stay out of the fingerprint.
+TOP_LEVEL = {  # key: (default, documentation)
+    "method": ("clip", f"which method trains ({', '.join(METHODS)}); its Config fields are the <method>.* keys"),
+    "scale": ("tiny", f"the profile of sizes and steps ({', '.join(SCALES)}; experiments/scales.py)"),
+    "seed": (0, "data order, initialisation and augmentation draws"),
+    "encoder": ("ViT-B-16", "an open_clip model name (e.g. ViT-B-16) or one of the suite's tiny configs"),
+    "checkpoint": ("", "a local weights file -> an eval-only run (no training) of those weights in `encoder`"),
+    "checkpoint_weights": ("state_dict", "which part of a checkpoint to evaluate: state_dict, student or teacher "
+                                         "(a release file)"),
+    "init": ("", "a COSMOS release file whose student and teacher start a training run (continued training)"),
+    "recipe": ("", "the official recipe a paper-scale run follows (experiments/recipes.py; default cc3m)"),
+    "recipe_samples": (0, "the training-set size, where the official code derives the steps from it (0: the "
+                          "recipe's)"),
+}
+CHECKPOINT_WEIGHTS = ("state_dict", "student", "teacher")
+DATASETS = ("scenes", "shards")
+
+
+@functools.lru_cache(maxsize=None)
+def schema(method: str) -> type:
+    """The frozen RunConfig dataclass of `method`: the top-level keys, the shared sections and the method's own
+    Config under its name (`run.method_config` is that section)."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; valid choices: {', '.join(METHODS)}")
+    fields = [(k, type(default), default) for k, (default, _) in TOP_LEVEL.items()]
+    fields += [(name, cls, dataclasses.field(default_factory=cls))
+               for name, cls in (SECTIONS | {method: METHODS[method].Config}).items()]
+    return dataclasses.make_dataclass(
+        f"RunConfig_{method}", fields, frozen=True,
+        namespace={"method_config": property(lambda self: getattr(self, self.method)),
+                   "__doc__": f"A resolved {method} run config: TOP_LEVEL keys and typed sections."})
+
+
+def _node(method: str) -> DictConfig:
+    """A writable structured config of `method`'s defaults (OmegaConf marks frozen sections read-only)."""
+    node = OmegaConf.structured(schema(method))
+    for name in node:
+        if isinstance(node[name], DictConfig):
+            OmegaConf.set_readonly(node[name], False)
+    OmegaConf.set_readonly(node, False)
+    return node
+
+
+def defaults(method: str) -> dict:
+    return OmegaConf.to_container(_node(method))
+
+
+def key_listing(method: str | None = None) -> str:
+    """Every key with its default (the paper's value; a scale changes some) and its documentation: the shared
+    sections, then the method's own (every method's when none is given)."""
+    from .keys import describe
+
+    own = {m: cls.Config for m, cls in METHODS.items() if method in (None, m)}
+    return describe(SECTIONS | own, TOP_LEVEL)
+
+
+def _list(text: str) -> list:
+    """A command-line list: JSON (`["a", "b"]`), or bracketed / bare comma-separated items (`[a,b]`, `a,b`)."""
+    if text.startswith("["):
+        try:
+            return list(json.loads(text))
+        except json.JSONDecodeError:
+            pass
+    return [t.strip() for t in text.strip("[]").split(",") if t.strip()]
+
+
+def apply(node: DictConfig, key: str, value) -> None:
+    """Set a dotted key, checking that it exists; OmegaConf types the value (a string is parsed to the field's
+    type, as on the command line)."""
+    parts = key.split(".")
+    if parts[0] == "eval" and len(parts) == 2 and parts[1] in PATH_KEYS:  # the older spelling of a location
+        parts = ["eval", "paths", parts[1]]
+    if parts[:2] == ["eval", "paths"] and len(parts) == 3:
+        if parts[2] not in PATH_KEYS:
+            raise ConfigError(f"unknown config key {key!r}; valid keys in 'eval.paths': {', '.join(PATH_KEYS)}")
+        if not isinstance(value, str):
+            raise ConfigError(f"config key {key!r} expects a path (str), got {value!r}")
+    elif len(parts) == 1:
+        if key not in TOP_LEVEL:
+            valid = list(TOP_LEVEL) + [f"{s}.<field>" for s in node if isinstance(node[s], DictConfig)]
+            raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(valid)}")
+    elif len(parts) == 2 and isinstance(node.get(parts[0]), DictConfig):
+        if parts[1] not in node[parts[0]]:
+            raise ConfigError(f"unknown config key {key!r}; valid keys in {parts[0]!r}: "
+                              f"{', '.join(node[parts[0]])}")
+    else:
+        sections = [s for s in node if isinstance(node[s], DictConfig)]
+        raise ConfigError(f"unknown config key {key!r}; valid sections: {', '.join(sections)}")
+    dotted = ".".join(parts)
+    current = OmegaConf.select(node, dotted)
+    if isinstance(current, (ListConfig, TupleConfig)) and isinstance(value, str):
+        value = _list(value)
+    try:
+        OmegaConf.update(node, dotted, value, merge=False)
+    except OmegaConfBaseException:
+        kind = "tuple" if isinstance(current, (ListConfig, TupleConfig)) else type(current).__name__
+        raise ConfigError(f"config key {key!r} expects {kind}, got {value!r}") from None
+
+
+def resolve(overrides: dict) -> dict:
+    """defaults(method) <- scale profile <- recipe <- overrides, validated. overrides use dotted keys."""
+    overrides = dict(overrides)
+    method = overrides.get("method", "clip")
+    scale = overrides.get("scale", "tiny")
+    if scale not in SCALES:
+        raise ConfigError(f"unknown scale {scale!r}; valid choices: {', '.join(SCALES)}")
+    node = _node(method)
+    for key, value in scale_overrides(scale, method).items():
+        apply(node, key, value)
+    name = overrides.get("recipe") or (DEFAULT_RECIPE if scale == "paper" else "")
+    if name and scale != "paper":
+        raise ConfigError(f"recipe={name} sets the papers' full runs: it applies at scale=paper only")
+    if name:
+        apply(node, "recipe_samples", overrides.get("recipe_samples", 0))
+        for key, value in recipe_overrides(name, method, node.recipe_samples).items():
+            if key.split(".")[0] in node or "." not in key:  # another method's fields are not this run's
+                apply(node, key, value)
+        node.recipe = name
+    for key, value in overrides.items():
+        apply(node, key, value)
+    cfg = OmegaConf.to_container(node)
+    validate(cfg, node)
+    return cfg
+
+
+def _upgrade(cfg: dict) -> dict:
+    """A recorded config in today's spelling: locations that records from before eval.paths hold as eval keys of
+    their own move into eval.paths."""
+    ev = dict(cfg["eval"])
+    moved = {k: ev.pop(k) for k in PATH_KEYS if k in ev}
+    if moved:
+        ev["paths"] = dict(ev.get("paths") or {}) | moved
+        cfg = cfg | {"eval": ev}
+    return cfg
+
+
+def _plain(obj):
+    """Plain dicts and lists all the way down (sacred hands its config over as read-only containers)."""
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def typed(cfg: Mapping):
+    """The RunConfig of a resolved or recorded config: its sections are the library's frozen dataclasses (their
+    own checks run here). What a run builds from, once."""
+    node = _node(cfg["method"])
+    try:
+        node.merge_with(_upgrade(_plain(cfg)))
+    except OmegaConfBaseException as exn:
+        raise ConfigError(f"config does not fit the {cfg['method']} schema: {str(exn).splitlines()[0]}") from None
+    return _build(node)
+
+
+def _dotted(section: str, fields, message: str) -> str:
+    """A section's check failure as the user typed the key: "steps=-5 must be > 0" -> "train.steps=-5 must be
+    > 0"; a message that names no field keeps the section in front ("train: unknown precision ...")."""
+    field = message.split("=", 1)[0]
+    return f"{section}.{message}" if "=" in message and field in fields else f"{section}: {message}"
+
+
+def _build(node: DictConfig):
+    """The frozen RunConfig of a structured config; a section's own check failing is a ConfigError naming it."""
+    values = {k: node[k] for k in TOP_LEVEL}
+    for name in (*SECTIONS, node.method):
+        try:
+            values[name] = OmegaConf.to_object(node[name])
+        except (ValueError, TypeError) as exn:
+            raise ConfigError(_dotted(name, node[name], str(exn))) from None
+    return schema(node.method)(**values)
+
+
+def validate(cfg: dict, node: DictConfig | None = None) -> None:
+    """Cross-field checks that need the whole config; each dataclass's own checks run here too (on `node`, the
+    structured config `cfg` came from, when given)."""
+    import open_clip
+
+    from methods.data.scenes import PRESETS
+    from methods.encoders import ZOO
+
+    if cfg["encoder"] not in open_clip.list_models():
+        raise ConfigError(f"unknown encoder {cfg['encoder']!r}; valid choices: {', '.join(ZOO)}")
+    if not 0 <= cfg["seed"] < 2**32:  # numpy's and the data workers' seeds are 32-bit
+        raise ConfigError(f"seed={cfg['seed']} must lie in [0, 2**32)")
+    if cfg["checkpoint_weights"] not in CHECKPOINT_WEIGHTS:
+        raise ConfigError(f"unknown checkpoint_weights {cfg['checkpoint_weights']!r}; valid choices: "
+                          f"{', '.join(CHECKPOINT_WEIGHTS)}")
+    if cfg["checkpoint"] and not os.path.isfile(cfg["checkpoint"]):
+        raise ConfigError(f"checkpoint {cfg['checkpoint']!r} is not a file")
+    if cfg.get("init") and not os.path.isfile(cfg["init"]):
+        raise ConfigError(f"init {cfg['init']!r} is not a file")
+    _build(node) if node is not None else typed(cfg)
+    try:
+        check_sets(cfg["eval"]["sets"], cfg["eval"]["other_weights"])
+    except ValueError as exn:
+        raise ConfigError(f"eval.sets: {exn}") from None
+    if cfg["data"]["dataset"] not in DATASETS:
+        raise ConfigError(f"unknown data.dataset {cfg['data']['dataset']!r}; valid choices: {', '.join(DATASETS)}")
+    if cfg["data"]["scenes"] not in PRESETS:
+        raise ConfigError(f"unknown data.scenes {cfg['data']['scenes']!r}; valid choices: {', '.join(PRESETS)}")
+    if cfg["data"]["dataset"] == "shards" and not cfg["data"]["shards"] and not cfg["checkpoint"]:
+        raise ConfigError("data.dataset=shards needs data.shards=<folder of .tar or brace pattern>")
+
+
+def preflight(cfg: dict, runs_dir) -> None:
+    """The filesystem checks of a validated config, before any work (experiments/preflight.py)."""
+    _preflight.preflight(typed(cfg), runs_dir)
+
+
+def method_config(cfg: dict):
+    """The method's frozen Config instance."""
+    return typed(cfg).method_config
+
+
+def section(cfg: dict, name: str):
+    """A shared section's frozen dataclass (train, data or eval)."""
+    return getattr(typed(cfg), name)
+
+
+def get(cfg: dict, key: str):
+    """The value of a dotted key in a resolved config."""
+    parts = key.split(".")
+    return cfg[key] if len(parts) == 1 else cfg[parts[0]][parts[1]]
+
+
+def recipe_audit(name: str, method: str, cfg: dict, samples: int = 0) -> list[tuple[str, object, object, str, bool]]:
+    """(key, resolved value, official value, source, equal) for every audited field of a resolved config."""
+    rows = []
+    for key, (official, source) in recipe_fields(name, method, samples).items():
+        value = get(cfg, key)
+        same = tuple(value) == tuple(official) if isinstance(official, tuple) else value == official
+        rows.append((key, value, official, source, bool(same)))
+    return rows

@@ -1,0 +1,67 @@
+"""A run's identity: the hash of its resolved config minus what does not change what it computes.
+
+Equal fingerprints = the same experiment: a manifest reuses a completed run with the cell's fingerprint, a rerun
+of the same config resumes its checkpoint (runs/checkpoints/<fingerprint>/), and archived records are checked
+against it. Changing what enters it changes every logged run's identity, so it grows only by ADDED_KEYS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from methods import METHODS
+from methods.data.stream import MAX_PIXELS
+from methods.evals import PATH_KEYS
+
+# Keys that change how a run executes but not what it computes, and the locations of evaluation data (eval.paths:
+# where a dataset lies, not what it is): excluded from the fingerprint. Records written before eval.paths existed
+# hold each location as its own eval key (eval.coco_images, ...): those are excluded too, and still accepted on
+# the command line as eval.paths.<key>.
+# data.split: with one rank both splits read the same stream; with more, "samples" reproduces it exactly and
+# "shards" draws other (equally distributed) batches of the same global size.
+NON_SEMANTIC = {("data", "workers"), ("data", "split"), ("train", "ckpt_every"), ("train", "log_every"),
+                ("train", "compile"),
+                ("eval", "batch_size"), ("eval", "workers"), ("eval", "maps"), ("eval", "paths"),
+                ("eval", "other_weights")} | \
+    {("eval", k) for k in PATH_KEYS}
+# Keys added after runs were logged, with the default that reproduces the old behaviour exactly: at that value
+# they stay out of the fingerprint, so logged runs keep their identity (and are reused) when the schema grows.
+# A method's own are its ADDED_DEFAULTS.
+ADDED_KEYS = {("data", "augment"): "workers", ("data", "max_pixels"): MAX_PIXELS, ("train", "warmup_start"): 0.0, ("train", "tf32"): False,
+              ("eval", "imagenet_templates"): "openai80", ("eval", "seg_names"): "dataset"} | \
+    {(name, field): old for name, cls in METHODS.items() for field, old in cls.ADDED_DEFAULTS.items()}
+
+
+def fingerprint(cfg: dict) -> str:
+    """Hash of the resolved config minus non-semantic keys: equal fingerprints = the same experiment."""
+    from methods.data.scenes import preset
+
+    def kept(k, f, v):
+        return (k, f) not in NON_SEMANTIC and ADDED_KEYS.get((k, f), object()) != v
+
+    sem = {k: ({f: v for f, v in val.items() if kept(k, f, v)} if isinstance(val, dict) else val)
+           for k, val in cfg.items()}
+    if cfg.get("checkpoint"):  # an eval-only run: what is evaluated is the file's content, wherever it lies
+        sem = {"checkpoint_sha256": file_sha256(cfg["checkpoint"]), "checkpoint_weights": cfg["checkpoint_weights"],
+               "encoder": cfg["encoder"], "method": cfg["method"], "eval": sem["eval"]}
+        return hashlib.sha256(json.dumps(sem, sort_keys=True, default=list).encode()).hexdigest()[:16]
+    sem.pop("checkpoint", None)
+    sem.pop("checkpoint_weights", None)
+    sem.pop("recipe", None)
+    sem.pop("recipe_samples", None)
+    if cfg.get("init"):  # the starting weights are the file's content, wherever it lies
+        sem["init"] = file_sha256(cfg["init"])
+    else:
+        sem.pop("init", None)  # added after runs were logged: absent = a run from scratch
+    if cfg["data"]["dataset"] == "scenes":  # the generated data itself (settings + generator version)
+        sem["scenes_fingerprint"] = preset(cfg["data"]["scenes"]).fingerprint()
+    return hashlib.sha256(json.dumps(sem, sort_keys=True, default=list).encode()).hexdigest()[:16]
+
+
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,91 @@
+"""Diagnosis: why COSMOS trails CLIP on retrieval in the budget study (no paper counterpart; pre-registered).
+
+The budget study (reports/budget.md) found COSMOS 11.6 I2T R@1 points below CLIP at 1,000 steps on benchmark v4.
+Each row here pins the budget study's settings (tiny profile, 1,000 steps, batch 32, evaluated every 100 steps,
+3 seeds) and changes one thing, so its CLIP and COSMOS rows are the archived budget runs, reused by fingerprint:
+  R1 CLIP; R0 COSMOS (both archived);
+  R2 CLIP + DINO views: COSMOS with every distillation, cross-attention, local crops and text cropping off, one
+     random caption (CLIP's caption rule), the student evaluated: CLIP's loss on DINO's two global views;
+  R3 COSMOS with the student evaluated instead of the EMA teacher;
+  R4 COSMOS with the EMA horizon rule (cosmos.ema_horizon = the official 1.13% of the run: momentum 0.911 at
+     1,000 steps, where the budget study used 0.99);
+  R5 COSMOS with the gentle views (cosmos.views=gentle: the crops and a blur scaled to the crop size; no flip,
+     colour jitter, grayscale or solarize);
+  R6 COSMOS with whole captions instead of sentence crops (every text one of the sample's captions, drawn as
+     CLIP's are: caption=random, local_text=caption).
+Decision rule, committed before any of R2-R6 ran (metric: I2T R@1 at 1,000 steps; means over the 3 seeds; a
+paired gap's interval is the tables' 95% interval over seeds and test items, analysis/statistics.py):
+  A: the DINO views cost CLIP most of its lead: mean(R2) <= 12.0.
+  B: the gentle views recover COSMOS: mean(R5) - mean(R0) >= 6.0 with the paired interval above 0.
+  V1 "augmentation x benchmark artefact": A and B.
+  V2 "COSMOS's objective or its text crops": mean(R2) >= 17.0 and mean(R5) - mean(R0) < 3.0; then
+     V2a "the text crops" if mean(R6) - mean(R0) >= 3.0 with the paired interval above 0, else V2b "the objective".
+  V3 "not decided by this rule": anything else (the numbers are reported as they are).
+  EMA: "the EMA teacher matters at 1,000 steps" if R3 or R4 moves COSMOS's mean by more than 3.0 points with the
+     paired interval excluding 0; else "the EMA does not explain the gap".
+Command: python experiments/run.py diagnosis --jobs 2 --archive   (R1 and R0 restored from reports/records/)
+Budget: tiny = 5 new rows x 3 seeds x 1,000 steps, 10 evaluations each (estimate: run.py diagnosis --dry-run).
+"""
+
+from __future__ import annotations
+
+import math
+
+TITLE = "Diagnosis: why COSMOS trails CLIP on retrieval at CPU scale"
+_CURVE = {"train.steps": 1000, "train.eval_every": 100}  # the budget study's (manifests/budget.py)
+_OFFICIAL_EMA_HORIZON = 1 / (1 - 0.999) / 88_576  # = methods.modules.OFFICIAL_EMA_HORIZON (tested)
+ROWS = {label: row | _CURVE for label, row in {
+    "R1 CLIP": {"method": "clip"},
+    "R0 COSMOS": {"method": "cosmos"},
+    "R2 CLIP + DINO views": {"method": "cosmos", "cosmos.image_distill": False, "cosmos.text_distill": False,
+                             "cosmos.cross_attention": False, "cosmos.local_crops": 0, "cosmos.caption": "random",
+                             "cosmos.global_texts": 1, "cosmos.local_texts": 0, "cosmos.eval_weights": "student"},
+    "R3 COSMOS, student evaluated": {"method": "cosmos", "cosmos.eval_weights": "student"},
+    "R4 COSMOS, EMA horizon rule": {"method": "cosmos", "cosmos.ema_horizon": _OFFICIAL_EMA_HORIZON},
+    "R5 COSMOS, gentle views": {"method": "cosmos", "cosmos.views": "gentle"},
+    "R6 COSMOS, whole captions": {"method": "cosmos", "cosmos.caption": "random", "cosmos.local_text": "caption"},
+}.items()}
+COLUMNS = {"retrieval/scenes/i2t_r1": "I2T R@1", "retrieval/scenes/t2i_r1": "T2I R@1",
+           "classification/scenes/top1": "Top-1", "compositional/scenes/mean": "SugarCrepe-style avg",
+           "perception/scenes/mean": "MMVP-style"}
+CURVES = ("retrieval/scenes/i2t_r1",)
+SEEDS = (0, 1, 2)
+SCALES = ("tiny",)
+PAPER: dict = {}  # a study of this suite's scale-down, not a paper table
+_I2T = "retrieval/scenes/i2t_r1"
+CLAIMS = [("CLIP beats COSMOS (the budget study's gap)", "R1 CLIP", "R0 COSMOS", _I2T),
+          ("CLIP beats CLIP + DINO views", "R1 CLIP", "R2 CLIP + DINO views", _I2T),
+          ("the student beats the teacher", "R3 COSMOS, student evaluated", "R0 COSMOS", _I2T),
+          ("the EMA horizon rule beats momentum 0.99", "R4 COSMOS, EMA horizon rule", "R0 COSMOS", _I2T),
+          ("the gentle views beat the official ones", "R5 COSMOS, gentle views", "R0 COSMOS", _I2T),
+          ("whole captions beat sentence crops", "R6 COSMOS, whole captions", "R0 COSMOS", _I2T)]
+
+
+def _decision(mean, gap) -> list[str]:
+    """The rule of the docstring. mean(row, metric): seed-mean; gap(better, worse, metric): the paired interval
+    (.mean, .lo, .hi). Returns the report's lines."""
+    m = {r: mean(r, _I2T) for r in ROWS}
+    if any(math.isnan(v) for v in m.values()):
+        return ["not all rows have run yet: no decision"]
+    d5, d6 = gap("R5 COSMOS, gentle views", "R0 COSMOS", _I2T), gap("R6 COSMOS, whole captions", "R0 COSMOS", _I2T)
+    r2 = m["R2 CLIP + DINO views"]
+    a, b = r2 <= 12.0, d5.mean >= 6.0 and d5.lo > 0
+    lines = [f"A (mean R2 <= 12.0): {'met' if a else 'not met'} (R2 = {r2:.1f})",
+             f"B (R5 - R0 >= 6.0, interval above 0): {'met' if b else 'not met'} "
+             f"({d5.mean:+.1f} [{d5.lo:+.1f}, {d5.hi:+.1f}])"]
+    if a and b:
+        lines.append("**V1: an augmentation x benchmark artefact**")
+    elif r2 >= 17.0 and d5.mean < 3.0:
+        text = d6.mean >= 3.0 and d6.lo > 0
+        lines.append(f"R6 - R0: {d6.mean:+.1f} [{d6.lo:+.1f}, {d6.hi:+.1f}]")
+        lines.append("**V2a: the text crops**" if text else "**V2b: COSMOS's objective**")
+    else:
+        lines.append("**V3: not decided by this rule**")
+    ema = [(r, gap(r, "R0 COSMOS", _I2T)) for r in ("R3 COSMOS, student evaluated", "R4 COSMOS, EMA horizon rule")]
+    moved = [r for r, g in ema if abs(g.mean) > 3.0 and (g.lo > 0 or g.hi < 0)]
+    lines.append(", ".join(f"{r} - R0: {g.mean:+.1f} [{g.lo:+.1f}, {g.hi:+.1f}]" for r, g in ema) + ": **"
+                 + ("the EMA teacher matters at 1,000 steps" if moved else "the EMA does not explain the gap") + "**")
+    return lines
+
+
+DECISION = _decision

@@ -1,0 +1,153 @@
+"""Run a manifest: plan its cells (experiments/plan.py), reuse completed runs by fingerprint, train what is
+missing (a half-trained cell resumes from its checkpoint), then hand the runs to analysis/make.py, which writes
+the table, figures and report. Nothing here renders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import config as C
+from . import manifests
+from .layout import completed_runs
+from .plan import Cell, cells
+from .scales import estimate
+
+
+def run_cell(config: dict, runs_dir: Path, mongo_url: str | None = None, wait: bool = True) -> str:
+    """Train one cell unless another process is training it or has done so: a lock per fingerprint
+    (<runs>/locks/<fp>.lock, the filelock library) makes two tables on one runs dir share the work instead of
+    training every cell twice. Returns "trained", "done" (completed by another process meanwhile) or, with
+    wait=False, "busy" (locked by another process now: come back later)."""
+    import os
+
+    from filelock import FileLock, Timeout
+
+    from .experiment import run_training
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: all ranks train the cell together, unlocked
+        run_training(config, runs_dir, mongo_url)
+        return "trained"
+    fp = C.fingerprint(config)
+    folder = Path(runs_dir) / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(folder / f"{fp}.lock"), timeout=-1 if wait else 0):
+            if fp in completed_runs(runs_dir):
+                return "done"
+            run_training(config, runs_dir, mongo_url)
+            return "trained"
+    except Timeout:
+        return "busy"
+
+
+def _train_cell(config: dict, runs_dir: Path, mongo_url: str | None) -> None:
+    """A worker process's task: one cell's run (its sacred Run stays in the worker: it does not pickle)."""
+    run_cell(config, runs_dir, mongo_url)
+
+
+def _set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _train_cells(cells_: list[Cell], runs_dir: Path, mongo_url: str | None, jobs: int, on_done=None) -> None:
+    """Train cells in `jobs` fresh worker processes at once, each with cores // jobs torch threads (on a small CPU
+    several single-threaded runs use the cores better than one run's intra-op threads). A failed cell stops the
+    cells not yet started; the ones running finish; its error is raised."""
+    import concurrent.futures as cf
+    import multiprocessing
+    import os
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    print(f"training {len(cells_)} cells in {jobs} processes x {threads} thread(s)", flush=True)
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_set_threads, initargs=(threads,),
+                                max_tasks_per_child=1) as pool:
+        futures = {pool.submit(_train_cell, c.config, runs_dir, mongo_url): c for c in cells_}
+        try:
+            for done in cf.as_completed(futures):
+                c = futures[done]
+                done.result()
+                print(f"done: {c.row} seed={c.seed} {c.fingerprint}", flush=True)
+                if on_done is not None:
+                    on_done(c)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir: Path = Path("runs"),
+                 mongo_url: str | None = None, dry_run: bool = False, out_dir: Path = Path("reports"),
+                 overrides: dict | None = None, jobs: int = 1, report_only: bool = False,
+                 archive: Path | None = None) -> Path | None:
+    """Train the missing cells of a manifest (`jobs` at a time), then write reports/tables/<name>.tex; returns
+    its path. `report_only`: train nothing, write the outputs from the runs already logged (missing cells show as
+    missing, their claims as not measured). `archive`: a run archive (experiments/archive.py) whose runs of these
+    cells are restored first, and where each cell's run is archived when it completes."""
+    import time
+
+    from .experiment import launch_rank
+
+    if jobs < 1:
+        raise C.ConfigError(f"--jobs must be >= 1, got {jobs}")
+    t0, trained = time.time(), 0
+    manifest = manifests.load(name)
+    todo = cells(manifest, scale, seeds, rows, overrides)
+    on_done = None
+    if archive is not None and launch_rank() == 0:
+        from . import archive as A
+
+        restored = A.restore(archive, runs_dir, {c.fingerprint for c in todo})
+        if restored:
+            print(f"restored {len(restored)} run(s) of this manifest from the archive {archive}")
+        if not dry_run and not report_only:
+            def on_done(cell: Cell) -> None:
+                A.export(runs_dir, [cell.fingerprint], archive)
+    done = set(completed_runs(runs_dir))
+    if not dry_run and not report_only:  # every missing cell's paths before the first one trains, not hours in
+        for cell in todo:
+            if cell.fingerprint not in done:
+                C.preflight(cell.config, runs_dir)
+    queue: list[Cell] = []
+    busy: list[Cell] = []  # cells another process is training: waited for after the others
+    for i, cell in enumerate(todo, 1):
+        state = "done" if cell.fingerprint in done else "missing" if report_only else "to run"
+        print(f"[{i}/{len(todo)}] {cell.row} seed={cell.seed} {cell.fingerprint}: {state}")
+        if dry_run:
+            what = "" if cell.config.get("checkpoint") else (f" steps={cell.config['train']['steps']} "
+                                                              f"batch={cell.config['train']['batch_size']}")
+            print(f"    method={cell.config['method']} encoder={cell.config['encoder']}{what}: "
+                  f"{'reused' if cell.fingerprint in done else estimate(cell.config)}")
+            overrides_shown = {k: v for k, v in manifests.rows(manifest, scale)[cell.row].items() if k != "method"}
+            if overrides_shown:
+                print(f"    row settings: {overrides_shown}")
+            continue
+        if cell.fingerprint not in done and not report_only:
+            if jobs > 1:
+                queue.append(cell)
+            elif run_cell(cell.config, runs_dir, mongo_url, wait=False) == "busy":
+                busy.append(cell)
+            elif on_done is not None:
+                on_done(cell)
+            done.add(cell.fingerprint)  # two rows with one config (e.g. a shared default) train once
+            trained += 1
+    for cell in busy:
+        print(f"waiting for another process training {cell.row} seed={cell.seed}", flush=True)
+        run_cell(cell.config, runs_dir, mongo_url)
+        if on_done is not None:
+            on_done(cell)
+    if queue:  # seed-major: every row's first seed before any second seed (a partial run is a whole table)
+        _train_cells(sorted(queue, key=lambda c: c.seed), runs_dir, mongo_url, jobs, on_done)
+    if on_done is not None:  # cells trained before the archive was asked for are archived too
+        A.export(runs_dir, [c.fingerprint for c in todo], archive)
+    if dry_run or launch_rank() != 0:  # under torchrun rank 0 records runs and writes outputs
+        return None
+    from analysis.make import write_outputs
+
+    path = write_outputs(name, manifest, todo, runs_dir, out_dir)
+    missing = sum(c.fingerprint not in done for c in todo)
+    print(f"{name}: {len(todo)} cells, {trained} trained now, {len(todo) - trained - missing} reused"
+          + (f", {missing} missing (--report-only)" if missing else "") + f"; {(time.time() - t0) / 60:.1f} min")
+    return path

@@ -1,0 +1,55 @@
+"""A manifest's plan: its (row, seed) cells at a scale, each with its resolved config and fingerprint.
+
+Cells match runs by the fingerprint of their resolved config, so a baseline shared by two manifests trains once,
+a changed default makes old runs stale, and an interrupted manifest resumes only the missing cells. The side that
+trains (experiments/orchestrate.py) and the side that reports (analysis/make.py) both start here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from . import config as C
+from . import manifests
+
+
+@dataclasses.dataclass
+class Cell:
+    row: str
+    seed: int
+    config: dict
+    fingerprint: str
+
+
+def cells(manifest, scale: str, seeds: tuple[int, ...] | None = None, rows: list[str] | None = None,
+          overrides: dict | None = None) -> list[Cell]:
+    """The (row, seed) cells of a manifest at a scale; `overrides` (dotted keys) apply to every cell."""
+    if scale not in manifest.SCALES:
+        raise C.ConfigError(f"manifest {manifest.name!r} does not run at scale {scale!r}; "
+                            f"valid choices: {', '.join(manifest.SCALES)}")
+    table = manifests.rows(manifest, scale)
+    for r in rows or []:
+        if r not in table:
+            raise C.ConfigError(f"unknown row {r!r}; valid choices: {', '.join(table)}")
+    out = []
+    for row, updates in table.items():
+        if rows and row not in rows:
+            continue
+        updates = {k: _from_env(row, k, v) for k, v in updates.items()}
+        for seed in seeds or manifests.seeds(manifest, scale):
+            cfg = C.resolve({**manifests.settings(manifest, scale), **updates, "scale": scale, "seed": seed,
+                             **(overrides or {})})
+            out.append(Cell(row, seed, cfg, C.fingerprint(cfg)))
+    return out
+
+
+def _from_env(row: str, key: str, value):
+    """A manifest value "$NAME" is the environment variable NAME (e.g. a local checkpoint path)."""
+    import os
+
+    if not (isinstance(value, str) and value.startswith("$")):
+        return value
+    if value[1:] not in os.environ:
+        raise C.ConfigError(f"row {row!r} needs {key} from the environment variable {value[1:]} "
+                            f"(export {value[1:]}=/path/to/file)")
+    return os.environ[value[1:]]

@@ -1,0 +1,361 @@
+"""The suite's one command line.
+
+    python experiments/run.py list                                  manifests and what they reproduce
+    python experiments/run.py train method=clip scale=tiny [k=v]    one training run and its evaluations
+    python experiments/run.py config method=cosmos [k=v]            the resolved config (JSON), nothing run
+    python experiments/run.py eval checkpoint=PATH encoder=E [k=v]  evaluate a local checkpoint (a sacred run)
+    python experiments/run.py data scenes [--scale tiny]            generate the synthetic benchmark
+    python experiments/run.py prepare folder|img2dataset|dreamlip IN OUT [--captions F]   make shards
+    python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run]
+                                    [--jobs N] [--report-only] [--archive [DIR]]
+    python experiments/run.py all [--scale S] [--jobs N] [--skip M,..] [--dry-run] [--report-only] [--archive [DIR]]
+    python experiments/run.py recipes [--recipe R] [--method M]     paper recipes: resolved vs official, with sources
+    python experiments/run.py compare MANIFEST "ROW A" "ROW B" METRIC  A beats B? paired interval and verdict
+
+Config errors print one line naming the key and the valid choices, and exit with code 2 before any work;
+failures found during the work (unreadable data or checkpoint, divergence) print one line and exit with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog)
+    p.add_argument("--runs-dir", type=Path, default=Path("runs"), help="sacred FileStorageObserver folder")
+    p.add_argument("--mongo", default=None, help="also record runs to this MongoDB URL (Omniboard)")
+    return p
+
+
+def _archive_option(p: argparse.ArgumentParser) -> None:
+    from experiments.archive import DEFAULT
+
+    p.add_argument("--archive", type=Path, nargs="?", const=DEFAULT, default=None, metavar="DIR",
+                   help=f"restore the cells' runs from this run archive first and archive each run as it completes "
+                        f"(records without weights, to commit; default DIR: {DEFAULT})")
+
+
+def _overrides(items: list[str]) -> dict[str, str]:
+    from experiments.errors import ConfigError
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"expected key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k] = v
+    return out
+
+
+def cmd_list() -> int:
+    from experiments import manifests
+
+    for name in manifests.names():
+        m = manifests.load(name)
+        print(f"{name:16s} {m.TITLE}  [scales: {', '.join(m.SCALES)}; rows: {len(m.ROWS)}; "
+              f"seeds: {len(manifests.seeds(m, 'tiny'))} at tiny, {len(m.SEEDS)} above]")
+    return 0
+
+
+def cmd_train(argv: list[str], prog: str = "run.py train", needs_checkpoint: bool = False) -> int:
+    from experiments import config as C
+    from experiments.errors import ConfigError
+
+    p = _parser(prog)
+    _keys_help(p, argv)
+    p.add_argument("overrides", nargs="*", help="key=value, e.g. method=clip scale=tiny train.steps=100")
+    args = p.parse_args(argv)
+    overrides = _overrides(args.overrides)
+    if needs_checkpoint and not overrides.get("checkpoint"):
+        raise ConfigError("eval needs checkpoint=PATH (a local open_clip or COSMOS checkpoint file)")
+    cfg = C.resolve(overrides)
+    from experiments.experiment import run_training
+
+    run = run_training(cfg, args.runs_dir, args.mongo)
+    print({k: round(v, 2) for k, v in (run.result or {}).items()})
+    return 0 if run.status == "COMPLETED" else 1
+
+
+def _keys_help(p: argparse.ArgumentParser, argv: list[str]) -> None:
+    """With -h: every config key, its default and its documentation after the usage (only the given method's own
+    keys when method=M is among the arguments)."""
+    if not {"-h", "--help"} & set(argv):
+        return
+    from experiments import config as C
+
+    method = next((a.split("=", 1)[1] for a in argv if a.startswith("method=")), None)
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = ("config keys (key=value) with their defaults, the papers' values; a scale changes sizes and steps "
+                "(`run.py config method=M scale=S` prints a resolved config):\n" + C.key_listing(method))
+
+
+def cmd_config(argv: list[str]) -> int:
+    """The resolved config of `key=value` overrides (defaults <- scale <- recipe <- overrides), validated, as JSON on
+    stdout, and its fingerprint on stderr: what `train` would run, without running it."""
+    import json
+
+    from experiments import config as C
+
+    p = argparse.ArgumentParser(prog="run.py config", description=cmd_config.__doc__)
+    _keys_help(p, argv)
+    p.add_argument("overrides", nargs="*", help="key=value, e.g. method=cosmos scale=paper recipe=cc12m")
+    args = p.parse_args(argv)
+    cfg = C.resolve(_overrides(args.overrides))
+    print(json.dumps(cfg, indent=2, default=list))
+    print(f"fingerprint: {C.fingerprint(cfg)}", file=sys.stderr)
+    return 0
+
+
+def cmd_eval(argv: list[str]) -> int:
+    """Eval-only: checkpoint=PATH (open_clip state dict or COSMOS release file, checkpoint_weights=student|teacher)
+    loaded strictly into encoder=E; evaluations from eval.sets; recorded as a sacred run like a training run."""
+    return cmd_train(argv, prog="run.py eval", needs_checkpoint=True)
+
+
+def cmd_data(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="run.py data")
+    p.add_argument("name", choices=["scenes"])
+    p.add_argument("--scale", default="tiny")
+    args = p.parse_args(argv)
+    from experiments.errors import ConfigError
+    from methods.data.scenes import PRESETS, ensure_scenes
+
+    if args.scale not in PRESETS:
+        raise ConfigError(f"unknown scale {args.scale!r}; valid choices: {', '.join(PRESETS)}")
+    out = ensure_scenes(PRESETS[args.scale])
+    print(f"scenes benchmark ready: {out} (card: {out / 'CARD.md'})")
+    return 0
+
+
+def cmd_prepare(argv: list[str]) -> int:
+    from methods.data.prepare import SOURCES, prepare
+
+    p = argparse.ArgumentParser(prog="run.py prepare", description="convert local data into webdataset shards")
+    p.add_argument("source", choices=SOURCES)
+    p.add_argument("input", type=Path, help="image folder, or img2dataset output folder")
+    p.add_argument("output", type=Path, help="folder for shard-NNNNNN.tar")
+    p.add_argument("--captions", type=Path, default=None, help="CSV / JSONL / JSON captions (folder, dreamlip)")
+    p.add_argument("--shard-size", type=int, default=1000)
+    p.add_argument("--image-col", default="image")
+    p.add_argument("--caption-col", default="caption")
+    args = p.parse_args(argv)
+    from experiments.errors import ConfigError
+
+    try:
+        stats = prepare(args.source, args.input, args.output, args.captions, args.shard_size, args.image_col,
+                        args.caption_col)
+    except (FileNotFoundError, ValueError) as exn:
+        raise ConfigError(str(exn)) from None
+    print(f"wrote {stats['written']} samples in {stats['shards']} shards to {args.output}; "
+          f"skipped {stats['skipped']} unreadable or uncaptioned rows")
+    return 0
+
+
+def cmd_manifest(name: str, argv: list[str]) -> int:
+    from experiments import manifests
+    from experiments.errors import ConfigError
+    from experiments.orchestrate import run_manifest
+
+    manifests.load(name)  # unknown manifest -> clear error before parsing anything else
+    p = _parser(f"run.py {name}")
+    p.add_argument("--scale", default="tiny")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the manifest's)")
+    p.add_argument("--rows", default=None, help="comma-separated row labels (default: all)")
+    p.add_argument("--dry-run", action="store_true", help="print the cells and their configs; run nothing")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: write the table, figures and report from the runs logged so far")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override a key in every cell")
+    p.add_argument("--out", type=Path, default=Path("reports"), help="where tables/ is written")
+    p.add_argument("--slurm", type=Path, default=None, metavar="FILE",
+                   help="write a SLURM array script (one multi-node torchrun per cell) instead of running")
+    p.add_argument("--jobs", type=int, default=1, help="cells trained at once, each in its own process with "
+                   "cores / jobs threads (default 1)")
+    _archive_option(p)
+    p.add_argument("--nodes", type=int, default=2, help="nodes per cell for --slurm")
+    p.add_argument("--gpus-per-node", type=int, default=8, help="GPUs per node for --slurm")
+    args = p.parse_args(argv)
+    try:
+        seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
+    except ValueError:
+        raise ConfigError(f"--seeds expects comma-separated integers, got {args.seeds!r}") from None
+    rows = args.rows.split(",") if args.rows else None
+    if args.slurm:
+        from experiments import plan
+        from experiments.slurm import slurm_script
+
+        todo = plan.cells(manifests.load(name), args.scale, seeds, rows, _overrides(args.set))
+        args.slurm.write_text(slurm_script(name, todo, args.scale, args.nodes, args.gpus_per_node,
+                                           str(args.runs_dir), args.set))
+        print(f"wrote {args.slurm}: {len(todo)} array tasks of {args.nodes} x {args.gpus_per_node} GPUs; "
+              f"submit with: sbatch {args.slurm}")
+        return 0
+    run_manifest(name, args.scale, seeds, rows, args.runs_dir, args.mongo, args.dry_run, args.out,
+                 _overrides(args.set), args.jobs, args.report_only, args.archive)
+    return 0
+
+
+def cmd_recipes(argv: list[str]) -> int:
+    """Each method's resolved paper-scale config beside the official value and its source, field by field."""
+    from experiments import config as C
+    from experiments import recipes as R
+    from methods import METHODS
+
+    p = argparse.ArgumentParser(prog="run.py recipes")
+    p.add_argument("--recipe", default=None, help=f"one of {', '.join(R.RECIPES)} (default: all)")
+    p.add_argument("--method", default=None, help=f"one of {', '.join(METHODS)} (default: all)")
+    p.add_argument("--scale", default="paper", help="recipes apply at paper scale only")
+    p.add_argument("--samples", type=int, default=0, help="training-set size where a recipe takes it from the data")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="audit a config with these overrides")
+    args = p.parse_args(argv)
+    if args.scale != "paper":
+        raise C.ConfigError(f"recipes apply at scale=paper only, got --scale {args.scale}")
+    names = [R.recipe(args.recipe).name] if args.recipe else list(R.RECIPES)
+    if args.method and args.method not in METHODS:
+        raise C.ConfigError(f"unknown method {args.method!r}; valid choices: {', '.join(METHODS)}")
+    total = same = 0
+    for name in names:
+        r = R.recipe(name)
+        samples = args.samples
+        if r.samples is None and not args.samples:
+            print(f"## {name}: {r.script}\n(needs --samples N: the official steps come from your data)\n")
+            continue
+        for method in [args.method] if args.method else list(METHODS):
+            cfg = C.resolve({"method": method, "scale": "paper", "data.shards": "/data", "recipe": name,
+                             "recipe_samples": samples, **_overrides(args.set)})
+            rows = C.recipe_audit(name, method, cfg, samples)
+            total += len(rows)
+            same += sum(ok for *_, ok in rows)
+            print(f"## {name} / {method}: {r.script}")
+            print(f"{'field':28s} {'suite':>14s} {'official':>14s}  source")
+            for key, value, official, source, ok in rows:
+                print(f"{key:28s} {str(value):>14s} {str(official):>14s}  {source}{'' if ok else '  <-- DIFFERS'}")
+        for d in r.deviations:
+            print(f"deviation: {d}")
+        print()
+    print(f"{same} of {total} audited fields equal the official values ({100 * same / max(total, 1):.0f}%)")
+    return 0
+
+
+def cmd_all(argv: list[str]) -> int:
+    """Every manifest that runs at the scale (shared cells train once), then a per-manifest time summary: the
+    measured minutes, or with --dry-run the estimated minutes of the cells still to train (each counted once)."""
+    import time
+
+    from experiments import manifests
+    from experiments.layout import completed_runs
+    from experiments.orchestrate import run_manifest
+    from experiments.plan import cells
+    from experiments.scales import estimate_seconds
+
+    p = _parser("run.py all")
+    p.add_argument("--scale", default="tiny")
+    p.add_argument("--dry-run", action="store_true", help="print every manifest's cells and estimated minutes")
+    p.add_argument("--report-only", action="store_true", help="train nothing: every manifest's outputs from the "
+                   "runs logged so far")
+    p.add_argument("--skip", default="", help="comma-separated manifests to leave out (e.g. budget)")
+    p.add_argument("--jobs", type=int, default=1, help="cells trained at once (see run.py <manifest> --jobs)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override a key in every cell")
+    p.add_argument("--out", type=Path, default=Path("reports"), help="where tables/ is written")
+    _archive_option(p)
+    args = p.parse_args(argv)
+    from experiments.errors import ConfigError
+    from experiments.scales import SCALES
+
+    if args.scale not in SCALES:
+        raise ConfigError(f"unknown scale {args.scale!r}; valid choices: {', '.join(SCALES)}")
+    skip = [n for n in args.skip.split(",") if n]
+    unknown = [n for n in skip if n not in manifests.names()]
+    if unknown:
+        raise ConfigError(f"--skip: unknown manifest {unknown[0]!r}; valid choices: {', '.join(manifests.names())}")
+    names = [n for n in manifests.names() if args.scale in manifests.load(n).SCALES and n not in skip]
+    t_all, times = time.time(), {}
+    planned: set[str] = set()
+    for name in names:
+        print(f"=== {name} ({args.scale}) ===", flush=True)
+        t0 = time.time()
+        run_manifest(name, args.scale, runs_dir=args.runs_dir, mongo_url=args.mongo, dry_run=args.dry_run,
+                     out_dir=args.out, overrides=_overrides(args.set), jobs=args.jobs, report_only=args.report_only,
+                     archive=args.archive)
+        times[name] = time.time() - t0
+        if args.dry_run:  # the estimate of what this manifest would train that no earlier one did
+            planned |= set(completed_runs(args.runs_dir))  # logged, or restored by --archive just now
+            new = {c.fingerprint: c for c in cells(manifests.load(name), args.scale, overrides=_overrides(args.set))
+                   if c.fingerprint not in planned}
+            planned |= set(new)
+            times[name] = sum(estimate_seconds(c.config) or 0.0 for c in new.values())
+    left_out = [n for n in manifests.names() if n not in names]
+    print(f"\n{'manifest':16s} minutes" + (" (estimated, one job, cells shared with an earlier manifest counted "
+                                          "there)" if args.dry_run else ""))
+    for name, sec in times.items():
+        print(f"{name:16s} {sec / 60:7.1f}")
+    total = sum(times.values()) if args.dry_run else time.time() - t_all
+    print(f"{'all':16s} {total / 60:7.1f}" + (f"  (left out: {', '.join(left_out)})" if left_out else ""))
+    return 0
+
+
+def cmd_compare(argv: list[str]) -> int:
+    """Any two rows of a manifest on any logged metric, judged as the reports judge a paper's claim."""
+    from analysis.make import compare
+
+    p = _parser("run.py compare")
+    p.add_argument("manifest")
+    p.add_argument("better", help="the row claimed better (its label, as in the report)")
+    p.add_argument("worse", help="the row it is compared with")
+    p.add_argument("metric", help="a logged metric, e.g. classification/scenes/top1")
+    p.add_argument("--scale", default="tiny")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the manifest's)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="the overrides the cells ran with")
+    args = p.parse_args(argv)
+    seeds = tuple(int(x) for x in args.seeds.split(",")) if args.seeds else None
+    print(compare(args.manifest, args.better, args.worse, args.metric, args.scale, seeds, args.runs_dir,
+                  _overrides(args.set)))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    from experiments.errors import ConfigError
+    from methods.errors import SuiteError, one_line
+
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    try:
+        if argv[0] == "list":
+            return cmd_list()
+        if argv[0] == "train":
+            return cmd_train(argv[1:])
+        if argv[0] == "config":
+            return cmd_config(argv[1:])
+        if argv[0] == "eval":
+            return cmd_eval(argv[1:])
+        if argv[0] == "data":
+            return cmd_data(argv[1:])
+        if argv[0] == "prepare":
+            return cmd_prepare(argv[1:])
+        if argv[0] == "all":
+            return cmd_all(argv[1:])
+        if argv[0] == "recipes":
+            return cmd_recipes(argv[1:])
+        if argv[0] == "compare":
+            return cmd_compare(argv[1:])
+        return cmd_manifest(argv[0], argv[1:])
+    except ConfigError as exn:
+        print(f"error: {exn}", file=sys.stderr)
+        return 2
+    except SuiteError as exn:  # found during the work (data, checkpoint, divergence): the run is marked FAILED
+        print(f"error: {one_line(exn)}", file=sys.stderr)
+        return 1
+
+
+def cli() -> None:
+    """The `cosmos-suite` console script (pip install): the same command line as experiments/run.py."""
+    sys.exit(main(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    cli()

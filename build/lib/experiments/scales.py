@@ -1,0 +1,88 @@
+"""Scale profiles: what `scale=tiny|small|paper` changes in a run config (sizes, steps, data), nothing else.
+
+tiny: this 2-core CPU in minutes, on the bundled synthetic benchmark (64 px).
+small: one GPU, ViT-S/16 on the synthetic benchmark at 224 px.
+paper: the papers' recipes (methods.md) on real data at user-given local paths, under torchrun / SLURM.
+"""
+
+from __future__ import annotations
+
+SCALES = ("tiny", "small", "paper")
+# What every method comparison evaluates on the synthetic benchmark (one set, so runs are shared between tables).
+COMPARISON_EVALS = ("retrieval/scenes", "classification/scenes", "compositional/scenes", "perception/scenes",
+                    "segmentation/scenes")
+
+_PROFILES: dict[str, dict] = {
+    # tiny: the fast path. Chosen by two rules stated before any table was run at these settings:
+    # - encoder: the candidate of benchmarks/tiny_step.py that reached the highest CLIP benchmark metrics per
+    #   CPU-second (benchmarks/README.md, "tiny_step"): patch-16 towers (ViT-Tiny-16-64), 1.5x cheaper per step
+    #   than patch 8 and best on every metric after 45 s of training;
+    # - budget: the largest multiple of 25 steps at which table3 (4 methods x 3 seeds, evaluations included)
+    #   fits 15 minutes on the reference 2-core CPU by `estimate` below (per-step costs measured with
+    #   `benchmarks/tiny_step.py --per-step`): 100 steps (3,200 samples; 14.6 min estimated, 125 steps 17.0).
+    # At that budget the multi-crop methods have not left chance on several metrics: tiny is for checking that
+    # everything runs and for seeing large effects; where each claim appears is the budget study's job
+    # (`python experiments/run.py budget`, reports/budget.md). data.augment stays "workers" (PIL, as the papers'
+    # code): the batched tensor ops measured no cheaper per step on this CPU (benchmarks/README.md, "tiny_step").
+    # lr 3e-4: at 1e-3 the tiny towers sit on the contrastive plateau for ~100 steps (benchmarks/learnability.py).
+    "tiny": {
+        "encoder": "ViT-Tiny-16-64",
+        "train.steps": 100, "train.batch_size": 32, "train.warmup": 10, "train.lr": 3e-4, "train.weight_decay": 0.1,
+        "train.ckpt_every": 50, "train.log_every": 10,
+        # workers=0: on 2 cores a data worker beside 2 compute threads oversubscribes the CPU (measured slower)
+        "data.scenes": "tiny", "data.workers": 0, "data.shuffle_buffer": 500,
+        "eval.sets": COMPARISON_EVALS,
+    },
+    "small": {
+        "encoder": "ViT-S-16",
+        "train.steps": 20_000, "train.batch_size": 256, "train.warmup": 1000, "train.ckpt_every": 1000,
+        "data.scenes": "small", "data.workers": 8, "eval.sets": COMPARISON_EVALS,
+    },
+    "paper": {
+        "encoder": "ViT-B-16",
+        "data.dataset": "shards", "data.workers": 8, "data.shuffle_buffer": 5000, "train.ckpt_every": 2000,
+        "eval.sets": ("retrieval/coco", "retrieval/flickr30k", "classification/imagenet"),
+    },
+}
+
+def scale_overrides(scale: str, method: str) -> dict:
+    """Dotted-key overrides of `scale` for `method`: the shared profile, then the method's own sizes
+    (`Method.SCALE_FIELDS`)."""
+    from methods import METHODS  # torch: only when a config resolves (manifests stay torch-free)
+
+    own = METHODS[method].SCALE_FIELDS.get(scale, {}) if method in METHODS else {}
+    return dict(_PROFILES[scale]) | {f"{method}.{k}": v for k, v in own.items()}
+
+
+# Each method's TINY_SECONDS_PER_STEP_B32 (methods/<name>.py): measured seconds per training step at batch 32 on
+# the reference 2-core CPU (tiny profile, ViT-Tiny-16-64, data included) by `benchmarks/tiny_step.py --per-step
+# --candidates patch16-64 --methods clip slip silc cosmos`, the mean of its runs with data.augment=workers and
+# =device (nothing else running; the two differed by up to 25% either way, which is this measurement's noise).
+# The dry run's cost estimate at tiny scale.
+# set-up + the final evaluation per run (evaluation 17-19 s: benchmarks/README.md, "tiny_step")
+TINY_RUN_OVERHEAD_S = 25.0
+TINY_EVAL_S = 18.0  # each evaluation during training (train.eval_every)
+TINY_TABLE_LIMIT_S = 15 * 60  # the tiny profile's rule: table3 with 3 seeds within 15 minutes by this estimate
+
+
+def estimate_seconds(cfg: dict) -> float | None:
+    """Wall seconds of a run on the reference 2-core CPU at tiny scale (None for what the table does not cover)."""
+    from methods import METHODS
+
+    per_step = METHODS[cfg["method"]].TINY_SECONDS_PER_STEP_B32
+    if cfg.get("checkpoint") or cfg["scale"] != "tiny" or per_step is None:
+        return None
+    steps, batch, every = cfg["train"]["steps"], cfg["train"]["batch_size"], cfg["train"]["eval_every"]
+    evals = (steps - 1) // every if every else 0
+    return per_step * steps * batch / 32 + TINY_RUN_OVERHEAD_S + TINY_EVAL_S * evals
+
+
+def estimate(cfg: dict) -> str:
+    """A one-line cost estimate of a run: wall minutes on the reference CPU at tiny scale, else samples seen."""
+    if cfg.get("checkpoint"):
+        return f"eval-only ({len(cfg['eval']['sets'])} evaluations of {cfg['checkpoint']})"
+    sec = estimate_seconds(cfg)
+    if sec is not None:
+        return f"~{sec / 60:.1f} min on a 2-core CPU"
+    steps, batch = cfg["train"]["steps"], cfg["train"]["batch_size"]
+    return f"{steps * batch:,} samples ({steps:,} steps x global batch {batch})"

@@ -1,0 +1,24 @@
+"""The suite's library: methods, encoders, data, evaluators and the training loop. Imports no sacred,
+experiments or analysis code."""
+
+from __future__ import annotations
+
+from .base import Method
+from .clip import CLIP
+from .cosmos import COSMOS
+from .silc import SiLC
+from .slip import SLIP
+
+METHODS: dict[str, type[Method]] = {"clip": CLIP, "slip": SLIP, "silc": SiLC, "cosmos": COSMOS}
+
+
+def build_method(name: str, cfg, encoder: str) -> Method:
+    """A method by registry key, with its Config instance and a freshly initialised encoder pair."""
+    from .encoders import build_encoders
+
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; valid choices: {', '.join(METHODS)}")
+    return METHODS[name](cfg, build_encoders(encoder))
+
+
+__all__ = ["METHODS", "Method", "build_method"]

@@ -1,0 +1,195 @@
+"""The encoder zoo: open_clip ViT CLIP models (a dependency, never vendored) with pooled and token outputs.
+
+`Encoders` wraps one `open_clip.CLIP` and adds what the methods need and open_clip does not expose in one call:
+image patch tokens after ln_post and text tokens after ln_final next to the pooled, projected embeddings, and
+image inputs smaller than the config's size (local crops) through a bicubically interpolated positional
+embedding. Tiny CPU configs live as open_clip JSON files in configs/ and are registered with open_clip on import.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from open_clip.transformer import VisionTransformer, text_global_pool
+from torch import nn
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+open_clip.add_model_config(CONFIG_DIR)
+
+# How a positional embedding is resized for a smaller grid (local crops): "size" = bicubic to the target grid,
+# align_corners=False; "dino" = DINO's formula, which the official COSMOS code copies: bicubic by the scale factor
+# (g' + 0.1) / g, so the sampling grid follows the scale factor, not the sizes (shifted by up to 0.25 patch).
+POS_INTERP = ("dino", "size")
+
+# The zoo the suite is tested with: GPU architectures from open_clip plus our tiny CPU configs.
+ZOO = ("ViT-B-16", "ViT-B-32", "ViT-S-16", "ViT-Tiny-16-64", "ViT-Tiny-8-64", "ViT-Micro-8-32")
+
+
+class _QuietRandomInit(logging.Filter):
+    """open_clip warns on every random init; in a training suite that is the normal case, not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("No pretrained weights loaded")
+
+
+logging.getLogger().addFilter(_QuietRandomInit())
+
+
+def build_encoders(name: str) -> Encoders:
+    """A randomly initialised encoder pair by open_clip name (no download: pretrained weights load elsewhere)."""
+    if name not in open_clip.list_models():
+        raise ValueError(f"unknown encoder {name!r}; valid choices: {', '.join(ZOO)} (or any open_clip ViT name)")
+    return Encoders(open_clip.create_model(name, pretrained=None, pretrained_text=False), name)
+
+
+class Encoders(nn.Module):
+    """Image and text towers of one open_clip CLIP model, with token outputs and cached position interpolation."""
+
+    def __init__(self, model: open_clip.CLIP, name: str):
+        super().__init__()
+        if not isinstance(model, open_clip.CLIP) or not isinstance(model.visual, VisionTransformer):
+            raise ValueError(f"{name}: only open_clip CLIP models with a ViT image tower are supported")
+        if model.visual.attn_pool is not None:
+            raise ValueError(f"{name}: attentional pooling towers are not supported")
+        self.model, self.name = model, name
+        self.patch_size = model.visual.patch_size[0]
+        self.image_size = model.visual.image_size[0]
+        self.context_length = model.context_length
+        self.embed_dim = model.text_projection.shape[1]
+        self.image_width = model.visual.conv1.out_channels
+        self.text_width = model.transformer.width
+        self._pos_cache: dict[tuple, torch.Tensor] = {}
+        self.pos_interp = "size"  # methods with local crops set their configured rule (POS_INTERP)
+        self._tokenizer = None
+
+    @property
+    def logit_scale(self) -> nn.Parameter:
+        return self.model.logit_scale
+
+    def tokenizer(self):
+        """open_clip's tokenizer for this model, built once (each build logs several lines)."""
+        if self._tokenizer is None:
+            self._tokenizer = open_clip.get_tokenizer(self.name)
+        return self._tokenizer
+
+    def positional_embedding(self, gh: int, gw: int) -> torch.Tensor:
+        """The (1 + gh*gw, width) positional embedding for a gh x gw patch grid, bicubically interpolated by the
+        `pos_interp` rule (POS_INTERP).
+
+        Without gradient (teacher, evaluation) the result is cached per (grid, parameter version), so it is
+        computed once per resolution until the weights change. With gradient it is recomputed: the interpolation
+        must sit in each step's graph anyway, and one interpolate per resolution per forward is negligible.
+        """
+        pe = self.model.visual.positional_embedding
+        g = int(round((pe.shape[0] - 1) ** 0.5))
+        if (gh, gw) == (g, g):
+            return pe
+        key = (gh, gw, pe._version, pe.device, pe.dtype, self.pos_interp)
+        cacheable = not (torch.is_grad_enabled() and pe.requires_grad)
+        if cacheable and key in self._pos_cache:
+            return self._pos_cache[key]
+        grid = pe[1:].reshape(1, g, g, -1).permute(0, 3, 1, 2)
+        if self.pos_interp == "dino":
+            grid = F.interpolate(grid, scale_factor=((gh + 0.1) / g, (gw + 0.1) / g), mode="bicubic")
+        else:
+            grid = F.interpolate(grid.float(), size=(gh, gw), mode="bicubic", align_corners=False).to(pe.dtype)
+        out = torch.cat([pe[:1], grid.permute(0, 2, 3, 1).reshape(gh * gw, -1)])
+        if cacheable:
+            self._pos_cache = {k: v for k, v in self._pos_cache.items() if k[2] == pe._version}
+            self._pos_cache[key] = out
+        return out
+
+    def image_forward(self, x: torch.Tensor, project: bool = True, csa: bool = False
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pooled embedding (B, D) through the visual projection, or (B, width) raw with project=False;
+        patch tokens after ln_post (B, N, width)). Any input size divisible by the patch size.
+
+        csa=True: SCLIP's correlative self-attention replaces the last block's attention (training-free dense
+        features for segmentation; the block keeps its residuals and MLP, as in SCLIP's code)."""
+        v = self.model.visual
+        t = v.transformer
+        x = _last_block(t, _all_but_last(t, self._embed(x)), csa=True) if csa else t(self._embed(x))
+        pooled, tokens = v._pool(x)
+        if project and v.proj is not None:
+            pooled = pooled @ v.proj
+        return pooled, tokens
+
+    def dense_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """(2, B, N, width) patch tokens after ln_post: plain, then with correlative self-attention in the last
+        block; the blocks before the last run once for both."""
+        v = self.model.visual
+        h = _all_but_last(v.transformer, self._embed(x))
+        return torch.stack([v._pool(_last_block(v.transformer, h, csa))[1] for csa in (False, True)])
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Patch embedding + class token + (interpolated) positions + ln_pre: the transformer's input (B, 1+N, W)."""
+        v = self.model.visual
+        x = v.conv1(x)
+        gh, gw = x.shape[-2:]
+        x = x.flatten(2).transpose(1, 2)
+        cls = v.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
+        x = torch.cat([cls, x], dim=1) + self.positional_embedding(gh, gw).to(x.dtype)
+        return v.ln_pre(v.patch_dropout(x))
+
+    def text_forward(self, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pooled projected embedding (B, D), token features after ln_final (B, L, text width))."""
+        m = self.model
+        L = text.shape[1]
+        cast = m.transformer.get_cast_dtype()
+        x = m.token_embedding(text).to(cast) + m.positional_embedding[:L].to(cast)
+        x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:L, :L]))
+        pooled = text_global_pool(x, text, m.text_pool_type, eos_token_id=getattr(m, "text_eos_id", None))
+        if isinstance(m.text_projection, nn.Linear):
+            pooled = m.text_projection(pooled)
+        elif m.text_projection is not None:
+            pooled = pooled @ m.text_projection
+        return pooled, x
+
+    def project_image_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Patch tokens through the visual projection (dense features in the joint space, for segmentation)."""
+        proj = self.model.visual.proj
+        return tokens @ proj if proj is not None else tokens
+
+    def encode_image(self, x: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        z = self.image_forward(x)[0]
+        return F.normalize(z, dim=-1) if normalize else z
+
+    def encode_text(self, text: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        z = self.text_forward(text)[0]
+        return F.normalize(z, dim=-1) if normalize else z
+
+
+def correlative_attention(attn: nn.MultiheadAttention, x: torch.Tensor) -> torch.Tensor:
+    """SCLIP's correlative self-attention with a block's own weights, batch-first x (B, N, width), per head:
+    A = softmax(q qᵀ / sqrt(d)) + softmax(k kᵀ / sqrt(d)); out = out_proj(A v)."""
+    b, n, w = x.shape
+    h = attn.num_heads
+    q, k, v = (t.reshape(b, n, h, w // h).transpose(1, 2)
+               for t in F.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1))
+    scale = (w // h) ** -0.5
+    a = (q @ q.transpose(-2, -1) * scale).softmax(-1) + (k @ k.transpose(-2, -1) * scale).softmax(-1)
+    return attn.out_proj((a @ v).transpose(1, 2).reshape(b, n, w))
+
+
+def _all_but_last(transformer, x: torch.Tensor) -> torch.Tensor:
+    """open_clip's Transformer blocks but the last, batch-first x in and out."""
+    x = x if transformer.batch_first else x.transpose(0, 1)
+    for blk in transformer.resblocks[:-1]:
+        x = blk(x)
+    return x if transformer.batch_first else x.transpose(0, 1)
+
+
+def _last_block(transformer, x: torch.Tensor, csa: bool) -> torch.Tensor:
+    """The last block on batch-first x, as open_clip runs it or with correlative self-attention (residuals and
+    MLP kept, as in SCLIP's code)."""
+    last = transformer.resblocks[-1]
+    if not csa:
+        return last(x) if transformer.batch_first else last(x.transpose(0, 1)).transpose(0, 1)
+    if not isinstance(last.attn, nn.MultiheadAttention):
+        raise ValueError("correlative self-attention needs open_clip's standard block (nn.MultiheadAttention)")
+    x = x + last.ls_1(correlative_attention(last.attn, last.ln_1(x)))
+    return x + last.ls_2(last.mlp(last.ln_2(x)))

@@ -1,0 +1,50 @@
+"""Compositional understanding (SugarCrepe, SVO-Probes; the benchmark's 7 hard-negative sets): the evaluator.
+
+SugarCrepe-style items: one image, a positive and a negative caption; SVO: one sentence, a positive and a negative
+image. Scoring rules and readers: methods/evals/probes.py. Metrics: accuracy per type and their mean."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..data.scenes import evalsets
+from . import probes
+from .embed import embed_images, embed_texts
+from .evaluator import Evaluator, per_group_resample
+
+
+def _score(correct: torch.Tensor, types: list[str], items: dict, skipped) -> dict[str, float]:
+    items |= {"correct": correct.numpy(), "group": np.array(types)}
+    return probes.per_group(correct, types) | {"skipped_images": float(skipped)}
+
+
+def run(method, data, cfg, items: dict) -> dict[str, float]:
+    if isinstance(data, probes.ImageChoices):  # SVO: one sentence, two images
+        (pos, ok_p), (neg, ok_n) = embed_images(method, data.positives, cfg), embed_images(method, data.negatives, cfg)
+        ok = ok_p & ok_n
+        keep = ok.nonzero().squeeze(1).tolist()
+        txt = embed_texts(method, [data.sentences[i] for i in keep], cfg.batch_size)
+        return _score(probes.preference_correct(txt, pos[ok], neg[ok]), [data.types[i] for i in keep], items,
+                      (~ok_p).sum() + (~ok_n).sum())
+    unique = {item: i for i, item in enumerate(dict.fromkeys(data.images))}  # probe sets reuse their images
+    img_u, ok_u = embed_images(method, list(unique), cfg)
+    index = torch.tensor([unique[item] for item in data.images])
+    img, ok = img_u[index], ok_u[index]
+    keep = ok.nonzero().squeeze(1).tolist()
+    pos = embed_texts(method, [data.positives[i] for i in keep], cfg.batch_size)
+    neg = embed_texts(method, [data.negatives[i] for i in keep], cfg.batch_size)
+    return _score(probes.preference_correct(img[ok], pos, neg), [data.types[i] for i in keep], items, (~ok).sum())
+
+
+def _sugarcrepe(cfg, scenes):
+    return probes.sugarcrepe(cfg.path("sugarcrepe_dir"), cfg.path("coco_images"))
+
+
+def _svo(cfg, scenes):
+    return probes.svo_probes(cfg.path("svo_dir"))
+
+
+EVALUATOR = Evaluator("compositional", {"scenes": evalsets.compositional, "sugarcrepe": _sugarcrepe, "svo": _svo},
+                      run, lambda metric: "correct", per_group_resample,
+                      paths={"sugarcrepe": ("sugarcrepe_dir", "coco_images"), "svo": ("svo_dir",)})

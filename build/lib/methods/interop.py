@@ -1,0 +1,185 @@
+"""Checkpoint interop with open_clip and the official COSMOS release.
+
+- Encoders: load open_clip / COSMOS-release / suite weights into our encoders (`load_into`), and export any
+  trained method's evaluation weights as a folder open_clip loads with `create_model("local-dir:<folder>")`.
+- The COSMOS release, both ways (`load_release`, `export_release`): a file {"epoch", "name", "student", "teacher"}
+  of the official model's state dicts (student keys with DDP's "module." prefix) maps onto every part of a
+  COSMOS method (encoders, cross-attention pools, token mappings, distillation temperature; student and EMA
+  teacher), for evaluation or continued training, and a trained COSMOS run exports to that layout, which the
+  official `load_state_dict(strict=True)` accepts.
+
+Loading is strict: a missing or unexpected key raises a CheckpointError naming the keys (never a silent
+strict=False), and every file is read with torch.load(weights_only=True).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import open_clip
+import torch
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+
+from .checkpoint import load
+from .cosmos import RELEASE_NAMES, RELEASE_XATTN
+from .encoders import Encoders
+from .errors import CheckpointError
+
+WEIGHTS_FILE = "open_clip_pytorch_model.bin"
+CONFIG_FILE = "open_clip_config.json"
+_PREFIXES = ("module.", "model.", "encoders.model.")
+
+
+def read_state_dict(path: str | Path, which: str = "state_dict") -> dict[str, torch.Tensor]:
+    """A CLIP state dict from a local file: a plain state dict (open_clip), {"state_dict": ...} (open_clip training
+    checkpoints), {"student": ..., "teacher": ...} (COSMOS release; `which` picks one), or this suite's own
+    training checkpoint (runs/checkpoints/<fingerprint>/last.pt; student encoders, or the EMA teacher's with
+    which="teacher"). DDP / wrapper prefixes ("module.", "model.") are stripped."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    ckpt = load(path)
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path} holds a {type(ckpt).__name__}, not a state dict")
+    if isinstance(ckpt, dict) and "model" in ckpt and "optimizer" in ckpt:  # this suite's training checkpoint
+        prefix = "teacher.module.encoders.model." if which == "teacher" else "encoders.model."
+        state = {k[len(prefix):]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
+        if not state:
+            raise CheckpointError(f"{path}: a suite checkpoint without {which} weights (keys starting {prefix!r})")
+        return state
+    if isinstance(ckpt, dict) and which in ckpt and isinstance(ckpt[which], dict):
+        ckpt = ckpt[which]
+    elif isinstance(ckpt, dict) and "state_dict" in ckpt:
+        ckpt = ckpt["state_dict"]
+    elif isinstance(ckpt, dict) and {"student", "teacher"} & set(ckpt):
+        raise CheckpointError(f"{path} holds {sorted(k for k in ckpt if k in ('student', 'teacher'))}; pass "
+                              "checkpoint_weights=student or checkpoint_weights=teacher")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in ckpt.items()):
+        raise CheckpointError(f"{path} is not a state dict (name -> tensor)")
+    out = {}
+    for k, v in ckpt.items():
+        for p in _PREFIXES:
+            if k.startswith(p):
+                k = k[len(p):]
+                break
+        out[k] = v
+    # the COSMOS release's own layers (cross-attention, token mappings, distillation temperature) are not part
+    # of the encoders: evaluation never uses them (load_release maps them into a COSMOS method)
+    return {k: v for k, v in out.items() if not k.startswith(tuple(RELEASE_NAMES))}
+
+
+def _rename(key: str, names: dict[str, str], inner: dict[str, str]) -> str | None:
+    """key with its first matching prefix of `names` (old -> new) replaced, and inside a cross-attention pool its
+    sublayer prefix by `inner`; None when no prefix matches."""
+    for old, new in names.items():
+        if key.startswith(old):
+            rest = key[len(old):]
+            for a, b in (inner.items() if "xattn" in old + new else ()):
+                if rest.startswith(a):
+                    return new + b + rest[len(a):]
+            return new + rest
+    return None
+
+
+def _release_to_suite(key: str) -> str:
+    """One official model key -> the COSMOS method's key (relative to the student or the teacher's module)."""
+    return _rename(key, RELEASE_NAMES, RELEASE_XATTN) or "encoders.model." + key
+
+
+def _suite_to_release(key: str) -> str | None:
+    """The inverse of _release_to_suite for a COSMOS part key; None for keys the release has not."""
+    if key.startswith("encoders.model."):
+        return key[len("encoders.model."):]
+    inverse = lambda d: {b: a for a, b in d.items()}  # noqa: E731
+    return _rename(key, inverse(RELEASE_NAMES), inverse(RELEASE_XATTN))
+
+
+def _release_states(path: Path) -> tuple[dict, dict]:
+    ckpt = load(path)
+    if not (isinstance(ckpt, dict) and isinstance(ckpt.get("student"), dict)
+            and isinstance(ckpt.get("teacher"), dict)):
+        raise CheckpointError(f"{path} is not a COSMOS release file (a dict with 'student' and 'teacher' state dicts)")
+    strip = lambda sd: {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}  # noqa: E731
+    return strip(ckpt["student"]), strip(ckpt["teacher"])
+
+
+def release_state_dict(method) -> dict[str, dict[str, torch.Tensor]]:
+    """{"student": official-named tensors, "teacher": ...} of a COSMOS method (the release layout's content)."""
+    own = method.state_dict()
+    out = {"student": {}, "teacher": {}}
+    for key, value in own.items():
+        part, rel = ("teacher", key[len("teacher.module."):]) if key.startswith("teacher.module.") else ("student", key)
+        theirs = _suite_to_release(rel)
+        if theirs is not None:
+            out[part][theirs] = value.detach().cpu()
+    return out
+
+
+def load_release(method, path: str | Path) -> None:
+    """Load a COSMOS release file strictly into every part of a COSMOS method (student and EMA teacher): for
+    evaluation (either weights) or continued training. Keys are compared in the release's own names."""
+    path = Path(path)
+    if not hasattr(method, "teacher") or not hasattr(method, "distill"):
+        raise CheckpointError(f"{path}: a COSMOS release loads into method=cosmos with distillation on")
+    student, teacher = _release_states(path)
+    expected = release_state_dict(method)
+    for part, given in (("student", student), ("teacher", teacher)):
+        missing = sorted(set(expected[part]) - set(given))
+        unexpected = sorted(set(given) - set(expected[part]))
+        if missing or unexpected:
+            raise CheckpointError(f"{path} ({part}) does not match this COSMOS model ({method.encoders.name}, "
+                                  f"switches as configured): {_key_diff(missing, unexpected)}")
+        bad = [k for k, v in given.items() if v.shape != expected[part][k].shape]
+        if bad:
+            raise CheckpointError(f"{path} ({part}): shape mismatch for {bad[:10]}")
+    own_keys = set(method.state_dict())
+    state = {_release_to_suite(k): v for k, v in student.items()}
+    state |= {"teacher.module." + _release_to_suite(k): v for k, v in teacher.items()}
+    rest = own_keys - set(state)  # buffers the release does not hold (none for COSMOS): keep the method's own
+    state |= {k: v for k, v in method.state_dict().items() if k in rest}
+    method.load_state_dict(state, strict=True)
+
+
+def export_release(method, path: str | Path, name: str = "cosmos-suite", epoch: int = 0) -> Path:
+    """Write a COSMOS method in the release layout: {"epoch", "name", "student" (keys prefixed "module.", as saved
+    from DDP), "teacher"}; the official code's resume path strips the prefix and loads both strictly."""
+    from .checkpoint import save_atomic
+
+    states = release_state_dict(method)
+    path = Path(path)
+    save_atomic({"epoch": epoch, "name": name, "student": {f"module.{k}": v for k, v in states["student"].items()},
+                 "teacher": states["teacher"]}, path)
+    return path
+
+
+def _key_diff(missing: list[str], unexpected: list[str]) -> str:
+    more = lambda keys: " ..." if len(keys) > 10 else ""  # noqa: E731
+    return f"missing {missing[:10]}{more(missing)}, unexpected {unexpected[:10]}{more(unexpected)}"
+
+
+def load_into(encoders: Encoders, path: str | Path, which: str = "state_dict") -> None:
+    """Load a checkpoint into `encoders` strictly; a key mismatch raises naming the missing / unexpected keys."""
+    state = read_state_dict(path, which)
+    own = encoders.model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(f"checkpoint {path} does not match encoder {encoders.name}: "
+                              f"{_key_diff(missing, unexpected)}")
+    bad = [k for k in own if own[k].shape != state[k].shape]
+    if bad:
+        raise CheckpointError(f"checkpoint {path}: shape mismatch for {bad[:10]}")
+    encoders.model.load_state_dict(state, strict=True)
+
+
+def export_open_clip(method, out_dir: str | Path) -> Path:
+    """Write the method's evaluation weights (student or teacher, as configured) + model config for open_clip."""
+    enc = method.eval_encoders()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = {"model_cfg": open_clip.get_model_config(enc.name),
+           "preprocess_cfg": {"mean": list(OPENAI_DATASET_MEAN), "std": list(OPENAI_DATASET_STD),
+                              "interpolation": "bicubic", "resize_mode": "shortest"}}
+    (out / CONFIG_FILE).write_text(json.dumps(cfg, indent=1))
+    torch.save({k: v.detach().cpu() for k, v in enc.model.state_dict().items()}, out / WEIGHTS_FILE)
+    return out
