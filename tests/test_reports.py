@@ -140,6 +140,13 @@ def test_a_pre_registered_decision_and_the_caveats_are_written_into_the_report(t
     assert "## Decision by the pre-registered rule" in report
     assert "A (mean R2 <= 12.0): met (R2 = 10.1)" in report and "**V1: an augmentation x benchmark artefact**" in report
     assert "## What these numbers do not show\n\n- a caveat, printed as it is" in report
+    assert "Provisional" not in report
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs" / str(len(todo)))  # the last row's last seed is missing
+    write_table("diagnosis", manifest, todo, tmp_path / "runs", tmp_path / "out")
+    report = (tmp_path / "out" / "diagnosis.md").read_text()
+    assert "**Provisional, not the verdict**: some rows lack seeds (R6 COSMOS, whole captions: 2 of 3)" in report
 
 
 def test_damaged_runs_are_excluded_and_named_never_best_and_truncated_files_are_not_fatal(tmp_path):

@@ -54,6 +54,21 @@ def train_urls(cfg: dict) -> tuple[list[str], Path | None]:
 FLOP_COUNT_BATCH = 4
 
 
+def _logger():
+    """sacred's run logger: its start/result/finish lines only with COSMOS_SUITE_VERBOSE=1 (`run.py -v`); the CLI
+    prints its own short summary, and failures stay visible (WARNING and up)."""
+    import logging
+
+    log = logging.getLogger("cosmos-suite")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s - %(name)s - %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+    log.setLevel(logging.INFO if os.environ.get("COSMOS_SUITE_VERBOSE") else logging.WARNING)
+    return log
+
+
 def launch_rank() -> int:
     """This process's rank as torchrun set it (0 without torchrun); valid before any process group exists."""
     return int(os.environ.get("RANK", "0"))
@@ -62,6 +77,7 @@ def launch_rank() -> int:
 def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> Experiment:
     ex = Experiment("cosmos-suite", interactive=True)
     ex.captured_out_filter = apply_backspaces_and_linefeeds
+    ex.logger = _logger()
     ex.add_config(cfg)
     if launch_rank() == 0:
         ex.observers.append(AtomicFileStorageObserver(str(runs_dir)))
@@ -159,7 +175,7 @@ def numeric_environment() -> dict:
     intra-op thread count (measured: 1 vs 2 threads give different weights after 8 steps, for every method)."""
     import torch
 
-    env = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+    env = {"torch": str(torch.__version__), "threads": torch.get_num_threads(),  # a plain string in info.json
            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     if torch.cuda.is_available():
         env["cuda_device"] = torch.cuda.get_device_name()

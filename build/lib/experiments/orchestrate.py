@@ -92,6 +92,15 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
 
     if jobs < 1:
         raise C.ConfigError(f"--jobs must be >= 1, got {jobs}")
+    from .preflight import writable_folder
+
+    for folder, what in ((runs_dir, "runs dir"), (out_dir, "output folder"), (archive, "archive")):
+        if folder is None:
+            continue
+        if dry_run and Path(folder).exists() and not Path(folder).is_dir():  # a dry run creates nothing
+            raise C.ConfigError(f"{what} {str(folder)!r} is not a writable folder (a file is in its place)")
+        if not dry_run:
+            writable_folder(folder, what)
     t0, trained = time.time(), 0
     manifest = manifests.load(name)
     todo = cells(manifest, scale, seeds, rows, overrides)

@@ -24,8 +24,8 @@ def _recaption_share(urls: tuple[str, ...]) -> tuple[int, int]:
 def preflight(run, runs_dir) -> None:
     """The filesystem checks of a validated config (`run`: its typed RunConfig, experiments/config.py), before
     any work: the training shards exist and can feed the readers, text-crop runs have synthetic captions, every
-    evaluation data path exists, and runs_dir (its checkpoints/ too) is writable. A failure is a ConfigError
-    naming the path."""
+    evaluation data path exists, runs_dir (its checkpoints/ too) is writable, and so is the benchmark's data folder
+    when the benchmark is still to be generated. A failure is a ConfigError naming the path."""
     from methods.data.stream import expand_shards
 
     try:
@@ -45,10 +45,24 @@ def preflight(run, runs_dir) -> None:
                                      "shards in the DreamLIP/FLAIR or PixelProse layout, or another caption mode")
     except (ValueError, FileNotFoundError) as exn:
         raise ConfigError(str(exn)) from None
-    folder = Path(runs_dir) / "checkpoints"
+    writable_folder(Path(runs_dir) / "checkpoints", "runs dir", shown=runs_dir)
+    uses_scenes = (run.data.dataset == "scenes" and not run.checkpoint) or any(
+        s.endswith("/scenes") for s in run.eval.sets)
+    if uses_scenes:
+        from methods.data.scenes import data_root, preset, scenes_dir
+
+        if not (scenes_dir(preset(run.data.scenes)) / "meta.json").exists():  # to be generated: where?
+            writable_folder(data_root(), "benchmark data folder ($SUITE_DATA)")
+
+
+def writable_folder(folder, what: str, shown=None) -> None:
+    """`folder` exists as a folder (or is created) and a file can be written in it; else a ConfigError naming it
+    (`shown`: the path the user gave, when `folder` is below it)."""
+    folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder):
             pass
     except OSError as exn:
-        raise ConfigError(f"runs dir {str(runs_dir)!r} is not writable ({exn.strerror or exn})") from None
+        raise ConfigError(f"{what} {str(shown or folder)!r} is not a writable folder "
+                          f"({exn.strerror or exn})") from None

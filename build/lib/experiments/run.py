@@ -20,16 +20,27 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# sacred 0.8.7 imports pkg_resources (setuptools < 81 still has it): its deprecation notice is not the user's news
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog)
     p.add_argument("--runs-dir", type=Path, default=Path("runs"), help="sacred FileStorageObserver folder")
     p.add_argument("--mongo", default=None, help="also record runs to this MongoDB URL (Omniboard)")
+    p.add_argument("-v", "--verbose", action="store_true", help="also print open_clip's and sacred's INFO lines")
     return p
+
+
+def _verbosity(args) -> None:
+    import os
+
+    if getattr(args, "verbose", False):
+        os.environ["COSMOS_SUITE_VERBOSE"] = "1"  # read where the loggers are set up (worker processes inherit it)
 
 
 def _archive_option(p: argparse.ArgumentParser) -> None:
@@ -70,6 +81,7 @@ def cmd_train(argv: list[str], prog: str = "run.py train", needs_checkpoint: boo
     _keys_help(p, argv)
     p.add_argument("overrides", nargs="*", help="key=value, e.g. method=clip scale=tiny train.steps=100")
     args = p.parse_args(argv)
+    _verbosity(args)
     overrides = _overrides(args.overrides)
     if needs_checkpoint and not overrides.get("checkpoint"):
         raise ConfigError("eval needs checkpoint=PATH (a local open_clip or COSMOS checkpoint file)")
@@ -77,8 +89,17 @@ def cmd_train(argv: list[str], prog: str = "run.py train", needs_checkpoint: boo
     from experiments.experiment import run_training
 
     run = run_training(cfg, args.runs_dir, args.mongo)
-    print({k: round(v, 2) for k, v in (run.result or {}).items()})
+    print(run_summary(run, args.runs_dir))
     return 0 if run.status == "COMPLETED" else 1
+
+
+def run_summary(run, runs_dir: Path) -> str:
+    """What a finished run prints: its status and folder, then its metrics, one per line, to 2 decimals."""
+    result = {k: v for k, v in (run.result or {}).items() if isinstance(v, (int, float))}
+    width = max((len(k) for k in result), default=0)
+    lines = [f"run {run._id} {run.status}: {Path(runs_dir) / str(run._id)}"]
+    lines += [f"  {k:<{width}}  {v:8.2f}" for k, v in result.items() if not k.endswith("skipped_images")]
+    return "\n".join(lines)
 
 
 def _keys_help(p: argparse.ArgumentParser, argv: list[str]) -> None:
@@ -179,6 +200,7 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
     p.add_argument("--nodes", type=int, default=2, help="nodes per cell for --slurm")
     p.add_argument("--gpus-per-node", type=int, default=8, help="GPUs per node for --slurm")
     args = p.parse_args(argv)
+    _verbosity(args)
     try:
         seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
     except ValueError:

@@ -43,6 +43,7 @@ def read_state_dict(path: str | Path, which: str = "state_dict") -> dict[str, to
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path} holds a {type(ckpt).__name__}, not a state dict")
     if isinstance(ckpt, dict) and "model" in ckpt and "optimizer" in ckpt:  # this suite's training checkpoint
+        _require_state_dict(ckpt["model"], f"{path} ('model')")
         prefix = "teacher.module.encoders.model." if which == "teacher" else "encoders.model."
         state = {k[len(prefix):]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
         if not state:
@@ -55,8 +56,7 @@ def read_state_dict(path: str | Path, which: str = "state_dict") -> dict[str, to
     elif isinstance(ckpt, dict) and {"student", "teacher"} & set(ckpt):
         raise CheckpointError(f"{path} holds {sorted(k for k in ckpt if k in ('student', 'teacher'))}; pass "
                               "checkpoint_weights=student or checkpoint_weights=teacher")
-    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in ckpt.items()):
-        raise CheckpointError(f"{path} is not a state dict (name -> tensor)")
+    _require_state_dict(ckpt, str(path))
     out = {}
     for k, v in ckpt.items():
         for p in _PREFIXES:
@@ -67,6 +67,24 @@ def read_state_dict(path: str | Path, which: str = "state_dict") -> dict[str, to
     # the COSMOS release's own layers (cross-attention, token mappings, distillation temperature) are not part
     # of the encoders: evaluation never uses them (load_release maps them into a COSMOS method)
     return {k: v for k, v in out.items() if not k.startswith(tuple(RELEASE_NAMES))}
+
+
+def _require_state_dict(sd, where: str) -> None:
+    """A state dict: a dict of str -> tensor; else a CheckpointError naming where (never an AttributeError)."""
+    if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        raise CheckpointError(f"{where} is not a state dict (name -> tensor)")
+
+
+def _same_kinds(given: dict, expected: dict, where: str) -> None:
+    """Every tensor has its target's kind of dtype (a complex or integer tensor never loads silently into a real
+    weight by a cast)."""
+    def kind(t):
+        return "complex" if t.is_complex() else "float" if t.is_floating_point() else "integer"
+
+    bad = [k for k, v in expected.items() if k in given and kind(given[k]) != kind(v)]
+    if bad:
+        raise CheckpointError(f"{where}: {kind(given[bad[0]])} tensors where {kind(expected[bad[0]])} weights go "
+                              f"({', '.join(bad[:5])})")
 
 
 def _rename(key: str, names: dict[str, str], inner: dict[str, str]) -> str | None:
@@ -100,6 +118,8 @@ def _release_states(path: Path) -> tuple[dict, dict]:
     if not (isinstance(ckpt, dict) and isinstance(ckpt.get("student"), dict)
             and isinstance(ckpt.get("teacher"), dict)):
         raise CheckpointError(f"{path} is not a COSMOS release file (a dict with 'student' and 'teacher' state dicts)")
+    for part in ("student", "teacher"):
+        _require_state_dict(ckpt[part], f"{path} ({part})")
     strip = lambda sd: {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}  # noqa: E731
     return strip(ckpt["student"]), strip(ckpt["teacher"])
 
@@ -133,6 +153,7 @@ def load_release(method, path: str | Path) -> None:
         bad = [k for k, v in given.items() if v.shape != expected[part][k].shape]
         if bad:
             raise CheckpointError(f"{path} ({part}): shape mismatch for {bad[:10]}")
+        _same_kinds(given, expected[part], f"{path} ({part})")
     own_keys = set(method.state_dict())
     state = {_release_to_suite(k): v for k, v in student.items()}
     state |= {"teacher.module." + _release_to_suite(k): v for k, v in teacher.items()}
@@ -169,6 +190,7 @@ def load_into(encoders: Encoders, path: str | Path, which: str = "state_dict") -
     bad = [k for k in own if own[k].shape != state[k].shape]
     if bad:
         raise CheckpointError(f"checkpoint {path}: shape mismatch for {bad[:10]}")
+    _same_kinds(state, own, f"checkpoint {path}")
     encoders.model.load_state_dict(state, strict=True)
 
 

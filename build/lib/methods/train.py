@@ -35,6 +35,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # contrastive batches are 32k (OpenCLIP, SigLIP); a shuffle buffer holds decoded-ready raw samples in memory.
 MAX_BATCH = 65_536
 MAX_SHUFFLE_BUFFER = 1_000_000
+MAX_STEPS = 100_000_000  # 1,000x the papers' longest recipe: a larger count is a typo, not a plan
 SPLITS = ("shards", "samples")
 
 
@@ -66,7 +67,7 @@ class TrainConfig:
             raise ValueError(f"unknown precision {self.precision!r}; valid choices: {', '.join(PRECISIONS)}")
         _check_ranges(self, positive=("steps", "batch_size", "ckpt_every", "log_every", "lr", "eps"),
                       non_negative=("warmup", "warmup_start", "eval_every", "weight_decay", "min_lr", "grad_clip"),
-                      unit=("beta1", "beta2"), at_most={"batch_size": MAX_BATCH})
+                      unit=("beta1", "beta2"), at_most={"batch_size": MAX_BATCH, "steps": MAX_STEPS})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -182,7 +182,7 @@ class ShardStream(IterableDataset):
         slot = self.rank * n_workers + local  # this reader: positions and skip counts are kept per slot
         # the stream it reads: its own shards, or (interleave) the stream of worker `local` in a one-rank run
         stream_slot, n_streams = (local, n_workers) if self.interleave else (slot, n_workers * self.world_size)
-        skipped, tar_errors, failures = [0], [0], [0]
+        skipped, tar_errors, failures, good = [0], [0], [0], [0]
 
         def give_up(exn: Exception) -> None:  # a broken data set, not a few bad samples: stop loudly, never loop
             raise DataError(f"{failures[0]} consecutive samples or shards of {len(self.urls)} shard(s) failed to read "
@@ -191,8 +191,8 @@ class ShardStream(IterableDataset):
         def count(exn: Exception) -> bool:  # webdataset handler: unreadable tar data (a truncated or garbage
             tar_errors[0] += 1              # shard, a bad member) is skipped and counted; the samples after a
             failures[0] += 1                # cut cannot be counted, so read errors are reported on their own
-            if tar_errors[0] <= 10:
-                log.warning("skipping unreadable tar data: %s", exn)
+            if tar_errors[0] <= 10 and good[0]:  # before any good sample a failure may be the whole data set:
+                log.warning("skipping unreadable tar data: %s", exn)  # give_up's one line says it then
             if failures[0] >= MAX_CONSECUTIVE_FAILURES:
                 give_up(exn)
             return True
@@ -213,12 +213,12 @@ class ShardStream(IterableDataset):
                 # past the recursion limit, ...) is a counted skip; a run of them still stops the run below
                 skipped[0] += 1
                 failures[0] += 1
-                if skipped[0] <= 10:
+                if skipped[0] <= 10 and good[0]:
                     log.warning("skipping corrupt sample %s: %s", sample.get("__key__"), exn)
                 if failures[0] >= MAX_CONSECUTIVE_FAILURES:
                     give_up(exn)
                 continue
-            failures[0] = 0
+            failures[0], good[0] = 0, 1
             batch.append(views)
             if len(batch) == self.batch_size:
                 out = {k: torch.stack([b[k] for b in batch]) for k in batch[0]}
