@@ -12,6 +12,7 @@ resumes from its last atomic checkpoint.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from sacred import SETTINGS, Experiment
@@ -59,9 +60,14 @@ def _logger():
     prints its own short summary, and failures stay visible (WARNING and up)."""
     import logging
 
+    class _CurrentStderr(logging.StreamHandler):  # the stderr of the moment (a test's capture, a redirect)
+        def emit(self, record):
+            self.stream = sys.stderr
+            super().emit(record)
+
     log = logging.getLogger("cosmos-suite")
     if not log.handlers:
-        handler = logging.StreamHandler()
+        handler = _CurrentStderr()
         handler.setFormatter(logging.Formatter("%(levelname)s - %(name)s - %(message)s"))
         log.addHandler(handler)
         log.propagate = False

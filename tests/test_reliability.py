@@ -87,7 +87,7 @@ def test_bad_seeds_and_an_unwritable_runs_dir_are_one_line(tmp_path, capsys):
     (tmp_path / "file").write_text("")
     assert main(_train_args() + ["--runs-dir", str(tmp_path / "file" / "runs")]) == 2
     err = capsys.readouterr().err
-    assert "is not writable" in err and err.count("\n") == 1
+    assert "is not a writable folder" in err and err.count("\n") == 1
 
 
 def test_an_exploding_update_never_replaces_the_last_good_checkpoint(scenes, tmp_path):

@@ -64,24 +64,29 @@ def write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir
         sections.append(section)
         figs += budget_figs
     if manifest.DECISION is not None:
-        sections.append(decision_section(manifest, stats, cells_))
+        sections.append(decision_section(manifest, stats, cells_, len({c.seed for c in todo})))
     data = ", ".join(sorted(set(runs["data"].dropna()))) if len(runs) else "no runs yet"
     md = report.render(name, manifest, scale, data, _commit(), runs, stats, columns,
                        [str(f.relative_to(out_dir)) for f in figs], manifests.claims(manifest, scale), cells_,
-                       sections, _reference(name, manifest, scale))
+                       sections, _reference(name, manifest, scale), df.attrs.get("excluded", []))
     (out_dir / f"{name}.md").write_text(md)
     print(stats.pivot(index="row", columns="metric", values="mean").round(2).to_string())
     print(f"wrote {path}, {out_dir / f'{name}.md'}" + (f" and {len(figs)} figures" if figs else ""))
     return path
 
 
-def decision_section(manifest, stats, cells_) -> str:
+def decision_section(manifest, stats, cells_, want: int) -> str:
     """The manifest's pre-registered rule (its DECISION) applied to the logged rows, as a report section."""
     def mean(row: str, metric: str) -> float:
         sel = stats[(stats["row"] == row) & (stats["metric"] == metric)]
         return float(sel["mean"].iloc[0]) if len(sel) and sel["n"].iloc[0] else float("nan")
 
     lines = manifest.DECISION(mean, cells_.paired)
+    seeds = cells_.runs.groupby("row")["seed"].nunique() if len(cells_.runs) else {}
+    short = [f"{row}: {n} of {want}" for row, n in dict(seeds).items() if n < want]  # want: the cells' seeds
+    if short:  # a rule registered for all seeds decides nothing on part of them
+        lines = [f"**Provisional, not the verdict**: some rows lack seeds ({'; '.join(short)}); the rule decides "
+                 "only when every row has all of them"] + lines
     return "## Decision by the pre-registered rule\n\n" + "\n".join(f"- {line}" for line in lines) + "\n"
 
 
