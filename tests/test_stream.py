@@ -29,6 +29,17 @@ def _jpg() -> bytes:
     return buf.getvalue()
 
 
+def _bad_then_good(tmp_path, bad: list[dict], good: dict):
+    """A shard of the `bad` samples followed by 6 copies of `good` (one pass = 3 batches of 2 good samples)."""
+    path = tmp_path / "shard-000000.tar"
+    with wds.TarWriter(str(path)) as w:
+        for s in bad:
+            w.write(s)
+        for i in range(6):
+            w.write({"__key__": f"good{i}", **good})
+    return path
+
+
 def test_corrupt_samples_are_skipped_and_counted(tmp_path, tokenizer):
     good = {"jpg": _jpg(), "json": json.dumps({"raw_caption": ["a green square"]}).encode()}
     bad = [
@@ -38,12 +49,7 @@ def test_corrupt_samples_are_skipped_and_counted(tmp_path, tokenizer):
         {"__key__": "no_caption", "jpg": good["jpg"]},
         {"__key__": "bad_json", "jpg": good["jpg"], "json": b"{not json"},
     ]
-    path = tmp_path / "shard-000000.tar"
-    with wds.TarWriter(str(path)) as w:
-        for s in bad:
-            w.write(s)
-        for i in range(6):
-            w.write({"__key__": f"good{i}", **good})
+    path = _bad_then_good(tmp_path, bad, good)
     stream = ShardStream([str(path)], VIEWS, tokenizer, batch_size=2, shuffle_buffer=0)
     batches = list(itertools.islice(iter(stream), 3))  # one pass over the shard = 3 batches of good samples
     assert sum(meta.skipped for _, meta in batches) == len(bad)
@@ -127,12 +133,7 @@ def test_poisoned_samples_are_counted_skips_and_never_decoded(tmp_path, tokenize
     bad = [{"__key__": "deep_json", "jpg": good["jpg"], "json": deep},
            {"__key__": "bomb", "png": bomb, "json": good["json"]},
            {"__key__": "big", "png": big, "json": good["json"]}]
-    path = tmp_path / "shard-000000.tar"
-    with wds.TarWriter(str(path)) as w:
-        for s in bad:
-            w.write(s)
-        for i in range(6):
-            w.write({"__key__": f"good{i}", **good})
+    path = _bad_then_good(tmp_path, bad, good)
     stream = ShardStream([str(path)], VIEWS, tokenizer, batch_size=2, shuffle_buffer=0, max_pixels=5_000_000)
     batches = list(itertools.islice(iter(stream), 3))
     assert sum(meta.skipped for _, meta in batches) == len(bad)
