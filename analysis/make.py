@@ -123,6 +123,8 @@ def _reference(name: str, manifest, scale: str) -> str:
         return ""
     covers = manifests.load(REFERENCE).COVERS.get(name)
     link = f"[{REFERENCE}.md]({REFERENCE}.md)"
+    if covers is None and all("train.steps" in row for row in manifest.ROWS.values()):
+        return ""  # its rows set their own training length: not judged at the tiny budget
     if covers is None:
         return f"The budget study ({link}) does not train this manifest's rows: its claims are judged at the tiny " \
                "budget only."

@@ -87,7 +87,7 @@ def run(method: str, candidate: str, seconds: float, seed: int = 0, sets: dict |
     def fit(steps: int, ckpt: Path):
         cfg = resolved(steps)
         torch.manual_seed(seed)
-        m = build_method(method, C.method_config(cfg), encoder)
+        m = build_method(method, C.method_config(cfg), encoder, cfg["context_length"])
         urls, scenes = train_urls(cfg)
         t0 = time.perf_counter()
         train(m, urls, C.section(cfg, "train"), C.section(cfg, "data"), seed=seed, ckpt_dir=ckpt, logger=_Quiet(),

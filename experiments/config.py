@@ -41,6 +41,8 @@ TOP_LEVEL = {  # key: (default, documentation)
     "scale": ("tiny", f"the profile of sizes and steps ({', '.join(SCALES)}; experiments/scales.py)"),
     "seed": (0, "data order, initialisation and augmentation draws"),
     "encoder": ("ViT-B-16", "an open_clip model name (e.g. ViT-B-16) or one of the suite's tiny configs"),
+    "context_length": (0, "the text context in tokens (0: the encoder's own; scales.context_rule sizes it to a "
+                          "benchmark's captions)"),
     "checkpoint": ("", "a local weights file -> an eval-only run (no training) of those weights in `encoder`"),
     "checkpoint_weights": ("state_dict", "which part of a checkpoint to evaluate: state_dict, student or teacher "
                                          "(a release file)"),
@@ -215,10 +217,13 @@ def validate(cfg: dict, node: DictConfig | None = None) -> None:
     import open_clip
 
     from methods.data.scenes import PRESETS
-    from methods.encoders import ZOO
+    from methods.encoders import MAX_CONTEXT, ZOO
 
     if cfg["encoder"] not in open_clip.list_models():
         raise ConfigError(f"unknown encoder {cfg['encoder']!r}; valid choices: {', '.join(ZOO)}")
+    if not 0 <= cfg["context_length"] <= MAX_CONTEXT:
+        raise ConfigError(f"context_length={cfg['context_length']} must lie in [0, {MAX_CONTEXT}] tokens "
+                          "(0: the encoder's own)")
     if not 0 <= cfg["seed"] < 2**32:  # numpy's and the data workers' seeds are 32-bit
         raise ConfigError(f"seed={cfg['seed']} must lie in [0, 2**32)")
     if cfg["checkpoint_weights"] not in CHECKPOINT_WEIGHTS:

@@ -11,12 +11,15 @@ resumes from its last atomic checkpoint.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
 
 from sacred import SETTINGS, Experiment
 from sacred.utils import apply_backspaces_and_linefeeds
+
+from methods.errors import DiskFullError
 
 from . import config as C
 from .records import AtomicFileStorageObserver, mark_stale
@@ -102,7 +105,19 @@ def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> 
 def run_main(cfg: dict, run, runs_dir: Path) -> dict:
     """One run of a resolved config, recorded on `run` (a sacred Run, or anything with its `info` dict, `_id`,
     `log_scalar` and `add_artifact`): build the method, train it (or load the checkpoint of an eval-only run),
-    evaluate, save the per-item records and attention maps. Returns the final metrics."""
+    evaluate, save the per-item records and attention maps. Returns the final metrics. A full disk (or quota)
+    stops the run with a one-line DiskFullError: the run is marked FAILED, its last complete checkpoint kept."""
+    try:
+        return _run_main(cfg, run, runs_dir)
+    except OSError as exn:
+        if exn.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" writing {exn.filename}" if exn.filename else ""
+        raise DiskFullError(f"no space left on the device{where}: free space (or move --runs-dir) and rerun; the "
+                            "run resumes from its last checkpoint") from None
+
+
+def _run_main(cfg: dict, run, runs_dir: Path) -> dict:
     import torch
 
     from methods import build_method
@@ -116,7 +131,7 @@ def run_main(cfg: dict, run, runs_dir: Path) -> dict:
     rc = C.typed(cfg)  # the typed sections, built once
     urls, scenes = run_data(cfg, run)
     torch.manual_seed(cfg["seed"])
-    method = build_method(cfg["method"], rc.method_config, cfg["encoder"])
+    method = build_method(cfg["method"], rc.method_config, cfg["encoder"], cfg["context_length"])
     if cfg.get("init") and not cfg["checkpoint"]:
         from methods.interop import load_release
 

@@ -28,7 +28,9 @@ NON_SEMANTIC = {("data", "workers"), ("data", "split"), ("train", "ckpt_every"),
 # Keys added after runs were logged, with the default that reproduces the old behaviour exactly: at that value
 # they stay out of the fingerprint, so logged runs keep their identity (and are reused) when the schema grows.
 # A method's own are its ADDED_DEFAULTS.
-ADDED_KEYS = {("data", "augment"): "workers", ("data", "max_pixels"): MAX_PIXELS, ("train", "warmup_start"): 0.0, ("train", "tf32"): False,
+# A top-level key is (key, None).
+ADDED_KEYS = {("context_length", None): 0, ("data", "augment"): "workers", ("data", "max_pixels"): MAX_PIXELS,
+              ("train", "warmup_start"): 0.0, ("train", "tf32"): False,
               ("eval", "imagenet_templates"): "openai80", ("eval", "seg_names"): "dataset"} | \
     {(name, field): old for name, cls in METHODS.items() for field, old in cls.ADDED_DEFAULTS.items()}
 
@@ -41,10 +43,12 @@ def fingerprint(cfg: dict) -> str:
         return (k, f) not in NON_SEMANTIC and ADDED_KEYS.get((k, f), object()) != v
 
     sem = {k: ({f: v for f, v in val.items() if kept(k, f, v)} if isinstance(val, dict) else val)
-           for k, val in cfg.items()}
+           for k, val in cfg.items() if isinstance(val, dict) or kept(k, None, val)}
     if cfg.get("checkpoint"):  # an eval-only run: what is evaluated is the file's content, wherever it lies
         sem = {"checkpoint_sha256": file_sha256(cfg["checkpoint"]), "checkpoint_weights": cfg["checkpoint_weights"],
                "encoder": cfg["encoder"], "method": cfg["method"], "eval": sem["eval"]}
+        if cfg.get("context_length"):
+            sem["context_length"] = cfg["context_length"]
         return hashlib.sha256(json.dumps(sem, sort_keys=True, default=list).encode()).hexdigest()[:16]
     sem.pop("checkpoint", None)
     sem.pop("checkpoint_weights", None)

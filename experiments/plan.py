@@ -28,9 +28,7 @@ def cells(manifest, scale: str, seeds: tuple[int, ...] | None = None, rows: list
         raise C.ConfigError(f"manifest {manifest.name!r} does not run at scale {scale!r}; "
                             f"valid choices: {', '.join(manifest.SCALES)}")
     table = manifests.rows(manifest, scale)
-    for r in rows or []:
-        if r not in table:
-            raise C.ConfigError(f"unknown row {r!r}; valid choices: {', '.join(table)}")
+    rows = [select_row(r, table) for r in rows or []]
     out = []
     for row, updates in table.items():
         if rows and row not in rows:
@@ -41,6 +39,18 @@ def cells(manifest, scale: str, seeds: tuple[int, ...] | None = None, rows: list
                              **(overrides or {})})
             out.append(Cell(row, seed, cfg, C.fingerprint(cfg)))
     return out
+
+
+def select_row(name: str, table) -> str:
+    """The row label `name` names: the label itself, or its first word when that is unique (`--rows R3,R5`
+    selects "R3 COSMOS, student evaluated" and "R5 ..."; labels may contain commas)."""
+    if name in table:
+        return name
+    hits = [label for label in table if label.split()[0] == name.strip()]
+    if len(hits) != 1:
+        raise C.ConfigError(f"unknown row {name!r}; valid choices: {', '.join(table)} (or a label's first word "
+                            "where it is unique)")
+    return hits[0]
 
 
 def _from_env(row: str, key: str, value):

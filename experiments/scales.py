@@ -45,6 +45,39 @@ _PROFILES: dict[str, dict] = {
     },
 }
 
+
+# The text-context rule: the context holds every test caption of the benchmark a run is scored on, so no test
+# caption is cut (the official 77 tokens cut some real captions too, but a 64-px benchmark whose captions are cut
+# at 32 tokens hides most of each scene: at 32, 77% of benchmark v4's test long captions are cut).
+CONTEXT_MULTIPLE = 8  # contexts are rounded up to a multiple of 8 tokens (tensor-friendly)
+
+
+def context_rule(token_lengths) -> int:
+    """The text context under the rule above: the smallest multiple of CONTEXT_MULTIPLE holding the longest
+    caption (`token_lengths`: tokens per caption, start and end tokens included)."""
+    longest = max(token_lengths)
+    return -(-longest // CONTEXT_MULTIPLE) * CONTEXT_MULTIPLE
+
+
+def caption_token_lengths(scenes: str = "tiny", split: str = "test", encoder: str = "ViT-Tiny-16-64") -> list[int]:
+    """Tokens (start and end included) of every long caption of a split of the synthetic benchmark preset
+    `scenes`, joined as the retrieval evaluation joins them; computed from the generator's scenes (the captions
+    depend on the scene alone), so nothing is rendered."""
+    import open_clip
+
+    from methods.data.scenes import preset
+    from methods.data.scenes.captions import long_captions
+    from methods.data.scenes.generate import scene_for
+    from methods.data.text import join_sentences
+    from methods.encoders import MAX_CONTEXT
+
+    cfg = preset(scenes)
+    captions = [join_sentences(c) for i in range(cfg.split_size(split))
+                for c in long_captions(scene_for(cfg, split, i)[0])]
+    ids = open_clip.get_tokenizer(encoder, context_length=MAX_CONTEXT)(captions)
+    return (ids != 0).sum(dim=1).tolist()
+
+
 def scale_overrides(scale: str, method: str) -> dict:
     """Dotted-key overrides of `scale` for `method`: the shared profile, then the method's own sizes
     (`Method.SCALE_FIELDS`)."""

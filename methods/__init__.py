@@ -12,13 +12,14 @@ from .slip import SLIP
 METHODS: dict[str, type[Method]] = {"clip": CLIP, "slip": SLIP, "silc": SiLC, "cosmos": COSMOS}
 
 
-def build_method(name: str, cfg, encoder: str) -> Method:
-    """A method by registry key, with its Config instance and a freshly initialised encoder pair."""
+def build_method(name: str, cfg, encoder: str, context_length: int = 0) -> Method:
+    """A method by registry key, with its Config instance and a freshly initialised encoder pair (text context
+    `context_length`, 0: the encoder's own)."""
     from .encoders import build_encoders
 
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; valid choices: {', '.join(METHODS)}")
-    return METHODS[name](cfg, build_encoders(encoder))
+    return METHODS[name](cfg, build_encoders(encoder, context_length))
 
 
 __all__ = ["METHODS", "Method", "build_method"]

@@ -22,6 +22,10 @@ class DivergedError(SuiteError):
     good checkpoint."""
 
 
+class DiskFullError(SuiteError):
+    """A write failed for want of space (or quota): the run stops, marked FAILED; its last checkpoint stays."""
+
+
 def one_line(exn: BaseException) -> str:
     """The user-facing line of an error, also when a DataLoader worker re-raised it with the worker's traceback
     folded into the message ("Caught DataError in DataLoader worker process 0. Original Traceback ...")."""

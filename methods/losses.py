@@ -70,6 +70,21 @@ def dino(student: torch.Tensor, teacher: torch.Tensor, center: torch.Tensor, stu
     return torch.stack(losses).mean()
 
 
+@torch.no_grad()
+def dino_health(teacher: torch.Tensor, center: torch.Tensor, teacher_temp: float) -> dict[str, torch.Tensor]:
+    """DINO's collapse diagnostics of the teacher targets softmax((t - center) / teacher_temp) (teacher: (Vt, B,
+    K)), in nats: `teacher_entropy`, the mean entropy of one sample's target (ln K = uniform targets: the head
+    says nothing; 0 = one-hot), and `teacher_kl`, the mean KL of the targets from the batch's mean target (0: every
+    image gets the same target, whether one-hot or uniform). The distillation loss is at least the first; a
+    learning head has low entropy and high KL."""
+    t = F.softmax((teacher.detach().float() - center) / teacher_temp, dim=-1).flatten(0, 1)
+    logt = t.clamp_min(1e-12).log()
+    mean = t.mean(0, keepdim=True)
+    entropy = -(t * logt).sum(-1).mean()
+    kl = (t * (logt - mean.clamp_min(1e-12).log())).sum(-1).mean()
+    return {"teacher_entropy": entropy, "teacher_kl": kl}
+
+
 def cosmos(student_img: torch.Tensor | None, student_txt: torch.Tensor | None, teacher_img: torch.Tensor,
            teacher_txt: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
     """The COSMOS contrastive self-distillation loss (Kim et al., CVPR 2025):

@@ -31,7 +31,8 @@ class MultiCropConfig:
     local_crops: int = 6
     """Number of local crops (COSMOS: 6; SiLC: 8)."""
     local_size: int = 96
-    """Local crop resolution in px (DINO / COSMOS: 96 for 224-px global crops); a multiple of the patch size."""
+    """Local crop resolution in px (DINO / COSMOS: 96 for 224-px global crops); a multiple of the patch size.
+    0: by `local_size_rule` from the global crop size and the patch (the official 96 at 224 px, patch 16)."""
     crop_split: float = 0.4
     """Scale boundary: global crops (crop_split, 1.0), local crops (0.05, crop_split) (DINO, COSMOS, SiLC)."""
     ema_momentum: float = 0.999
@@ -61,8 +62,8 @@ class MultiCropConfig:
     classification were logged for both) or the student."""
 
     def __post_init__(self):
-        if not 0 <= self.local_crops <= 64 or not 1 <= self.local_size <= 1024:
-            raise ValueError(f"local_crops must lie in [0, 64] and local_size in [1, 1024] px, got "
+        if not 0 <= self.local_crops <= 64 or not 0 <= self.local_size <= 1024:
+            raise ValueError(f"local_crops must lie in [0, 64] and local_size in [0, 1024] px (0: by rule), got "
                              f"{self.local_crops}, {self.local_size}")
         if not 0.05 < self.crop_split < 1:
             raise ValueError(f"crop_split must lie in (0.05, 1), got {self.crop_split}")
@@ -84,14 +85,25 @@ class MultiCropConfig:
 
 def multicrop_views(cfg: MultiCropConfig, size: int, patch_size: int, local: bool = True) -> dict[str, ImageView]:
     """DINO multi-crop view specs for global crops of `size` px (see the module docstring)."""
-    if cfg.local_size % patch_size:
-        raise ValueError(f"local_size {cfg.local_size} is not a multiple of the patch size {patch_size}")
+    local_size = cfg.local_size or local_size_rule(size, patch_size)
+    if local_size % patch_size:
+        raise ValueError(f"local_size {local_size} is not a multiple of the patch size {patch_size}")
     views = {"global1": ImageView(size, (cfg.crop_split, 1.0), augment=view_augment(DINO_GLOBAL1, cfg.views, size)),
              "global2": ImageView(size, (cfg.crop_split, 1.0), augment=view_augment(DINO_GLOBAL2, cfg.views, size))}
     if cfg.local_crops and local:
-        augment = view_augment(DINO_LOCAL, cfg.views, cfg.local_size, OFFICIAL_LOCAL_SIZE)
-        views["local"] = ImageView(cfg.local_size, (0.05, cfg.crop_split), augment=augment, n=cfg.local_crops)
+        augment = view_augment(DINO_LOCAL, cfg.views, local_size, OFFICIAL_LOCAL_SIZE)
+        views["local"] = ImageView(local_size, (0.05, cfg.crop_split), augment=augment, n=cfg.local_crops)
     return views
+
+
+def local_size_rule(global_size: int, patch_size: int) -> int:
+    """The local crop size that keeps the official local:global share (96 / 224 px) of the global crop, rounded
+    up to whole patches (a crop of at least the official share, never under one patch). Official at 224 px,
+    patch 16: 96 px, a 6x6 token grid. 64 px, patch 16: 32 px (2x2 tokens, the tiny profile's); 64 px, patch 8:
+    32 px (4x4 tokens, as close to the official 6x6 as a 64-px benchmark allows without a patch-4 tower, whose
+    7x7 local and 16x16 global grids cost 4x patch 8's tokens)."""
+    patches = -(-global_size * OFFICIAL_LOCAL_SIZE // (OFFICIAL_GLOBAL_SIZE * patch_size))  # exact ceiling
+    return patch_size * max(1, patches)
 
 
 def view_augment(official: Augment, rule: str, size: int, official_size: int = OFFICIAL_GLOBAL_SIZE) -> Augment:

@@ -111,6 +111,7 @@ def test_each_tiny_report_says_which_of_its_claims_the_budget_study_judges():
     assert line["table1"].startswith("Where the claims on R@1 and top-1 appear") and "the others" in line["table1"]
     assert "does not train this manifest's rows" in line["table17"]
     assert line["budget"] == "" and line["clip_tiny"] == "", "the study itself; no claims"
+    assert line["diagnosis"] == "", "its rows set their own training length: not the tiny budget"
     assert _reference("table3", manifests.load("table3"), "paper") == ""
 
 

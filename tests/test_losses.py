@@ -28,3 +28,19 @@ def test_info_nce_by_hand_on_two_pairs():
     # logits diag s, off-diag 0: CE = -log(e^s / (e^s + 1)) in both directions
     expected = -math.log(math.exp(s) / (math.exp(s) + 1))
     assert info_nce(a, b, torch.tensor(math.log(s))).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_dino_health_reads_uniform_collapsed_and_diverse_teachers():
+    from methods.losses import dino_health
+
+    k, center = 16, torch.zeros(1, 16)
+    uniform = dino_health(torch.zeros(2, 4, k), center, 0.04)
+    assert uniform["teacher_entropy"] == pytest.approx(math.log(k)) and uniform["teacher_kl"] == pytest.approx(0)
+    one = torch.zeros(2, 4, k)
+    one[..., 3] = 10.0  # every image sharp on the same dimension: collapsed
+    collapsed = dino_health(one, center, 0.04)
+    assert collapsed["teacher_entropy"] < 1e-3 and collapsed["teacher_kl"] < 1e-3
+    diverse = torch.zeros(2, 4, k)
+    diverse[:, torch.arange(4), torch.arange(4)] = 10.0  # sharp on a different dimension per image
+    h = dino_health(diverse, center, 0.04)
+    assert h["teacher_entropy"] < 1e-3 and h["teacher_kl"] == pytest.approx(math.log(4), abs=1e-3)

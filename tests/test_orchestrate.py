@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from analysis.load import load_runs
 from analysis.tables import latex_table
@@ -38,3 +39,14 @@ def test_latex_marks_best_and_missing_cells():
     tex = latex_table(stats, {"m": "Metric"}, "cap", "tab:x")
     assert "10.0 $\\pm$ 1.0" in tex and "\\textbf{12.5}" in tex and "C & -" in tex
     assert tex.count("\\midrule") == 1 and "\\bottomrule" in tex
+
+
+def test_rows_are_selected_by_label_or_by_a_unique_first_word():
+    from experiments import config as C
+    from experiments import manifests, plan
+
+    m = manifests.load("diagnosis")
+    got = {c.row for c in plan.cells(m, "tiny", seeds=(0,), rows=["R3", "R8 CLIP, ruled profile"])}
+    assert got == {"R3 COSMOS, student evaluated", "R8 CLIP, ruled profile"}
+    with pytest.raises(C.ConfigError, match=r"unknown row '\+'"):  # the first word of several labels
+        plan.cells(manifests.load("table5"), "tiny", seeds=(0,), rows=["+"])

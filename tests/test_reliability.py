@@ -460,3 +460,17 @@ def test_a_read_only_benchmark_folder_is_one_line_before_any_work(tmp_path, monk
     err = capsys.readouterr().err
     assert "benchmark data folder ($SUITE_DATA)" in err and "is not a writable folder" in err
     assert err.count("\n") == 1, err
+
+
+def test_a_full_disk_marks_the_run_failed_with_one_line(scenes, tmp_path, capsys, monkeypatch):
+    from experiments import experiment
+
+    def full(items, run):
+        raise OSError(28, "No space left on device", str(tmp_path / "runs" / "1" / "items.npz"))
+
+    monkeypatch.setattr(experiment, "save_items", full)
+    code = main([*_train_args(), "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert err.splitlines()[-1].startswith("error: no space left on the device writing ") and "items.npz" in err
+    assert json.loads((tmp_path / "runs" / "1" / "run.json").read_text())["status"] == "FAILED"

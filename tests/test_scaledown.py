@@ -14,7 +14,7 @@ from methods import METHODS, build_method
 from methods.data import on_device
 from methods.data.views import DINO_GLOBAL1, DINO_GLOBAL2, DINO_LOCAL, ImageView, PILGaussianBlur, image_pipeline
 from methods.modules import OFFICIAL_EMA_HORIZON, horizon_momentum
-from methods.multicrop import view_augment
+from methods.multicrop import local_size_rule, view_augment
 
 from .conftest import tiny_overrides
 
@@ -106,7 +106,7 @@ def _rule(means: dict, gaps: dict):
     mean = lambda row, metric: means.get(row.split()[0], 15.0)  # noqa: E731
     gap = lambda better, worse, metric: SimpleNamespace(  # noqa: E731
         **dict(zip(("mean", "lo", "hi"), gaps.get(better.split()[0], (0.0, -1.0, 1.0)))))
-    assert set(rows) == {"R0", "R1", "R2", "R3", "R4", "R5", "R6"}
+    assert set(rows) == {"R0", "R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8"}
     return "\n".join(m.DECISION(mean, gap))
 
 
@@ -122,3 +122,60 @@ def test_the_diagnosis_rule_gives_each_verdict_on_known_numbers():
     assert "the EMA teacher matters" in _rule({"R2": 14.0}, {"R4": (-3.5, -6.0, -1.0)})
     assert "the EMA does not explain the gap" in _rule({"R2": 14.0}, {"R3": (3.5, -1.0, 8.0)})
     assert _rule({"R2": float("nan")}, {}) == "not all rows have run yet: no decision"
+    assert "V1" in _rule({"R2": 11.0, "R7": float("nan")}, {"R5": (7.0, 3.0, 11.0)}), "R7, R8 are outside the rule"
+
+
+def test_the_local_crop_rule_is_official_at_224_px_and_keeps_a_token_grid_at_64():
+    assert local_size_rule(224, 16) == 96  # the official 6x6 token grid
+    assert local_size_rule(64, 16) == 32  # the tiny profile's local crops: 2x2 tokens
+    assert local_size_rule(64, 8) == 32  # patch 8: 4x4 tokens (globals 8x8)
+    assert local_size_rule(32, 8) == 16
+    assert local_size_rule(16, 16) == 16  # never under one patch
+    for size, patch in ((224, 16), (224, 14), (64, 8), (96, 8)):  # at least the official share, within a patch
+        assert 96 / 224 <= local_size_rule(size, patch) / size < 96 / 224 + patch / size
+
+
+@pytest.mark.parametrize("name", MULTICROP)
+def test_local_size_0_takes_the_rule(name):
+    cfg = C.resolve(tiny_overrides(name, **{f"{name}.local_size": 0}))
+    method = build_method(name, C.method_config(cfg), cfg["encoder"])
+    assert method.image_views()["local"].size == local_size_rule(32, 8) == 16
+
+
+def test_the_context_rule_holds_every_test_caption(scenes):
+    from experiments.scales import caption_token_lengths, context_rule
+
+    assert context_rule([77]) == 80 and context_rule([111, 20]) == 112 and context_rule([8]) == 8
+    lengths = caption_token_lengths("test", encoder="ViT-Micro-8-32")
+    context = context_rule(lengths)
+    assert context % 8 == 0 and max(lengths) <= context < max(lengths) + 8
+    assert sum(n > 16 for n in lengths) > len(lengths) / 2  # the micro encoder's own 16 tokens cut most of them
+    cfg = C.resolve(tiny_overrides("clip", context_length=context))
+    method = build_method("clip", C.method_config(cfg), cfg["encoder"], cfg["context_length"])
+    assert method.encoders.context_length == context
+    assert method.encoders.model.positional_embedding.shape[0] == context
+    assert method.encoders.tokenizer()(["a red square"]).shape == (1, context)
+    with pytest.raises(C.ConfigError, match=r"context_length=-1 must lie in \[0, 1024\] tokens"):
+        C.resolve(tiny_overrides("clip", context_length=-1))
+
+
+def test_context_length_0_keeps_every_logged_fingerprint():
+    cfg = C.resolve(tiny_overrides("clip"))
+    assert cfg["context_length"] == 0
+    assert C.fingerprint(cfg) != C.fingerprint(C.resolve(tiny_overrides("clip", context_length=16)))
+    plain = {k: v for k, v in cfg.items() if k != "context_length"}  # a config logged before the key existed
+    assert C.fingerprint(plain) == C.fingerprint(cfg)
+
+
+def test_the_diagnosis_ruled_rows_follow_the_rules():
+    from experiments.manifests import diagnosis
+    from experiments.scales import caption_token_lengths, context_rule
+
+    lengths = caption_token_lengths("tiny")  # benchmark v4's 3,000 test long captions, from the generator
+    assert len(lengths) == 3000 and max(lengths) == 111 and context_rule(lengths) == 112
+    assert sum(n > 32 for n in lengths) / len(lengths) == pytest.approx(0.775)  # cut by the tiny encoders' 32
+    cosmos, clip = diagnosis.ROWS["R7 COSMOS, ruled profile"], diagnosis.ROWS["R8 CLIP, ruled profile"]
+    assert cosmos["context_length"] == clip["context_length"] == context_rule(lengths)
+    assert cosmos["encoder"] == clip["encoder"] == "ViT-Tiny-8-64"
+    assert cosmos["cosmos.ema_horizon"] == OFFICIAL_EMA_HORIZON and cosmos["cosmos.views"] == "scaled"
+    assert local_size_rule(64, 8) == 32 and cosmos["cosmos.local_size"] == 0

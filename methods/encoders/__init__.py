@@ -27,6 +27,7 @@ open_clip.add_model_config(CONFIG_DIR)
 POS_INTERP = ("dino", "size")
 
 # The zoo the suite is tested with: GPU architectures from open_clip plus our tiny CPU configs.
+MAX_CONTEXT = 1024  # text tokens: far above any caption the suite reads; bounds the text tower's memory
 ZOO = ("ViT-B-16", "ViT-B-32", "ViT-S-16", "ViT-Tiny-16-64", "ViT-Tiny-8-64", "ViT-Micro-8-32")
 
 
@@ -46,11 +47,17 @@ class _QuietOpenClip(logging.Filter):
 logging.getLogger().addFilter(_QuietOpenClip())
 
 
-def build_encoders(name: str) -> Encoders:
-    """A randomly initialised encoder pair by open_clip name (no download: pretrained weights load elsewhere)."""
+def build_encoders(name: str, context_length: int = 0) -> Encoders:
+    """A randomly initialised encoder pair by open_clip name (no download: pretrained weights load elsewhere).
+    context_length > 0 replaces the model config's text context (positional embedding, causal mask, tokenizer)."""
     if name not in open_clip.list_models():
         raise ValueError(f"unknown encoder {name!r}; valid choices: {', '.join(ZOO)} (or any open_clip ViT name)")
-    return Encoders(open_clip.create_model(name, pretrained=None, pretrained_text=False), name)
+    if not 0 <= context_length <= MAX_CONTEXT:
+        raise ValueError(f"context_length must lie in [0, {MAX_CONTEXT}] tokens (0: the encoder's own), "
+                         f"got {context_length}")
+    model = open_clip.create_model(name, pretrained=None, pretrained_text=False,
+                                   force_context_length=context_length or None)
+    return Encoders(model, name)
 
 
 class Encoders(nn.Module):
@@ -80,7 +87,7 @@ class Encoders(nn.Module):
     def tokenizer(self):
         """open_clip's tokenizer for this model, built once (each build logs several lines)."""
         if self._tokenizer is None:
-            self._tokenizer = open_clip.get_tokenizer(self.name)
+            self._tokenizer = open_clip.get_tokenizer(self.name, context_length=self.context_length)
         return self._tokenizer
 
     def positional_embedding(self, gh: int, gw: int) -> torch.Tensor:
