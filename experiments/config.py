@@ -214,13 +214,12 @@ def _build(node: DictConfig):
 def validate(cfg: dict, node: DictConfig | None = None) -> None:
     """Cross-field checks that need the whole config; each dataclass's own checks run here too (on `node`, the
     structured config `cfg` came from, when given)."""
-    import open_clip
-
     from methods.data.scenes import PRESETS
-    from methods.encoders import MAX_CONTEXT, ZOO
+    from methods.encoders import MAX_CONTEXT, ZOO, known_encoder
 
-    if cfg["encoder"] not in open_clip.list_models():
-        raise ConfigError(f"unknown encoder {cfg['encoder']!r}; valid choices: {', '.join(ZOO)}")
+    if not known_encoder(cfg["encoder"]):
+        raise ConfigError(f"unknown encoder {cfg['encoder']!r}; valid choices: {', '.join(ZOO)} (or any open_clip "
+                          "name, or local-dir:FOLDER holding an open_clip_config.json)")
     if not 0 <= cfg["context_length"] <= MAX_CONTEXT:
         raise ConfigError(f"context_length={cfg['context_length']} must lie in [0, {MAX_CONTEXT}] tokens "
                           "(0: the encoder's own)")
@@ -229,8 +228,8 @@ def validate(cfg: dict, node: DictConfig | None = None) -> None:
     if cfg["checkpoint_weights"] not in CHECKPOINT_WEIGHTS:
         raise ConfigError(f"unknown checkpoint_weights {cfg['checkpoint_weights']!r}; valid choices: "
                           f"{', '.join(CHECKPOINT_WEIGHTS)}")
-    if cfg["checkpoint"] and not os.path.isfile(cfg["checkpoint"]):
-        raise ConfigError(f"checkpoint {cfg['checkpoint']!r} is not a file")
+    if cfg["checkpoint"] and not os.path.isfile(cfg["checkpoint"]) and not os.path.isdir(cfg["checkpoint"]):
+        raise ConfigError(f"checkpoint {cfg['checkpoint']!r} is neither a file nor an open_clip / Hugging Face folder")
     if cfg.get("init") and not os.path.isfile(cfg["init"]):
         raise ConfigError(f"init {cfg['init']!r} is not a file")
     _build(node) if node is not None else typed(cfg)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 from methods import METHODS
 from methods.data.stream import MAX_PIXELS
@@ -45,11 +46,15 @@ def fingerprint(cfg: dict) -> str:
     sem = {k: ({f: v for f, v in val.items() if kept(k, f, v)} if isinstance(val, dict) else val)
            for k, val in cfg.items() if isinstance(val, dict) or kept(k, None, val)}
     if cfg.get("checkpoint"):  # an eval-only run: what is evaluated is the file's content, wherever it lies
-        sem = {"checkpoint_sha256": file_sha256(cfg["checkpoint"]), "checkpoint_weights": cfg["checkpoint_weights"],
-               "encoder": cfg["encoder"], "method": cfg["method"], "eval": sem["eval"]}
+        from methods.interop import weights_file
+
+        sem = {"checkpoint_sha256": file_sha256(weights_file(cfg["checkpoint"])),
+               "checkpoint_weights": cfg["checkpoint_weights"], "encoder": encoder_identity(cfg["encoder"]),
+               "method": cfg["method"], "eval": sem["eval"]}
         if cfg.get("context_length"):
             sem["context_length"] = cfg["context_length"]
         return hashlib.sha256(json.dumps(sem, sort_keys=True, default=list).encode()).hexdigest()[:16]
+    sem["encoder"] = encoder_identity(cfg["encoder"])
     sem.pop("checkpoint", None)
     sem.pop("checkpoint_weights", None)
     sem.pop("recipe", None)
@@ -61,6 +66,15 @@ def fingerprint(cfg: dict) -> str:
     if cfg["data"]["dataset"] == "scenes":  # the generated data itself (settings + generator version)
         sem["scenes_fingerprint"] = preset(cfg["data"]["scenes"]).fingerprint()
     return hashlib.sha256(json.dumps(sem, sort_keys=True, default=list).encode()).hexdigest()[:16]
+
+
+def encoder_identity(name: str) -> str:
+    """An encoder as the fingerprint sees it: its name, or for open_clip's local-dir:FOLDER the content of the
+    folder's model config (not where the folder lies)."""
+    if not name.startswith("local-dir:"):
+        return name
+    cfg = json.loads((Path(name[len("local-dir:"):]) / "open_clip_config.json").read_text())["model_cfg"]
+    return "local-dir:" + hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def file_sha256(path: str) -> str:

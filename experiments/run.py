@@ -3,7 +3,8 @@
     python experiments/run.py list                                  manifests and what they reproduce
     python experiments/run.py train method=clip scale=tiny [k=v]    one training run and its evaluations
     python experiments/run.py config method=cosmos [k=v]            the resolved config (JSON), nothing run
-    python experiments/run.py eval checkpoint=PATH encoder=E [k=v]  evaluate a local checkpoint (a sacred run)
+    python experiments/run.py eval checkpoint=PATH [encoder=E] [k=v]  evaluate a local checkpoint (a sacred run)
+    python experiments/run.py export RUN_OR_CKPT OUT [--format open_clip|release]   weights for other tools
     python experiments/run.py data scenes [--scale tiny]            generate the synthetic benchmark
     python experiments/run.py prepare folder|img2dataset|dreamlip IN OUT [--captions F]   make shards
     python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run]
@@ -84,13 +85,77 @@ def cmd_train(argv: list[str], prog: str = "run.py train", needs_checkpoint: boo
     _verbosity(args)
     overrides = _overrides(args.overrides)
     if needs_checkpoint and not overrides.get("checkpoint"):
-        raise ConfigError("eval needs checkpoint=PATH (a local open_clip or COSMOS checkpoint file)")
+        raise ConfigError("eval needs checkpoint=PATH (a local open_clip, Hugging Face, COSMOS or suite checkpoint)")
+    if overrides.get("checkpoint") and "encoder" not in overrides:  # the checkpoint may name its own
+        from methods.interop import checkpoint_encoder
+
+        named = checkpoint_encoder(overrides["checkpoint"])
+        if named:
+            overrides["encoder"] = named[0]
+            if named[1]:
+                overrides.setdefault("context_length", named[1])
     cfg = C.resolve(overrides)
     from experiments.experiment import run_training
 
     run = run_training(cfg, args.runs_dir, args.mongo)
     print(run_summary(run, args.runs_dir))
     return 0 if run.status == "COMPLETED" else 1
+
+
+def cmd_export(argv: list[str]) -> int:
+    """Export a trained run's weights: `open_clip` writes a folder (open_clip_config.json +
+    open_clip_model.safetensors, the evaluation weights as configured) that `open_clip.create_model_and_transforms(
+    "local-dir:OUT")` loads; `release` writes a COSMOS method in the official release layout (student + teacher)."""
+    from experiments.errors import ConfigError
+
+    p = argparse.ArgumentParser(prog="run.py export", description=cmd_export.__doc__)
+    p.add_argument("source", type=Path, help="a run folder (runs/<id>) or a suite checkpoint (.../last.pt)")
+    p.add_argument("out", type=Path, help="the folder (open_clip) or file (release) to write")
+    p.add_argument("--format", choices=("open_clip", "release"), default="open_clip")
+    p.add_argument("--runs-dir", type=Path, default=None, help="where a run folder's checkpoints lie (default: "
+                   "the run folder's parent)")
+    args = p.parse_args(argv)
+    from methods import interop
+
+    if not (args.source.is_dir() or args.source.is_file()):
+        raise ConfigError(f"export: {args.source} is neither a run folder nor a checkpoint file")
+    method = _export_method(args.source, args.runs_dir)
+    if args.format == "release":
+        if not hasattr(method, "distill"):
+            raise ConfigError(f"export --format release: the release layout holds a COSMOS model, not "
+                              f"{method.name}")
+        out = interop.export_release(method, args.out)
+    else:
+        out = interop.export_open_clip(method, args.out)
+    print(f"exported {method.name} ({method.encoders.name}) to {out}")
+    return 0
+
+
+def _export_method(source: Path, runs_dir: Path | None):
+    """The trained method of a checkpoint file, or of a run folder (runs/<id>: its fingerprint's
+    runs/checkpoints/<fp>/last.pt; built from the run's config.json when the checkpoint predates recording it)."""
+    import json
+
+    from experiments import config as C
+    from experiments.errors import ConfigError
+    from methods import build_method, interop
+    from methods.checkpoint import load
+
+    if source.is_file():
+        return interop.method_from_checkpoint(source)
+    info = source / "info.json"
+    fp = json.loads(info.read_text()).get("fingerprint") if info.is_file() else None
+    if not fp:
+        raise ConfigError(f"export: {source} is not a run folder (no info.json with a fingerprint)")
+    path = (runs_dir or source.parent) / "checkpoints" / fp / "last.pt"
+    if not path.is_file():
+        raise ConfigError(f"export: run {source.name} left no checkpoint ({path} is missing)")
+    if isinstance(load(path).get("method"), str):
+        return interop.method_from_checkpoint(path)
+    cfg = json.loads((source / "config.json").read_text())
+    method = build_method(cfg["method"], C.typed(cfg).method_config, cfg["encoder"], cfg.get("context_length", 0))
+    method.load_state_dict(load(path)["model"])
+    return method
 
 
 def run_summary(run, runs_dir: Path) -> str:
@@ -355,6 +420,8 @@ def main(argv: list[str]) -> int:
             return cmd_config(argv[1:])
         if argv[0] == "eval":
             return cmd_eval(argv[1:])
+        if argv[0] == "export":
+            return cmd_export(argv[1:])
         if argv[0] == "data":
             return cmd_data(argv[1:])
         if argv[0] == "prepare":

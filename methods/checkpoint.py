@@ -144,7 +144,10 @@ class RunCheckpoint:
         save_atomic({"model": method.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
                      "step": state.step, "positions": {k: v for p, _, _ in ranks for k, v in p.items()},
                      "skipped": [n for _, n, _ in ranks], "tar_errors": [e for _, _, e in ranks],
-                     "rng": torch.get_rng_state(), "readers": self.readers, "done": done},
+                     "rng": torch.get_rng_state(), "readers": self.readers, "done": done,
+                     # what the weights are, so evaluation and export need no config (methods.interop)
+                     "method": method.name, "method_config": dataclasses.asdict(method.cfg),
+                     "encoder": method.encoders.name, "context_length": method.encoders.context_override},
                     self.path, keep_previous=True)
 
     def kept_step(self) -> str:

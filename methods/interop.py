@@ -1,7 +1,8 @@
 """Checkpoint interop with open_clip and the official COSMOS release.
 
-- Encoders: load open_clip / COSMOS-release / suite weights into our encoders (`load_into`), and export any
-  trained method's evaluation weights as a folder open_clip loads with `create_model("local-dir:<folder>")`.
+- Encoders: load open_clip / Hugging Face folder / safetensors / COSMOS-release / suite weights into our encoders
+  (`load_into`), and export any trained method's evaluation weights as a folder (open_clip_config.json +
+  open_clip_model.safetensors) that open_clip loads with `create_model("local-dir:<folder>")`.
 - The COSMOS release, both ways (`load_release`, `export_release`): a file {"epoch", "name", "student", "teacher"}
   of the official model's state dicts (student keys with DDP's "module." prefix) maps onto every part of a
   COSMOS method (encoders, cross-attention pools, token mappings, distillation temperature; student and EMA
@@ -26,20 +27,66 @@ from .cosmos import RELEASE_NAMES, RELEASE_XATTN
 from .encoders import Encoders
 from .errors import CheckpointError
 
-WEIGHTS_FILE = "open_clip_pytorch_model.bin"
+WEIGHTS_FILE = "open_clip_model.safetensors"
 CONFIG_FILE = "open_clip_config.json"
+# The weights file of an open_clip / Hugging Face folder, in open_clip's order of preference.
+FOLDER_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors", "open_clip_pytorch_model.bin",
+                  "model.safetensors", "pytorch_model.bin")
+LOCAL_DIR = "local-dir:"  # open_clip's schema for a model folder
 _PREFIXES = ("module.", "model.", "encoders.model.")
 
 
-def read_state_dict(path: str | Path, which: str = "state_dict") -> dict[str, torch.Tensor]:
-    """A CLIP state dict from a local file: a plain state dict (open_clip), {"state_dict": ...} (open_clip training
-    checkpoints), {"student": ..., "teacher": ...} (COSMOS release; `which` picks one), or this suite's own
-    training checkpoint (runs/checkpoints/<fingerprint>/last.pt; student encoders, or the EMA teacher's with
-    which="teacher"). DDP / wrapper prefixes ("module.", "model.") are stripped."""
+def weights_file(path: str | Path) -> Path:
+    """The weights file a checkpoint path names: the file itself, or an open_clip / Hugging Face folder's weights
+    (FOLDER_WEIGHTS, the first present)."""
     path = Path(path)
+    if path.is_dir():
+        found = [path / n for n in FOLDER_WEIGHTS if (path / n).is_file()]
+        if not found:
+            raise CheckpointError(f"folder {path} holds no weights file (one of {', '.join(FOLDER_WEIGHTS)})")
+        return found[0]
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    ckpt = load(path)
+    return path
+
+
+def _load_any(path: Path):
+    """A checkpoint file's content: safetensors by their format, anything else by torch.load(weights_only)."""
+    if path.suffix != ".safetensors":
+        return load(path)
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as exn:
+        raise CheckpointError(f"unreadable safetensors file {path}: {str(exn).splitlines()[0][:200]}") from None
+
+
+def checkpoint_encoder(path: str | Path) -> tuple[str, int] | None:
+    """The (encoder, context_length) a checkpoint names, so an evaluation needs no `encoder=`: an open_clip / HF
+    folder is `local-dir:<folder>` (its own config); a suite checkpoint records both; None for other files."""
+    path = Path(path)
+    if path.is_dir() and (path / CONFIG_FILE).is_file():
+        return f"{LOCAL_DIR}{path.resolve()}", 0
+    if path.is_file() and path.suffix in (".pt", ".pth", ".bin"):
+        try:
+            ckpt = load(path)
+        except CheckpointError:
+            return None
+        if isinstance(ckpt, dict) and isinstance(ckpt.get("encoder"), str):
+            return ckpt["encoder"], int(ckpt.get("context_length", 0))
+    return None
+
+
+def read_state_dict(path: str | Path, which: str = "state_dict") -> dict[str, torch.Tensor]:
+    """A CLIP state dict from a local file or folder: a plain state dict (open_clip; .safetensors too), an
+    open_clip / Hugging Face folder (FOLDER_WEIGHTS), {"state_dict": ...} (open_clip training checkpoints),
+    {"student": ..., "teacher": ...} (COSMOS release; `which` picks one), or this suite's own training checkpoint
+    (runs/checkpoints/<fingerprint>/last.pt; student encoders, or the EMA teacher's with which="teacher").
+    DDP / wrapper prefixes ("module.", "model.") are stripped."""
+    path = weights_file(path)
+    ckpt = _load_any(path)
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path} holds a {type(ckpt).__name__}, not a state dict")
     if isinstance(ckpt, dict) and "model" in ckpt and "optimizer" in ckpt:  # this suite's training checkpoint
@@ -194,14 +241,49 @@ def load_into(encoders: Encoders, path: str | Path, which: str = "state_dict") -
     encoders.model.load_state_dict(state, strict=True)
 
 
+def model_config(encoders: Encoders) -> dict:
+    """The open_clip model config of `encoders` as built (a `context_length` override included)."""
+    name = encoders.name
+    if name.startswith(LOCAL_DIR):
+        cfg = json.loads((Path(name[len(LOCAL_DIR):]) / CONFIG_FILE).read_text())["model_cfg"]
+    else:
+        cfg = open_clip.get_model_config(name)
+    cfg = json.loads(json.dumps(cfg))  # a copy
+    cfg.setdefault("text_cfg", {})["context_length"] = encoders.context_length
+    return cfg
+
+
 def export_open_clip(method, out_dir: str | Path) -> Path:
-    """Write the method's evaluation weights (student or teacher, as configured) + model config for open_clip."""
+    """Write the method's evaluation weights (student or teacher, as configured) as an open_clip folder:
+    open_clip_config.json (model and preprocessing config) + open_clip_model.safetensors."""
+    from safetensors.torch import save_file
+
     enc = method.eval_encoders()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = {"model_cfg": open_clip.get_model_config(enc.name),
+    cfg = {"model_cfg": model_config(enc),
            "preprocess_cfg": {"mean": list(OPENAI_DATASET_MEAN), "std": list(OPENAI_DATASET_STD),
                               "interpolation": "bicubic", "resize_mode": "shortest"}}
     (out / CONFIG_FILE).write_text(json.dumps(cfg, indent=1))
-    torch.save({k: v.detach().cpu() for k, v in enc.model.state_dict().items()}, out / WEIGHTS_FILE)
+    save_file({k: v.detach().cpu().contiguous() for k, v in enc.model.state_dict().items()}, out / WEIGHTS_FILE)
     return out
+
+
+def method_from_checkpoint(path: str | Path):
+    """The method a suite training checkpoint holds (it records method, config, encoder and context; checkpoints
+    written before it did need their run's config: `run.py export runs/<id>`)."""
+    import dataclasses
+
+    from . import METHODS, build_method
+
+    ckpt = load(Path(path))
+    if not (isinstance(ckpt, dict) and "model" in ckpt and isinstance(ckpt.get("method"), str)):
+        raise CheckpointError(f"{path} is not a suite training checkpoint that records its method (pass the run's "
+                              "folder, runs/<id>, instead)")
+    cls = METHODS[ckpt["method"]].Config
+    known = {f.name for f in dataclasses.fields(cls)}
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in ckpt["method_config"].items() if k in known}
+    method = build_method(ckpt["method"], cls(**fields),
+                          ckpt["encoder"], ckpt.get("context_length", 0))
+    method.load_state_dict(ckpt["model"])
+    return method

@@ -70,17 +70,19 @@ def test_fingerprint_ignores_non_semantic_keys_only():
 def _as_logged_before_the_keys_existed(cfg: dict) -> dict:
     logged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in cfg.items()}
     for section, key in C.ADDED_KEYS:
-        if section in logged:
+        if key is None:  # a top-level key
+            del logged[section]
+        elif section in logged:
             del logged[section][key]
     del logged["init"]
     return logged
 
 
 def test_keys_added_later_keep_logged_runs_fingerprints_at_their_old_default():
-    old_values = {f"{s}.{k}": v for (s, k), v in C.ADDED_KEYS.items()}
+    old_values = {s if k is None else f"{s}.{k}": v for (s, k), v in C.ADDED_KEYS.items()}
     for method in ("clip", "slip", "silc", "cosmos"):
         at_old = C.resolve({"method": method} | {k: v for k, v in old_values.items() if k.split(".")[0] in
-                                                  ("data", "train", "eval", method)})
+                                                  ("data", "train", "eval", method, "context_length")})
         assert C.fingerprint(at_old) == C.fingerprint(_as_logged_before_the_keys_existed(at_old)), method
     # a default that changed the computation changes the fingerprint: SiLC's interpolation, COSMOS's text crops,
     # EMA order and interpolation, and for every method the segmentation class names

@@ -19,9 +19,14 @@ def test_exported_method_loads_in_open_clip_with_the_same_embeddings(name, tmp_p
 
     method = _build(name).eval()
     folder = export_open_clip(method, tmp_path / "export")
-    model = open_clip.create_model(f"local-dir:{folder}").eval()
+    assert sorted(p.name for p in folder.iterdir()) == ["open_clip_config.json", "open_clip_model.safetensors"]
+    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{folder}")
+    model.eval()
     x = torch.randn(2, 3, 32, 32)
     assert torch.allclose(model.encode_image(x, normalize=True), method.encode_image(x), atol=1e-5)
+    tokens = open_clip.get_tokenizer(f"local-dir:{folder}")(["a red square", "two blue circles"])
+    assert torch.equal(tokens, method.encoders.tokenizer()(["a red square", "two blue circles"]))
+    assert torch.allclose(model.encode_text(tokens, normalize=True), method.encode_text(tokens), atol=1e-5)
 
 
 def test_strict_load_names_missing_and_unexpected_keys(tmp_path):
@@ -86,3 +91,63 @@ def test_suite_training_checkpoints_load_student_or_teacher(tmp_path):
         load_into(target, tmp_path / "last.pt", which=which)
         assert all(torch.equal(a, b) for a, b in zip(target.model.state_dict().values(),
                                                      source.model.state_dict().values())), which
+
+
+def _eval(checkpoint, runs, *extra) -> dict:
+    import json
+
+    from experiments.run import main
+
+    code = main(["eval", f"checkpoint={checkpoint}", "data.scenes=test", "eval.sets=retrieval/scenes", *extra,
+                 "--runs-dir", str(runs)])
+    assert code == 0
+    last = max((p for p in runs.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    return json.loads((last / "run.json").read_text()) | {"info": json.loads((last / "info.json").read_text())}
+
+
+def test_an_open_clip_folder_or_safetensors_file_evaluates(scenes, tmp_path):
+    import shutil
+
+    method = _build("clip").eval()
+    folder = export_open_clip(method, tmp_path / "a" / "export")
+    first = _eval(folder, tmp_path / "runs")  # no encoder=: the folder's config names the model
+    assert first["status"] == "COMPLETED" and "retrieval/scenes/i2t_r1" in first["result"]
+    moved = shutil.copytree(folder, tmp_path / "b" / "elsewhere")
+    again = _eval(moved, tmp_path / "runs2")
+    assert again["info"]["fingerprint"] == first["info"]["fingerprint"], "the weights, not where they lie"
+    assert again["result"] == first["result"]
+    single = _eval(folder / "open_clip_model.safetensors", tmp_path / "runs3", "encoder=ViT-Micro-8-32")
+    assert single["result"] == first["result"]
+    (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match="unreadable safetensors file"):
+        read_state_dict(tmp_path / "junk.safetensors")
+    with pytest.raises(CheckpointError, match="holds no weights file"):
+        read_state_dict(tmp_path)
+
+
+def test_a_suite_run_exports_to_open_clip_and_its_checkpoint_names_its_encoder(scenes, tmp_path):
+    import json
+
+    import open_clip
+
+    from experiments.run import main
+    from methods.interop import method_from_checkpoint
+
+    from .conftest import tiny_overrides
+
+    args = ["train", *(f"{k}={v}" for k, v in tiny_overrides("clip", **{"train.steps": 2}).items()),
+            "eval.sets=[]", "context_length=24",
+            "--runs-dir", str(tmp_path / "runs")]
+    assert main(args) == 0
+    fp = json.loads((tmp_path / "runs" / "1" / "info.json").read_text())["fingerprint"]
+    ckpt = tmp_path / "runs" / "checkpoints" / fp / "last.pt"
+    trained = method_from_checkpoint(ckpt).eval()
+    assert trained.encoders.name == "ViT-Micro-8-32" and trained.encoders.context_length == 24
+    assert main(["export", str(tmp_path / "runs" / "1"), str(tmp_path / "out")]) == 0
+    model = open_clip.create_model(f"local-dir:{tmp_path / 'out'}").eval()
+    tokens = open_clip.get_tokenizer(f"local-dir:{tmp_path / 'out'}")(["a red square"])
+    assert tokens.shape == (1, 24)
+    assert torch.allclose(model.encode_text(tokens, normalize=True), trained.encode_text(tokens), atol=1e-5)
+    result = _eval(ckpt, tmp_path / "runs")  # no encoder= or context_length=
+    assert result["status"] == "COMPLETED"
+    assert main(["export", str(tmp_path / "runs" / "1"), str(tmp_path / "r.pt"), "--format", "release"]) == 2

@@ -47,17 +47,27 @@ class _QuietOpenClip(logging.Filter):
 logging.getLogger().addFilter(_QuietOpenClip())
 
 
+def known_encoder(name: str) -> bool:
+    """An open_clip model name, or open_clip's `local-dir:FOLDER` with the folder's open_clip_config.json."""
+    if name.startswith("local-dir:"):
+        return (Path(name[len("local-dir:"):]) / "open_clip_config.json").is_file()
+    return name in open_clip.list_models()
+
+
 def build_encoders(name: str, context_length: int = 0) -> Encoders:
     """A randomly initialised encoder pair by open_clip name (no download: pretrained weights load elsewhere).
     context_length > 0 replaces the model config's text context (positional embedding, causal mask, tokenizer)."""
-    if name not in open_clip.list_models():
-        raise ValueError(f"unknown encoder {name!r}; valid choices: {', '.join(ZOO)} (or any open_clip ViT name)")
+    if not known_encoder(name):
+        raise ValueError(f"unknown encoder {name!r}; valid choices: {', '.join(ZOO)} (or any open_clip ViT name, or "
+                         "local-dir:FOLDER with an open_clip_config.json)")
     if not 0 <= context_length <= MAX_CONTEXT:
         raise ValueError(f"context_length must lie in [0, {MAX_CONTEXT}] tokens (0: the encoder's own), "
                          f"got {context_length}")
-    model = open_clip.create_model(name, pretrained=None, pretrained_text=False,
+    model = open_clip.create_model(name, pretrained=None, pretrained_text=False, load_weights=False,
                                    force_context_length=context_length or None)
-    return Encoders(model, name)
+    encoders = Encoders(model, name)
+    encoders.context_override = context_length
+    return encoders
 
 
 class Encoders(nn.Module):
@@ -73,6 +83,7 @@ class Encoders(nn.Module):
         self.patch_size = model.visual.patch_size[0]
         self.image_size = model.visual.image_size[0]
         self.context_length = model.context_length
+        self.context_override = 0  # a context other than the model config's (build_encoders), 0: none
         self.embed_dim = model.text_projection.shape[1]
         self.image_width = model.visual.conv1.out_channels
         self.text_width = model.transformer.width
