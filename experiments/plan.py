@@ -41,6 +41,13 @@ def cells(manifest, scale: str, seeds: tuple[int, ...] | None = None, rows: list
     return out
 
 
+def parse_rows(text: str, manifest, scale: str) -> list[str]:
+    """--rows: one row label as it stands (labels may contain commas), else comma-separated labels or first
+    words."""
+    table = manifests.rows(manifest, scale) if scale in manifest.SCALES else {}
+    return [text] if text in table else [r.strip() for r in text.split(",") if r.strip()]
+
+
 def select_row(name: str, table) -> str:
     """The row label `name` names: the label itself, or its first word when that is unique (`--rows R3,R5`
     selects "R3 COSMOS, student evaluated" and "R5 ..."; labels may contain commas)."""

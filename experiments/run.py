@@ -264,20 +264,28 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
     _archive_option(p)
     p.add_argument("--nodes", type=int, default=2, help="nodes per cell for --slurm")
     p.add_argument("--gpus-per-node", type=int, default=8, help="GPUs per node for --slurm")
+    p.add_argument("--time", default="72:00:00", help="--slurm: wall-time limit per cell")
+    p.add_argument("--partition", default="", help="--slurm: partition")
+    p.add_argument("--account", default="", help="--slurm: account")
+    p.add_argument("--cpus-per-task", type=int, default=0, help="--slurm: CPUs per node task (0: cluster default)")
+    p.add_argument("--mem", default="", help="--slurm: memory per node, e.g. 480G (default: cluster default)")
+    p.add_argument("--logs", type=Path, default=None, help="--slurm: log folder (default: <checkout>/logs)")
     args = p.parse_args(argv)
     _verbosity(args)
     try:
         seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
     except ValueError:
         raise ConfigError(f"--seeds expects comma-separated integers, got {args.seeds!r}") from None
-    rows = args.rows.split(",") if args.rows else None
+    from experiments import plan
+
+    rows = plan.parse_rows(args.rows, manifests.load(name), args.scale) if args.rows else None
     if args.slurm:
-        from experiments import plan
-        from experiments.slurm import slurm_script
+        from experiments.slurm import SlurmOptions, slurm_script
 
         todo = plan.cells(manifests.load(name), args.scale, seeds, rows, _overrides(args.set))
-        args.slurm.write_text(slurm_script(name, todo, args.scale, args.nodes, args.gpus_per_node,
-                                           str(args.runs_dir), args.set))
+        opts = SlurmOptions(args.nodes, args.gpus_per_node, args.time, args.partition, args.account,
+                            args.cpus_per_task, args.mem, **({"logs": args.logs} if args.logs else {}))
+        args.slurm.write_text(slurm_script(name, todo, args.scale, str(args.runs_dir), args.set, opts))
         print(f"wrote {args.slurm}: {len(todo)} array tasks of {args.nodes} x {args.gpus_per_node} GPUs; "
               f"submit with: sbatch {args.slurm}")
         return 0

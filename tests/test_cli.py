@@ -153,6 +153,19 @@ def test_slurm_script_has_one_array_task_per_cell_and_is_valid_bash(tmp_path):
     assert "ROWS=(CLIP CLIP SLIP SLIP SiLC SiLC COSMOS COSMOS)" in text and "SEEDS=(0 1 0 1 0 1 0 1)" in text
     assert "--set data.workers=4" in text
     subprocess.run(["bash", "-n", str(out)], check=True)
+    assert f"#SBATCH --chdir={ROOT}" in text and f" {sys.executable} -m torch.distributed.run " in text
+    assert "#SBATCH --partition" not in text and "#SBATCH --account" not in text  # only when given
+    logs = tmp_path / "slurm-logs"
+    assert main(["diagnosis", "--scale", "tiny", "--slurm", str(out), "--rows", "R3 COSMOS, student evaluated",
+                 "--seeds", "0", "--partition", "gpu", "--account", "proj1", "--time", "4:00:00",
+                 "--cpus-per-task", "32", "--mem", "480G", "--logs", str(logs)]) == 0
+    text = out.read_text()
+    for line in ("--partition=gpu", "--account=proj1", "--time=4:00:00", "--cpus-per-task=32", "--mem=480G",
+                 f"--output={logs}/diagnosis-%A_%a.out", "--array=0-0"):
+        assert f"#SBATCH {line}" in text, line
+    assert logs.is_dir(), "SLURM does not create the log folder: writing the script does"
+    assert "ROWS=('R3 COSMOS, student evaluated')" in text
+    subprocess.run(["bash", "-n", str(out)], check=True)
 
 
 def test_paper_recipes_resolve_the_official_scripts_values():

@@ -67,3 +67,57 @@ def test_dreamlip_records(tmp_path):
     (tmp_path / "recs.json").write_text(json.dumps([row]))
     assert prepare("dreamlip", tmp_path / "img", tmp_path / "out", tmp_path / "recs.json")["written"] == 1
     assert _read(tmp_path / "out")[0]["captions"] == rec
+
+
+def _img2dataset_shard(path, formats=("jpg", "webp", "png")):
+    """A shard as img2dataset's webdataset output writes it: image (its --encode_format), .txt alt-text and a
+    .json with the download's metadata, the alt-text under `caption`."""
+    import io
+
+    with wds.TarWriter(str(path)) as w:
+        for i, fmt in enumerate(formats):
+            buf = io.BytesIO()
+            Image.new("RGB", (24, 24), (30, 120, 30)).save(buf, format={"jpg": "JPEG"}.get(fmt, fmt.upper()))
+            caption = f"cheap {fmt} shoes on sale"
+            meta = {"url": f"http://x/{i}.{fmt}", "caption": caption, "key": f"{i:09d}", "status": "success",
+                    "error_message": None, "width": 24, "height": 24, "original_width": 48, "original_height": 48,
+                    "exif": "{}", "sha256": "0" * 64}
+            w.write({"__key__": f"{i:09d}", fmt: buf.getvalue(), "txt": caption.encode(),
+                     "json": json.dumps(meta).encode()})
+
+
+def test_img2dataset_shards_with_json_read_as_alt_text_and_refuse_text_crops(tmp_path):
+    from experiments import config as C
+    from methods.data.stream import recaption_share
+
+    from .conftest import tiny_overrides
+
+    shard = tmp_path / "shards" / "00000.tar"
+    shard.parent.mkdir()
+    _img2dataset_shard(shard, formats=("jpg", "jpg"))
+    samples = _read(shard.parent)
+    assert [s["captions"]["raw_caption"] for s in samples] == [["cheap jpg shoes on sale"]] * 2
+    assert all(not s["captions"]["long_captions"] and not s["captions"]["short_captions"] for s in samples)
+    assert recaption_share([str(shard)]) == (2, 0)
+    cfg = C.resolve(tiny_overrides("cosmos", **{"data.dataset": "shards", "data.shards": str(shard.parent)}))
+    try:
+        C.preflight(cfg, tmp_path / "runs")
+    except C.ConfigError as exn:
+        assert "needs synthetic captions" in str(exn)
+    else:
+        raise AssertionError("a text-crop run on alt-text-only shards must be refused")
+
+
+def test_prepare_reads_img2dataset_webp_and_png(tmp_path):
+    (tmp_path / "tars").mkdir()
+    _img2dataset_shard(tmp_path / "tars" / "00000.tar")
+    stats = prepare("img2dataset", tmp_path / "tars", tmp_path / "out")
+    assert stats == {"written": 3, "skipped": 0, "shards": 1}
+    files = tmp_path / "files" / "00000"
+    files.mkdir(parents=True)
+    for fmt in ("webp", "png"):
+        Image.new("RGB", (24, 24)).save(files / f"k{fmt}.{fmt}")
+        (files / f"k{fmt}.txt").write_text(f"a {fmt} photo")
+    assert prepare("img2dataset", tmp_path / "files", tmp_path / "out2")["written"] == 2
+    assert sorted(s["captions"]["raw_caption"][0] for s in _read(tmp_path / "out2")) == ["a png photo",
+                                                                                          "a webp photo"]

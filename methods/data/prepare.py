@@ -2,7 +2,8 @@
 
 Sources:
 - `folder`: an image folder plus a CSV or JSONL file of (image path relative to the folder, caption) rows;
-- `img2dataset`: img2dataset's "files" output (<shard>/<key>.jpg next to <key>.txt) or its webdataset tars;
+- `img2dataset`: img2dataset's "files" output (<shard>/<key>.jpg, .webp or .png next to <key>.txt) or its
+  webdataset tars (the alt-text from .txt; images of any encode format become jpg);
 - `dreamlip`: DreamLIP-style caption records (JSON list or JSONL) with `raw_caption` and any `short*caption(s)` /
   `long*caption(s)` fields (e.g. shortIB_captions, longSV_captions), each split into sentences on '.', newline
   and '</s>'; images are looked up by the record's `image` field under the image folder.
@@ -104,14 +105,18 @@ def _rows(source: str, src: Path, captions: Path | None, image_col: str, caption
                     record = {"raw_caption": split_sentences(s.get("txt", b"").decode("utf-8"))}
                 except UnicodeDecodeError:
                     record = None
-                yield s["__key__"], s.get("jpg"), record
+                yield s["__key__"], next((s[e] for e in IMAGE_EXTS if e in s), None), record
         else:
-            for img in sorted(src.rglob("*.jpg")):
+            for img in sorted(p for p in src.rglob("*") if p.suffix.lstrip(".").lower() in IMAGE_EXTS):
                 txt = img.with_suffix(".txt")
                 cap = txt.read_text(encoding="utf-8") if txt.exists() else ""
                 yield img.stem, img, {"raw_caption": split_sentences(cap)}
     else:
         raise ValueError(f"unknown prepare source {source!r}; valid choices: {', '.join(SOURCES)}")
+
+
+# The image members img2dataset writes (its --output_format webdataset / files, any --encode_format).
+IMAGE_EXTS = ("jpg", "jpeg", "webp", "png")
 
 
 def _jpeg(image) -> bytes:

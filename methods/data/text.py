@@ -9,7 +9,9 @@ shards come in, natively:
   plain string is taken as a one-item list; a long string is split into sentences). Every item becomes one
   caption of its kind, so the flattened sentence pool is the official `captions_list`, in its order;
 - PixelProse: `original_caption` (the alt-text, one item) and `caption` (split into sentences on '.', newline
-  and '</s>' as the official `split_caption`): pool = [original_caption] + sentences of caption, as the official.
+  and '</s>' as the official `split_caption`): pool = [original_caption] + sentences of caption, as the official;
+- img2dataset: its `.json` holds the downloaded alt-text as `caption` (beside url, key, status, sizes) and no
+  `original_caption`: that `caption` is the raw alt-text, never a recaption.
 A record with none of these fields, or with no non-empty caption, is a counted skip in the reader.
 """
 
@@ -61,6 +63,9 @@ def normalise_record(record) -> dict:
         return {"raw_caption": _items(record.get("raw_caption"), "raw_caption"),
                 "short_captions": [[c] for f in FLAIR_SHORT for c in _items(record.get(f), f)],
                 "long_captions": [[c] for f in FLAIR_LONG for c in _items(record.get(f), f, split=True)]}
+    if "caption" in record and "original_caption" not in record and not any(f in record for f in SUITE):
+        return {"raw_caption": _items(record.get("caption"), "caption", split=True),  # img2dataset: the alt-text
+                "short_captions": [], "long_captions": []}
     if any(f in record for f in PIXELPROSE) and not any(f in record for f in SUITE[1:]):  # PixelProse
         return {"raw_caption": _items(record.get("original_caption"), "original_caption"),
                 "short_captions": [], "long_captions": [[c] for c in _items(record.get("caption"), "caption",
