@@ -29,13 +29,26 @@ SETTINGS.DISCOVER_SOURCES = "sys"
 
 
 class SacredLogger:
-    """The loop's Logger protocol on a sacred Run."""
+    """The loop's Logger protocol on a sacred Run; with `tensorboard` (a folder) every scalar also goes to
+    TensorBoard event files there."""
 
-    def __init__(self, run):
-        self.run = run
+    def __init__(self, run, tensorboard: Path | None = None):
+        self.run, self.writer = run, None
+        if tensorboard is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(tensorboard))
+            run.info["tensorboard"] = str(tensorboard)
 
     def scalar(self, name: str, value: float, step: int) -> None:
         self.run.log_scalar(name, value, step)
+        if self.writer is not None:
+            self.writer.add_scalar(name, value, step)
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
     def info(self, key: str, value) -> None:
         self.run.info[key] = value
@@ -186,8 +199,14 @@ def train_and_evaluate(method, rc, urls: list[str], scenes, run, ckpt_dir: Path,
             save_curve_point(ckpt_dir, step, metrics, items)
         return metrics
 
-    return train(method, urls, rc.train, rc.data, seed=rc.seed, ckpt_dir=ckpt_dir, logger=SacredLogger(run),
-                 evaluate=evaluate_at, progress=True)
+    board = Path(rc.train.tensorboard) / f"{rc.method}-{ckpt_dir.name}" \
+        if rc.train.tensorboard and launch_rank() == 0 else None  # one subfolder per run (its fingerprint)
+    logger = SacredLogger(run, board)
+    try:
+        return train(method, urls, rc.train, rc.data, seed=rc.seed, ckpt_dir=ckpt_dir, logger=logger,
+                     evaluate=evaluate_at, progress=True)
+    finally:
+        logger.close()
 
 
 def numeric_environment() -> dict:

@@ -22,7 +22,7 @@ from methods.evals import PATH_KEYS
 # data.split: with one rank both splits read the same stream; with more, "samples" reproduces it exactly and
 # "shards" draws other (equally distributed) batches of the same global size.
 NON_SEMANTIC = {("data", "workers"), ("data", "split"), ("train", "ckpt_every"), ("train", "log_every"),
-                ("train", "compile"),
+                ("train", "compile"), ("train", "tensorboard"),
                 ("eval", "batch_size"), ("eval", "workers"), ("eval", "maps"), ("eval", "paths"),
                 ("eval", "other_weights")} | \
     {("eval", k) for k in PATH_KEYS}

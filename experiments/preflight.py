@@ -46,6 +46,13 @@ def preflight(run, runs_dir) -> None:
     except (ValueError, FileNotFoundError) as exn:
         raise ConfigError(str(exn)) from None
     writable_folder(Path(runs_dir) / "checkpoints", "runs dir", shown=runs_dir)
+    if run.train.tensorboard and not run.checkpoint:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            raise ConfigError("train.tensorboard needs the tensorboard package: pip install tensorboard (or "
+                              "pip install -e .[tensorboard])")
+        writable_folder(Path(run.train.tensorboard), "train.tensorboard folder")
     uses_scenes = (run.data.dataset == "scenes" and not run.checkpoint) or any(
         s.endswith("/scenes") for s in run.eval.sets)
     if uses_scenes:

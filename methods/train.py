@@ -61,6 +61,7 @@ class TrainConfig:
     log_every: int = 10
     tf32: bool = False  # on CUDA: TF32 matmuls and convolutions in fp32 parts (the official COSMOS code enables it)
     compile: bool = False  # torch.compile the method's forward (GPU runs; the first steps pay the compilation)
+    tensorboard: str = ""  # a folder: every logged scalar also goes to TensorBoard event files (a subfolder per run)
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:

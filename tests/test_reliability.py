@@ -474,3 +474,13 @@ def test_a_full_disk_marks_the_run_failed_with_one_line(scenes, tmp_path, capsys
     assert code == 1 and "Traceback" not in err
     assert err.splitlines()[-1].startswith("error: no space left on the device writing ") and "items.npz" in err
     assert json.loads((tmp_path / "runs" / "1" / "run.json").read_text())["status"] == "FAILED"
+
+
+def test_tensorboard_without_its_package_is_refused_before_any_work(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    cfg = C.resolve(tiny_overrides(**{"train.tensorboard": str(tmp_path / "tb")}))
+    with pytest.raises(C.ConfigError, match="train.tensorboard needs the tensorboard package: pip install"):
+        C.preflight(cfg, tmp_path / "runs")

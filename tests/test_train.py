@@ -195,3 +195,25 @@ def test_a_teacher_method_logs_its_student_beside_the_evaluated_teacher(scenes, 
     assert evaluate_other_weights(method, EvalConfig(sets=ev.sets, other_weights=()), scenes) == {}
     clip = build_method("clip", C.method_config(C.resolve(tiny_overrides())), "ViT-Micro-8-32")
     assert evaluate_other_weights(clip, ev, scenes) == {}  # one set of weights: nothing more
+
+
+def test_tensorboard_event_files_hold_the_logged_scalars(scenes, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    board = tmp_path / "tb"
+    cfg = C.resolve(tiny_overrides(**{"train.steps": 4, "train.log_every": 1, "train.eval_every": 2,
+                                      "eval.sets": ["retrieval/scenes"], "train.tensorboard": str(board)}))
+    assert C.fingerprint(cfg) == C.fingerprint(C.resolve(tiny_overrides(**{
+        "train.steps": 4, "train.log_every": 1, "train.eval_every": 2, "eval.sets": ["retrieval/scenes"]}))), \
+        "where the event files go is not part of the experiment"
+    run = run_training(cfg, tmp_path / "runs")
+    assert run.status == "COMPLETED"
+    (folder,) = board.iterdir()
+    assert folder.name == f"clip-{C.fingerprint(cfg)}"
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    assert {"train/loss", "train/lr", "retrieval/scenes/i2t_r1"} <= set(tags)
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4]
+    assert [e.step for e in events.Scalars("retrieval/scenes/i2t_r1")] == [2, 4]
+    assert events.Scalars("retrieval/scenes/i2t_r1")[-1].value == pytest.approx(run.result["retrieval/scenes/i2t_r1"])
