@@ -256,6 +256,7 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: write the table, figures and report from the runs logged so far")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override a key in every cell")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="the same as --set (train's syntax)")
     p.add_argument("--out", type=Path, default=Path("reports"), help="where tables/ is written")
     p.add_argument("--slurm", type=Path, default=None, metavar="FILE",
                    help="write a SLURM array script (one multi-node torchrun per cell) instead of running")
@@ -271,6 +272,7 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
     p.add_argument("--mem", default="", help="--slurm: memory per node, e.g. 480G (default: cluster default)")
     p.add_argument("--logs", type=Path, default=None, help="--slurm: log folder (default: <checkout>/logs)")
     args = p.parse_args(argv)
+    args.set = [*args.set, *args.overrides]
     _verbosity(args)
     try:
         seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
@@ -355,9 +357,11 @@ def cmd_all(argv: list[str]) -> int:
     p.add_argument("--skip", default="", help="comma-separated manifests to leave out (e.g. budget)")
     p.add_argument("--jobs", type=int, default=1, help="cells trained at once (see run.py <manifest> --jobs)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override a key in every cell")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="the same as --set (train's syntax)")
     p.add_argument("--out", type=Path, default=Path("reports"), help="where tables/ is written")
     _archive_option(p)
     args = p.parse_args(argv)
+    args.set = [*args.set, *args.overrides]
     from experiments.errors import ConfigError
     from experiments.scales import SCALES
 

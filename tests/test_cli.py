@@ -266,3 +266,12 @@ def test_a_run_is_quiet_and_ends_with_its_folder_and_a_short_metrics_table(scene
     import json
 
     assert isinstance(json.loads((tmp_path / "1" / "info.json").read_text())["environment"]["torch"], str)
+
+
+def test_manifests_take_bare_key_value_overrides_as_train_does(capsys):
+    assert main(["table3", "--dry-run", "train.steps=5", "--seeds", "0"]) == 0
+    bare = capsys.readouterr().out
+    assert main(["table3", "--dry-run", "--set", "train.steps=5", "--seeds", "0"]) == 0
+    assert capsys.readouterr().out == bare and "steps=5 " in bare
+    assert main(["table3", "--dry-run", "train.steps=0"]) == 2
+    assert "train.steps=0 must be > 0" in capsys.readouterr().err
