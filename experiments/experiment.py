@@ -163,6 +163,7 @@ def _run_main(cfg: dict, run, runs_dir: Path) -> dict:
         metrics = train_and_evaluate(method, rc, urls, scenes, run, Path(runs_dir) / "checkpoints" / fp, items)
     if launch_rank() == 0:
         save_items(items, run)
+        save_clip_benchmark(metrics, cfg, fp, eval_cfg, run)
         if scenes is not None and eval_cfg.maps:
             save_maps(method, scenes, eval_cfg.maps, run)
     return metrics
@@ -246,6 +247,22 @@ def save_items(items: dict, run) -> None:
         path = Path(tmp) / "items.npz"
         np.savez_compressed(path, **items)
         run.add_artifact(str(path))
+
+
+def save_clip_benchmark(metrics: dict, cfg: dict, fp: str, eval_cfg, run) -> None:
+    """CLIP_benchmark's result JSON (its layout and metric names) of the run's CLIP_benchmark sets, as the run's
+    clip_benchmark.json: a list of records, one per task (methods/evals/clip_benchmark.py)."""
+    import json
+    import tempfile
+
+    from methods.evals.clip_benchmark import results
+
+    records = results(metrics, cfg["encoder"], cfg["checkpoint"] or f"trained:{fp}", eval_cfg.path)
+    if records:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "clip_benchmark.json"
+            path.write_text(json.dumps(records, indent=1))
+            run.add_artifact(str(path))
 
 
 def save_curve_point(ckpt_dir: Path, step: int, metrics: dict, items: dict) -> None:

@@ -84,5 +84,11 @@ def _imagenet(cfg, scenes):
                                  templates=datasets.IMAGENET_TEMPLATES[cfg.imagenet_templates])
 
 
-EVALUATOR = Evaluator("classification", {"scenes": evalsets.classification, "imagenet": _imagenet}, run, unit,
-                      resample, paths={"imagenet": ("imagenet_dir",)})
+def _wds(cfg, scenes):
+    from .clip_benchmark import classification_set
+
+    return classification_set(cfg.path("wds_classification_dir"))
+
+
+EVALUATOR = Evaluator("classification", {"scenes": evalsets.classification, "imagenet": _imagenet, "wds": _wds},
+                      run, unit, resample, paths={"imagenet": ("imagenet_dir",), "wds": ("wds_classification_dir",)})

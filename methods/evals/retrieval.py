@@ -102,6 +102,13 @@ def _flickr(cfg, scenes):
     return datasets.flickr30k(cfg.path("flickr_images"), cfg.path("flickr_karpathy"))
 
 
-EVALUATOR = Evaluator("retrieval", {"scenes": evalsets.retrieval, "coco": _coco, "flickr30k": _flickr}, run, unit,
-                      resample, paths={"coco": ("coco_images", "coco_captions"),
-                                       "flickr30k": ("flickr_images", "flickr_karpathy")})
+def _wds(cfg, scenes):
+    from .clip_benchmark import retrieval_set
+
+    return retrieval_set(cfg.path("wds_retrieval_dir"))
+
+
+EVALUATOR = Evaluator("retrieval", {"scenes": evalsets.retrieval, "coco": _coco, "flickr30k": _flickr, "wds": _wds},
+                      run, unit, resample, paths={"coco": ("coco_images", "coco_captions"),
+                                                  "flickr30k": ("flickr_images", "flickr_karpathy"),
+                                                  "wds": ("wds_retrieval_dir",)})

@@ -1,0 +1,99 @@
+"""CLIP_benchmark's webdataset evaluation sets (the `wds_*` folders of its Hugging Face collection), read from a
+local folder, and results written in its JSON layout and metric names.
+
+A set folder holds `<split>/nshards.txt` and `<split>/0.tar ... <n-1>.tar`, and `dataset_type.txt` ("retrieval";
+absent or anything else: classification). Classification samples carry an image (webp, png, jpg or jpeg) and
+`cls` (the class index); the folder gives `classnames.txt` (one per line) and
+`zeroshot_classification_templates.txt` (one per line, the class as `{c}`). Retrieval samples carry an image
+and `txt` (its captions, one per line). The suite scores them with its own evaluators: `classification/wds`
+(eval.paths.wds_classification_dir) and `retrieval/wds` (eval.paths.wds_retrieval_dir).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..data.stream import read_all
+from .datasets import ImageTextSet, LabelledImages, _require
+
+IMAGE_MEMBERS = ("webp", "png", "jpg", "jpeg")
+_LAYOUT = ("a CLIP_benchmark wds folder: <dir>/test/nshards.txt, <dir>/test/0.tar..., classnames.txt and "
+           "zeroshot_classification_templates.txt (classification) or dataset_type.txt = retrieval")
+
+
+def _shards(root: Path, split: str) -> list[str]:
+    nshards = _require(root / split / "nshards.txt", "CLIP_benchmark nshards.txt", _LAYOUT)
+    try:
+        n = int(nshards.read_text().strip())
+    except ValueError:
+        raise ValueError(f"{nshards} does not hold a shard count") from None
+    paths = [root / split / f"{i}.tar" for i in range(n)]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{root / split}: nshards.txt says {n} shards, missing {', '.join(missing[:5])}")
+    return [str(p) for p in paths]
+
+
+def _lines(path: Path) -> list[str]:
+    return [line.strip() for line in _require(path, path.name, _LAYOUT).read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+def _image(sample: dict):
+    return next((sample[k] for k in IMAGE_MEMBERS if k in sample), None)
+
+
+def is_retrieval(root: str | Path) -> bool:
+    kind = Path(root) / "dataset_type.txt"
+    return kind.is_file() and kind.read_text().strip().lower() == "retrieval"
+
+
+def classification_set(root: str | Path, split: str = "test") -> LabelledImages:
+    """A CLIP_benchmark classification set: images, `cls` labels, its class names and templates."""
+    root = _require(root, "CLIP_benchmark classification folder", _LAYOUT)
+    if is_retrieval(root):
+        raise ValueError(f"{root} is a retrieval set (dataset_type.txt); use retrieval/wds")
+    classnames = _lines(root / "classnames.txt")
+    templates = [t.replace("{c}", "{}") for t in _lines(root / "zeroshot_classification_templates.txt")]
+    images, labels = [], []
+    for s in read_all(_shards(root, split)):
+        if "cls" in s:  # a sample without a label cannot be scored; one without an image is a counted skip
+            images.append(_image(s) or b"")
+            labels.append(int(s["cls"].decode().strip()))
+    bad = [y for y in labels if not 0 <= y < len(classnames)]
+    if bad:
+        raise ValueError(f"{root}: label {bad[0]} outside the {len(classnames)} classes of classnames.txt")
+    return LabelledImages(images, labels, classnames, templates)
+
+
+def retrieval_set(root: str | Path, split: str = "test") -> ImageTextSet:
+    """A CLIP_benchmark retrieval set: images and their captions (`txt`, one per line)."""
+    root = _require(root, "CLIP_benchmark retrieval folder", _LAYOUT)
+    images, captions, owner = [], [], []
+    for s in read_all(_shards(root, split)):
+        lines = [c.strip() for c in s.get("txt", b"").decode("utf-8", "replace").splitlines() if c.strip()]
+        if not lines:
+            continue
+        images.append(_image(s) or b"")
+        captions += lines
+        owner += [len(images) - 1] * len(lines)
+    return ImageTextSet(images, captions, owner)
+
+
+def results(metrics: dict[str, float], model: str, pretrained: str, paths) -> list[dict]:
+    """The run's `classification/wds` and `retrieval/wds` metrics as CLIP_benchmark result records (its
+    `--output` JSON: dataset, model, pretrained, task, metrics as fractions, language)."""
+    out = []
+    cls = {k.split("/")[-1]: v / 100 for k, v in metrics.items() if k.startswith("classification/wds/")}
+    if cls:
+        names = {"top1": "acc1", "top5": "acc5", "mean_per_class": "mean_per_class_recall"}
+        out.append({"dataset": Path(paths("wds_classification_dir")).name, "model": model, "pretrained": pretrained,
+                    "task": "zeroshot_classification", "language": "en",
+                    "metrics": {names[k]: v for k, v in cls.items() if k in names}})
+    ret = {k.split("/")[-1]: v / 100 for k, v in metrics.items() if k.startswith("retrieval/wds/")}
+    if ret:
+        rename = {"t2i": "image_retrieval_recall", "i2t": "text_retrieval_recall"}
+        out.append({"dataset": Path(paths("wds_retrieval_dir")).name, "model": model, "pretrained": pretrained,
+                    "task": "zeroshot_retrieval", "language": "en",
+                    "metrics": {f"{rename[k[:3]]}@{k[5:]}": v for k, v in ret.items() if k[:3] in rename}})
+    return out
