@@ -212,7 +212,9 @@ def restore(archive: Path, runs_dir: Path, fingerprints=None) -> list[str]:
     have = set(completed_runs(runs_dir))
     wanted = None if fingerprints is None else set(fingerprints)
     out = []
-    for record in sorted(p for p in archive.iterdir() if not p.name.startswith(".")):
+    from methods.progress import bar
+
+    for record in bar(sorted(p for p in archive.iterdir() if not p.name.startswith(".")), "restore", unit="run"):
         fp = record.name
         if (wanted is not None and fp not in wanted) or fp in have:
             continue

@@ -275,3 +275,17 @@ def test_manifests_take_bare_key_value_overrides_as_train_does(capsys):
     assert capsys.readouterr().out == bare and "steps=5 " in bare
     assert main(["table3", "--dry-run", "train.steps=0"]) == 2
     assert "train.steps=0 must be > 0" in capsys.readouterr().err
+
+
+def test_evaluation_shows_a_bar_per_set_on_request_and_none_in_logs(scenes, capsys):
+    from methods.evals import EvalConfig, evaluate
+
+    from .test_methods import _build
+
+    method = _build("clip").eval()
+    cfg = EvalConfig(sets=("retrieval/scenes", "classification/scenes"))
+    evaluate(method, cfg, scenes, progress=True)
+    err = capsys.readouterr().err
+    assert "evaluate" in err and "retrieval/scenes" in err and "classification/scenes" in err and "1/2" in err
+    evaluate(method, cfg, scenes)  # stderr is not a terminal here: no bar
+    assert "evaluate" not in capsys.readouterr().err

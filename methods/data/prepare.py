@@ -22,6 +22,7 @@ from pathlib import Path
 import webdataset as wds
 from PIL import Image
 
+from ..progress import bar
 from .stream import read_all
 from .text import split_sentences
 
@@ -143,7 +144,8 @@ def prepare(source: str, src: str | Path, out: str | Path, captions: str | Path 
     out.mkdir(parents=True, exist_ok=True)
     written = skipped = 0
     with wds.ShardWriter(str(out / "shard-%06d.tar"), maxcount=shard_size, verbose=0) as sink:
-        for key, image, record in _rows(source, src, Path(captions) if captions else None, image_col, caption_col):
+        rows = _rows(source, src, Path(captions) if captions else None, image_col, caption_col)
+        for key, image, record in bar(rows, f"prepare {source}", unit="sample"):
             try:
                 jpg = _jpeg(image)
                 if not record or not any(record.values()):

@@ -45,13 +45,18 @@ def check_paths(cfg: EvalConfig) -> None:
         raise ValueError(f"eval.paths.seg_names_dir={cfg.path('seg_names_dir')!r} is not a folder")
 
 
-def evaluate(method, cfg: EvalConfig, scenes: Path | None = None, items: dict | None = None) -> dict[str, float]:
+def evaluate(method, cfg: EvalConfig, scenes: Path | None = None, items: dict | None = None,
+             progress: bool | None = None) -> dict[str, float]:
     """Every configured evaluation -> flat {"<task>/<dataset>/<metric>": value}. With `items`, it also gets each
     evaluation's per-test-item records under "<task>/<dataset>/<field>" (ranks, correctness and groups, per-image
     confusion matrices): what analysis/statistics.py resamples, through the evaluator's own rule."""
+    from ..progress import bar
+
     check_sets(cfg.sets)
     metrics: dict[str, float] = {}
-    for spec in cfg.sets:
+    sets = bar(cfg.sets, "evaluate", unit="set", show=progress)
+    for spec in sets:
+        sets.set_postfix_str(spec)
         task, name = spec.split("/")
         evaluator, found = EVALUATORS[task], {}
         data = evaluator.readers[name](cfg, scenes)
