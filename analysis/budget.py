@@ -59,13 +59,17 @@ def claim_frame(points: dict[int, Cells], claims: list[tuple], batch_size: int,
             flops = max(flops_per_sample.get(better, float("nan")), flops_per_sample.get(worse, float("nan")))
             records.append({"claim": text, "step": step, "samples": samples, "pflops": samples * flops / 1e15,
                             "gap": iv.mean, "lo": iv.lo, "hi": iv.hi, "seeds": iv.seeds,
-                            "verdict": decision(iv)})
+                            "detectable": iv.detectable, "verdict": decision(iv)})
     return pd.DataFrame(records, columns=["claim", "step", "samples", "pflops", "gap", "lo", "hi", "seeds",
-                                          "verdict"])
+                                          "detectable", "verdict"])
 
 
-def sentence(verdicts: list[tuple[int, str]]) -> str:
-    """The module docstring's rule over (samples, verdict) pairs in increasing budget order."""
+def sentence(verdicts: list[tuple[int, str]], detectable: list[float] | None = None) -> str:
+    """The module docstring's rule over (samples, verdict) pairs in increasing budget order; `detectable`: the
+    smallest gap each budget's design detects with 80% power (a curve that never separates says how large a gap
+    it could have missed)."""
+    if detectable is not None:
+        worst = max((d for (_, v), d in zip(verdicts, detectable) if v != NOT_MEASURED and d == d), default=None)
     verdicts = [(b, v) for b, v in verdicts if v != NOT_MEASURED]
     if not verdicts:
         return "not measured yet"
@@ -82,6 +86,9 @@ def sentence(verdicts: list[tuple[int, str]]) -> str:
         at = ", ".join(f"{v} at {b:,}" for b, v in verdicts if v != CANNOT_TELL)
         return f"flips ({at} samples)"
     if set(words) == {CANNOT_TELL}:
+        if detectable is not None and worst is not None:
+            return (f"no gap larger than {worst:.1f} at any budget up to {verdicts[-1][0]:,} samples (the largest "
+                    "gap missed with 80% power; smaller ones cannot be told)")
         return f"never separates (up to {verdicts[-1][0]:,} samples)"
     at = ", ".join(f"{v} at {b:,}" for b, v in verdicts if v != CANNOT_TELL)
     return f"separates at some budgets only ({at} samples; cannot tell at {verdicts[-1][0]:,})"
@@ -168,13 +175,17 @@ def markdown(frame: pd.DataFrame, claims: list[tuple], flops: dict[str, float]) 
              "Each claim is judged at every evaluation during training (the paired interval over seeds and "
              "test items of the tables) and summed up by the rule in analysis/budget.py, fixed before any result: "
              "*holds / does not hold from B on* (that verdict at B and every larger budget, never the opposite "
-             "before), *flips*, *never separates*, or *separates at some budgets only*. A budget is an evaluation "
+             "before), *flips*, *no gap larger than X at any budget* (it never separates; X is the largest gap a "
+             "budget's design would miss with 80% power), or *separates at some budgets only*. The per-budget "
+             "verdicts describe a curve and are not corrected for their number; the claim's verdict is the one at "
+             "the final budget (the tables' interval there, in brackets). A budget is an evaluation "
              "during one training run (train.eval_every), not a separate run of that length: before the end the "
              "learning rate is still higher than a run of that length would end with.", ""]
     for text, *_ in claims:
         d = frame[frame["claim"] == text].sort_values("samples")
-        lines.append(f"- {text}: **{sentence(list(zip(d['samples'], d['verdict'])))}**"
-                     + (f" ({int(d['seeds'].min())} seed(s))" if len(d) else ""))
+        final = f"; at the final budget: {d['verdict'].iloc[-1]}" if len(d) else ""
+        lines.append(f"- {text}: **{sentence(list(zip(d['samples'], d['verdict'])), list(d['detectable']))}**"
+                     + (f" ({int(d['seeds'].min())} seed(s){final})" if len(d) else ""))
     lines += ["", "Training compute per sample (forward + backward, torch's FLOP counter, fp32, as each run "
               "recorded it):", "",
               "| Row | GFLOP per sample |", "|---|---|"]

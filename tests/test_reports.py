@@ -53,7 +53,7 @@ def test_table3_latex_matches_the_golden_file_and_regenerates_identically(tmp_pa
     assert "**Scale**: `tiny`" in report and "scenes-64px-test" in report and "[U] unverified summary" in report
     # fake runs: COSMOS (4th row) scores 40 + seed, CLIP 10 + seed: the paired gap is exactly 30 on both seeds
     assert "COSMOS beats CLIP on compositional understanding (SugarCrepe avg): **holds (gap +30.0, 95% interval " \
-           "[+30.0, +30.0] over 2 seed(s), seeds only (no per-item records))**" in report
+           "[+30.0, +30.0] over 2 seed(s), seeds only (no per-item records), p < 0.001)**" in report
     assert "COSMOS beats SiLC on compositional understanding: **not measured**" in report
     assert (tmp_path / "out" / "figures" / "table3-curves.png").stat().st_size > 1000
 
@@ -165,3 +165,30 @@ def test_damaged_runs_are_excluded_and_named_never_best_and_truncated_files_are_
     report = (tmp_path / "out" / "table3.md").read_text()
     assert "**Excluded as damaged**: run 1 (non-finite compositional/scenes/mean)" in report
     assert "inf" not in (tmp_path / "out" / "tables" / "table3.tex").read_text()
+
+
+def test_every_primary_claim_is_one_of_its_manifests_claims():
+    for name in manifests.names():
+        m = manifests.load(name)
+        texts = {c[0] for scale in m.SCALES for c in manifests.claims(m, scale)}
+        assert set(m.PRIMARY) <= texts, (name, set(m.PRIMARY) - texts)
+
+
+def test_secondary_claims_are_judged_on_holm_adjusted_p_and_the_primary_on_its_interval():
+    from analysis.report import claims_section, judge_claims
+    from analysis.statistics import holm
+
+    cells_ = _cells([12.0, 11.3, 12.7], [10.0, 10.0, 10.0])  # gaps 2.0, 1.3, 2.7: p about 0.04
+    claims = [("primary", "A", "B", "m"), ("second", "A", "B", "m"), ("third", "A", "B", "m")]
+    judged = judge_claims(cells_, claims, primary=("primary",))
+    gap = cells_.paired("A", "B", "m")
+    assert 0.025 < gap.p < 0.05 and judged[0][:2] == ("primary", True)
+    assert judged[0][2].startswith("holds") and "Holm" not in judged[0][2]
+    adjusted = holm([gap.p, gap.p])[0]  # two secondary claims: p x 2 > 0.05
+    assert adjusted == pytest.approx(2 * gap.p)
+    assert all(v.startswith("cannot tell") and f"Holm-adjusted p {adjusted:.3f}" in v for _, _, v in judged[1:])
+    text = "\n".join(claims_section(cells_, claims, primary=("primary",)))
+    assert "Primary (registered before the runs" in text and "Holm-adjusted across these 2" in text
+    alone = judge_claims(cells_, claims[1:2])  # one secondary claim: Holm leaves p as it is
+    assert alone[0][2].startswith("holds")
+    assert all("detectable with 80% power" in v for _, _, v in judged[1:])

@@ -119,3 +119,61 @@ def test_a_run_records_items_that_reproduce_every_logged_metric(scenes, tmp_path
         assert got[0] == pytest.approx(value, rel=1e-6), key  # the evaluators average in float32
         checked += 1
     assert checked >= 20  # recalls, top-1/5, every compositional and perception group, mIoU, linear top-1
+
+
+def _studies(n_studies: int, seeds: int, gap: float = 0.0, items: int = 200, n_boot: int = 200, seed: int = 0,
+             sd_seed: float = 1.0, sd_item: float = 5.0, sd_noise: float = 3.0):
+    """Simulated paired studies with a known true gap: per seed s and test item i the paired difference is
+    gap + a_s + b_i + e_si (a: training noise, b: which items the test set drew, e: their interaction); each study
+    draws its own test set and its item standard error by the suite's bootstrap (the same resampled items for
+    every seed). Yields (per-seed values, item bootstrap SE)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n_studies):
+        x = gap + rng.normal(0, sd_seed, (seeds, 1)) + rng.normal(0, sd_item, (1, items)) + \
+            rng.normal(0, sd_noise, (seeds, items))
+        w = rng.multinomial(items, np.full(items, 1.0 / items), size=n_boot)
+        boot = w @ x.mean(axis=0) / items  # the seed-mean under each resampled test set
+        yield x.mean(axis=1), float(boot.std(ddof=1))
+
+
+@pytest.mark.parametrize("seeds", [3, 5, 8])
+def test_the_interval_covers_the_true_gap_95_percent_of_the_time(seeds):
+    from analysis.statistics import combine
+
+    ivs = [combine(v, se) for v, se in _studies(2000, seeds, gap=2.0, seed=seeds)]
+    coverage = np.mean([iv.lo <= 2.0 <= iv.hi for iv in ivs])
+    assert 0.945 <= coverage <= 0.98, coverage  # conservative by design (module docstring), never liberal
+    # the width is the analytic sqrt((t_{S-1} seed SE)^2 + (1.96 item SE)^2); p < 0.05 iff 0 is outside
+    v, se = next(_studies(1, seeds, seed=99))
+    iv = combine(v, se)
+    seed_se = math.sqrt(v.var(ddof=1) / seeds)
+    assert iv.half == pytest.approx(math.hypot(t_quantile(seeds - 1) * seed_se, 1.959964 * se), rel=1e-6)
+    assert t_quantile(iv.df) * iv.se == pytest.approx(iv.half, rel=1e-6)
+    assert all((iv.p < 0.05) == (iv.lo > 0 or iv.hi < 0) for iv in ivs[:300])
+
+
+def test_the_detectable_gap_is_detected_80_percent_of_the_time():
+    from analysis.statistics import combine
+
+    first = [combine(v, se) for v, se in _studies(400, 5, seed=7)]
+    gap = float(np.median([iv.detectable for iv in first]))  # this design's detectable gap
+    hits = np.mean([combine(v, se).lo > 0 for v, se in _studies(2000, 5, gap=gap, seed=8)])
+    assert 0.75 <= hits <= 0.85, hits
+
+
+def test_satterthwaite_holm_and_p_values_on_known_answers():
+    from analysis.statistics import combine, holm, satterthwaite_df
+
+    assert satterthwaite_df(1.0, 3, 1.0) == pytest.approx(8.0)  # 2 x (2 / 1)^2
+    assert satterthwaite_df(1.0, 3, 0.0) == pytest.approx(2.0)  # no item part: the t interval's S - 1
+    assert math.isinf(satterthwaite_df(0.0, 3, 1.0))
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, float("nan")])[0] == 0.5 and math.isnan(holm([0.5, float("nan")])[1])
+    iv = combine([1.0, 2.0, 3.0])  # mean 2, se 1/sqrt(3), df 2 (no item part: the t interval)
+    assert iv.df == pytest.approx(2.0, rel=1e-6)
+    from scipy.stats import t
+
+    assert iv.p == pytest.approx(2 * t.sf(2 / (1 / math.sqrt(3)), 2))
+    assert iv.detectable == pytest.approx((t.ppf(0.975, 2) + t.ppf(0.8, 2)) / math.sqrt(3))
+    assert "detectable with 80% power: a gap of" in verdict(iv)
+    assert verdict(combine([2.0, 2.1, 1.9]), adjusted_p=0.2).startswith("cannot tell"), "Holm decides secondaries"

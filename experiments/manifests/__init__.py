@@ -41,6 +41,9 @@ class Manifest:
     # row's seed-mean and gap(better, worse, metric) its paired interval (.mean, .lo, .hi) against another row
     DECISION: object = None
     CAVEATS: tuple = ()  # what the numbers do not show (sentences), printed in the report beside the verdicts
+    # the texts of the primary claims, registered before the runs: judged on their own interval; every other claim
+    # is secondary, judged on Holm-adjusted p-values across the manifest's secondary claims (analysis/statistics.py)
+    PRIMARY: tuple = ()
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(Manifest) if f.name.isupper())

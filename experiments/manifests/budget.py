@@ -81,3 +81,6 @@ CAVEATS = (
     "'Never separates' is 'not detectable with 3 seeds': the gap detected with 80% power is about 1.25x an "
     "interval's half-width, more than the paper's small Table 5 steps. Details: docs/findings.md.",
 )
+# Primary claims (analysis/statistics.py; the others are judged with Holm): chosen 2026-12-05 as the paper's
+# headline claim for this artefact, after the committed tiny runs and before any rerun on a new profile.
+PRIMARY = ("table1/2: COSMOS beats CLIP on I2T R@1", "table3: COSMOS beats CLIP on SugarCrepe-style avg")
