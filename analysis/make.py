@@ -76,14 +76,23 @@ def write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir
 
 
 def decision_section(manifest, stats, cells_, want: int) -> str:
-    """The manifest's pre-registered rule (its DECISION) applied to the logged rows, as a report section."""
+    """The manifest's pre-registered rule (its DECISION) applied to the logged rows, as a report section; it is
+    provisional while a row the rule reads lacks some of its seeds (rows outside the rule do not count)."""
+    used: set[str] = set()
+
     def mean(row: str, metric: str) -> float:
+        used.add(row)
         sel = stats[(stats["row"] == row) & (stats["metric"] == metric)]
         return float(sel["mean"].iloc[0]) if len(sel) and sel["n"].iloc[0] else float("nan")
 
-    lines = manifest.DECISION(mean, cells_.paired)
-    seeds = cells_.runs.groupby("row")["seed"].nunique() if len(cells_.runs) else {}
-    short = [f"{row}: {n} of {want}" for row, n in dict(seeds).items() if n < want]  # want: the cells' seeds
+    def gap(better: str, worse: str, metric: str):
+        used.update((better, worse))
+        return cells_.paired(better, worse, metric)
+
+    lines = manifest.DECISION(mean, gap)
+    seeds = dict(cells_.runs.groupby("row")["seed"].nunique()) if len(cells_.runs) else {}
+    short = [f"{row}: {seeds.get(row, 0)} of {want}" for row in manifest.ROWS if row in used
+             and seeds.get(row, 0) < want]  # want: the cells' seeds
     if short:  # a rule registered for all seeds decides nothing on part of them
         lines = [f"**Provisional, not the verdict**: some rows lack seeds ({'; '.join(short)}); the rule decides "
                  "only when every row has all of them"] + lines

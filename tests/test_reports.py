@@ -143,7 +143,11 @@ def test_a_pre_registered_decision_and_the_caveats_are_written_into_the_report(t
     assert "Provisional" not in report
     import shutil
 
-    shutil.rmtree(tmp_path / "runs" / str(len(todo)))  # the last row's last seed is missing
+    shutil.rmtree(tmp_path / "runs" / str(len(todo)))  # the last row (R8, outside the rule) lacks a seed
+    write_table("diagnosis", manifest, todo, tmp_path / "runs", tmp_path / "out")
+    assert "Provisional" not in (tmp_path / "out" / "diagnosis.md").read_text()
+    r6 = next(i for i, c in enumerate(todo) if c.row.startswith("R6") and c.seed == 2)
+    shutil.rmtree(tmp_path / "runs" / str(r6 + 1))  # a row the rule reads lacks a seed
     write_table("diagnosis", manifest, todo, tmp_path / "runs", tmp_path / "out")
     report = (tmp_path / "out" / "diagnosis.md").read_text()
     assert "**Provisional, not the verdict**: some rows lack seeds (R6 COSMOS, whole captions: 2 of 3)" in report
