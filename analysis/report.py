@@ -34,7 +34,7 @@ def claims_section(cells, claims: list[tuple], primary=()) -> list[str]:
     rest = [f"- {text}: **{v}**" for text, is_primary, v in judged if not is_primary]
     lines = ["## The paper's claims at this scale", ""]
     if first:
-        lines += ["Primary (registered before the runs; judged on its own 95% interval):", "", *first, ""]
+        lines += ["Primary (the manifest's PRIMARY, the paper's headline claim here; judged on its own 95% interval):", "", *first, ""]
     if rest:
         lines += [f"{'Secondary' if first else 'All claims are secondary'} (judged on p-values Holm-adjusted across "
                   f"these {len(rest)}; a claim holds when its adjusted p < 0.05):", "", *rest, ""]

@@ -9,7 +9,7 @@ finite test set). Both enter every interval:
   the difference stays paired): the bootstrap variance of the seed-mean.
 The half-width is sqrt((t_{0.975, S-1} x seed SE)^2 + (1.96 x item SE)^2), conservative: the item-by-seed
 interaction is counted in both parts, and the quantiles combine in quadrature. Simulated over 2,000 studies
-(tests/test_statistics.py) it covers 95.4-97.8% at 3, 5 and 8 seeds; a Welch-Satterthwaite df on the combined
+(tests/test_statistics.py) it covers 95.3-97.8% at 3, 5 and 8 seeds; a Welch-Satterthwaite df on the combined
 variance, measured in the same simulation, covers only 91-95% at 3 seeds (its df grows exactly when the seed
 spread is underestimated), so it is not used.
 With one seed the training part is unknown and a claim cannot be decided.

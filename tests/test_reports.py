@@ -192,7 +192,7 @@ def test_secondary_claims_are_judged_on_holm_adjusted_p_and_the_primary_on_its_i
     assert adjusted == pytest.approx(2 * gap.p)
     assert all(v.startswith("cannot tell") and f"Holm-adjusted p {adjusted:.3f}" in v for _, _, v in judged[1:])
     text = "\n".join(claims_section(cells_, claims, primary=("primary",)))
-    assert "Primary (registered before the runs" in text and "Holm-adjusted across these 2" in text
+    assert "Primary (the manifest's PRIMARY" in text and "Holm-adjusted across these 2" in text
     alone = judge_claims(cells_, claims[1:2])  # one secondary claim: Holm leaves p as it is
     assert alone[0][2].startswith("holds")
     assert all("detectable with 80% power" in v for _, _, v in judged[1:])
