@@ -304,6 +304,10 @@ def evaluate_checkpoint(method, cfg: dict, eval_cfg, scenes, run, items: dict | 
 def run_training(cfg: dict, runs_dir: Path = Path("runs"), mongo_url: str | None = None):
     """Run one validated config as a sacred run; returns the sacred Run (its .result holds the metrics)."""
     C.preflight(cfg, runs_dir)
+    from .scales import absurd_estimate
+
+    if (warning := absurd_estimate(cfg)) and launch_rank() == 0:
+        print(warning, file=sys.stderr)
     ex = make_experiment(cfg, Path(runs_dir), mongo_url)
     # the pid in run.json from the start (info.json waits for the first heartbeat): a run killed before it is
     # still recognised as dead (experiments/records.py)

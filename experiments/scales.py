@@ -110,6 +110,19 @@ def estimate_seconds(cfg: dict) -> float | None:
     return per_step * steps * batch / 32 + TINY_RUN_OVERHEAD_S + TINY_EVAL_S * evals
 
 
+ABSURD_S = 24 * 3600  # a tiny-scale run estimated longer than a day on the reference CPU is almost surely a typo
+
+
+def absurd_estimate(cfg: dict) -> str | None:
+    """A one-line warning when a tiny-scale run's estimate (steps x measured step time) exceeds ABSURD_S; else
+    None. The run is not refused: a long CPU run may be meant."""
+    sec = estimate_seconds(cfg)
+    if sec is None or sec <= ABSURD_S:
+        return None
+    return (f"warning: this run is estimated at {sec / 86400:.1f} days on the reference 2-core CPU "
+            f"(train.steps={cfg['train']['steps']:,} x batch {cfg['train']['batch_size']}); check train.steps")
+
+
 def estimate(cfg: dict) -> str:
     """A one-line cost estimate of a run: wall minutes on the reference CPU at tiny scale, else samples seen."""
     if cfg.get("checkpoint"):

@@ -179,3 +179,63 @@ def test_a_truncated_record_is_skipped_and_never_copied_again_and_again(copy_of,
     run_json.write_text(run_json.read_text()[:100])
     for _ in range(3):  # every call refuses it: no new run folder each time
         _refused(store, tmp_path, "unreadable run.json")
+
+
+class _Killed(BaseException):
+    """A kill -9 stand-in: not an Exception, so nothing on the way catches it."""
+
+
+def _boundaries(monkeypatch, kill_at: int | None):
+    """Count every file boundary (a file written, a folder renamed) of the archive code; raise _Killed at the
+    kill_at-th one, before it happens. Returns the counter (a list holding the count)."""
+    import pathlib
+
+    count = [0]
+    real_replace, real_write = A.os.replace, pathlib.Path.write_bytes
+
+    def step():
+        count[0] += 1
+        if kill_at is not None and count[0] == kill_at:
+            raise _Killed
+
+    def replace(src, dst):
+        step()
+        return real_replace(src, dst)
+
+    def write_bytes(self, data):
+        step()
+        return real_write(self, data)
+
+    monkeypatch.setattr(A.os, "replace", replace)
+    monkeypatch.setattr(pathlib.Path, "write_bytes", write_bytes)
+    return count
+
+
+def test_a_kill_at_every_file_boundary_of_restore_or_export_leaves_everything_consistent(copy_of, tmp_path,
+                                                                                         monkeypatch):
+    import shutil
+
+    store, fp, record = copy_of
+    with monkeypatch.context() as m:
+        n = _boundaries(m, None)
+        A.restore(store, tmp_path / "count-runs")
+        restore_steps = n[0]
+        A.export(tmp_path / "count-runs", [fp], store)
+        export_steps = n[0] - restore_steps
+    assert restore_steps > 5 and export_steps > 5
+    for k in range(1, restore_steps + 1):
+        runs = tmp_path / f"restore-{k}"
+        with monkeypatch.context() as m, pytest.raises(_Killed):
+            _boundaries(m, k)
+            A.restore(store, runs)
+        assert len(load_runs(runs)) == 0, f"killed at boundary {k}: a partial run counts"
+        assert A.restore(store, runs) == [fp] and len(load_runs(runs)) == 1, k
+    source = tmp_path / "count-runs"
+    for k in range(1, export_steps + 1):
+        archive = tmp_path / f"archive-{k}"
+        shutil.copytree(store, archive)
+        with monkeypatch.context() as m, pytest.raises(_Killed):
+            _boundaries(m, k)
+            A.export(source, [fp], archive)
+        assert A.restore(archive, tmp_path / f"after-{k}") == [fp], f"killed at export boundary {k}: record lost"
+        assert A.export(source, [fp], archive) == [fp] and not list(archive.glob(".*")), k

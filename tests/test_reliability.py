@@ -484,3 +484,13 @@ def test_tensorboard_without_its_package_is_refused_before_any_work(tmp_path, mo
     cfg = C.resolve(tiny_overrides(**{"train.tensorboard": str(tmp_path / "tb")}))
     with pytest.raises(C.ConfigError, match="train.tensorboard needs the tensorboard package: pip install"):
         C.preflight(cfg, tmp_path / "runs")
+
+
+def test_an_absurd_tiny_estimate_is_one_warning_line():
+    from experiments.scales import absurd_estimate
+
+    assert absurd_estimate(C.resolve({"method": "cosmos"})) is None  # the tiny profile: minutes
+    line = absurd_estimate(C.resolve({"method": "cosmos", "train.steps": 10_000_000}))
+    assert line.startswith("warning: this run is estimated at ") and "days" in line and "train.steps=10,000,000" in line
+    assert "\n" not in line
+    assert absurd_estimate(C.resolve({"method": "clip", "scale": "paper", "data.shards": "/d"})) is None
