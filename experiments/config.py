@@ -46,7 +46,8 @@ TOP_LEVEL = {  # key: (default, documentation)
     "checkpoint": ("", "a local weights file -> an eval-only run (no training) of those weights in `encoder`"),
     "checkpoint_weights": ("state_dict", "which part of a checkpoint to evaluate: state_dict, student or teacher "
                                          "(a release file)"),
-    "init": ("", "a COSMOS release file whose student and teacher start a training run (continued training)"),
+    "init": ("", "weights a training run starts from: a COSMOS release file (student and teacher), or an open_clip / "
+                 "Hugging Face folder, .safetensors or state dict (the encoders; a teacher starts as their copy)"),
     "recipe": ("", "the official recipe a paper-scale run follows (experiments/recipes.py; default cc3m)"),
     "recipe_samples": (0, "the training-set size, where the official code derives the steps from it (0: the "
                           "recipe's)"),
@@ -230,8 +231,8 @@ def validate(cfg: dict, node: DictConfig | None = None) -> None:
                           f"{', '.join(CHECKPOINT_WEIGHTS)}")
     if cfg["checkpoint"] and not os.path.isfile(cfg["checkpoint"]) and not os.path.isdir(cfg["checkpoint"]):
         raise ConfigError(f"checkpoint {cfg['checkpoint']!r} is neither a file nor an open_clip / Hugging Face folder")
-    if cfg.get("init") and not os.path.isfile(cfg["init"]):
-        raise ConfigError(f"init {cfg['init']!r} is not a file")
+    if cfg.get("init") and not os.path.isfile(cfg["init"]) and not os.path.isdir(cfg["init"]):
+        raise ConfigError(f"init {cfg['init']!r} is neither a file nor an open_clip / Hugging Face folder")
     _build(node) if node is not None else typed(cfg)
     try:
         check_sets(cfg["eval"]["sets"], cfg["eval"]["other_weights"])

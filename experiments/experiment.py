@@ -146,9 +146,9 @@ def _run_main(cfg: dict, run, runs_dir: Path) -> dict:
     torch.manual_seed(cfg["seed"])
     method = build_method(cfg["method"], rc.method_config, cfg["encoder"], cfg["context_length"])
     if cfg.get("init") and not cfg["checkpoint"]:
-        from methods.interop import load_release
+        from methods.interop import load_init
 
-        load_release(method, cfg["init"])  # a resumed run's checkpoint overrides it in train()
+        load_init(method, cfg["init"])  # a resumed run's checkpoint overrides it in train()
         run.info["init"] = cfg["init"]
     if not cfg["checkpoint"] and launch_rank() == 0:  # the compute axis of budget comparisons (one rank)
         from methods.flops import flops_per_sample

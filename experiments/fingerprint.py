@@ -60,7 +60,9 @@ def fingerprint(cfg: dict) -> str:
     sem.pop("recipe", None)
     sem.pop("recipe_samples", None)
     if cfg.get("init"):  # the starting weights are the file's content, wherever it lies
-        sem["init"] = file_sha256(cfg["init"])
+        from methods.interop import weights_file
+
+        sem["init"] = file_sha256(weights_file(cfg["init"]))
     else:
         sem.pop("init", None)  # added after runs were logged: absent = a run from scratch
     if cfg["data"]["dataset"] == "scenes":  # the generated data itself (settings + generator version)

@@ -209,6 +209,20 @@ def load_release(method, path: str | Path) -> None:
     method.load_state_dict(state, strict=True)
 
 
+def load_init(method, path: str | Path) -> None:
+    """Start a training run from `path`: a COSMOS release file loads into every part of a COSMOS method (student
+    and teacher, `load_release`); any other checkpoint (open_clip / Hugging Face folder, .safetensors, state dict)
+    loads into the encoders, and an EMA teacher starts as a copy of that student."""
+    path = Path(path)
+    if path.is_file() and path.suffix != ".safetensors":
+        ckpt = load(path)
+        if isinstance(ckpt, dict) and isinstance(ckpt.get("student"), dict) and isinstance(ckpt.get("teacher"), dict):
+            return load_release(method, path)
+    load_into(method.encoders, path)
+    if hasattr(method, "teacher"):
+        method.teacher.update(method.student, 0.0)  # momentum 0: the teacher becomes the loaded student
+
+
 def export_release(method, path: str | Path, name: str = "cosmos-suite", epoch: int = 0) -> Path:
     """Write a COSMOS method in the release layout: {"epoch", "name", "student" (keys prefixed "module.", as saved
     from DDP), "teacher"}; the official code's resume path strips the prefix and loads both strictly."""

@@ -151,3 +151,29 @@ def test_a_suite_run_exports_to_open_clip_and_its_checkpoint_names_its_encoder(s
     result = _eval(ckpt, tmp_path / "runs")  # no encoder= or context_length=
     assert result["status"] == "COMPLETED"
     assert main(["export", str(tmp_path / "runs" / "1"), str(tmp_path / "r.pt"), "--format", "release"]) == 2
+
+
+def test_init_from_an_open_clip_folder_starts_student_and_teacher_from_its_weights(tmp_path):
+    import shutil
+
+    from experiments import config as C
+    from methods.interop import load_init
+
+    source = _build("clip").eval()
+    with torch.no_grad():
+        for p in source.encoders.parameters():
+            p.add_(0.01)
+    folder = export_open_clip(source, tmp_path / "a" / "pretrained")
+    method = _build("cosmos")
+    load_init(method, folder)
+    want = source.encoders.model.state_dict()
+    for enc in (method.encoders, method.teacher_encoders()):
+        assert all(torch.equal(v, want[k]) for k, v in enc.model.state_dict().items())
+    from .conftest import tiny_overrides
+
+    cfg = C.resolve(tiny_overrides("cosmos", init=str(folder)))
+    moved = shutil.copytree(folder, tmp_path / "b" / "moved")
+    assert C.fingerprint(cfg) == C.fingerprint(C.resolve(tiny_overrides("cosmos", init=str(moved))))
+    assert C.fingerprint(cfg) != C.fingerprint(C.resolve(tiny_overrides("cosmos")))
+    with pytest.raises(C.ConfigError, match="neither a file nor an open_clip"):
+        C.resolve(tiny_overrides("cosmos", init=str(tmp_path / "nowhere")))
