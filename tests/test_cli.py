@@ -146,7 +146,7 @@ def test_slurm_script_has_one_array_task_per_cell_and_is_valid_bash(tmp_path):
 
     out = tmp_path / "table3.sh"
     assert main(["table3", "--slurm", str(out), "--seeds", "0,1", "--nodes", "2", "--gpus-per-node", "8",
-                 "--set", "data.workers=4"]) == 0
+                 "--set", "data.workers=4", "--logs", str(tmp_path / "logs")]) == 0
     text = out.read_text()
     assert "#SBATCH --array=0-7" in text and "#SBATCH --nodes=2" in text and "--nproc_per_node 8" in text
     assert "ROWS=(CLIP SLIP SiLC COSMOS CLIP SLIP SiLC COSMOS)" not in text  # cells are row-major: row x seeds
