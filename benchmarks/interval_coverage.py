@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scipy.stats import t  # noqa: E402
 
-from analysis.statistics import combine  # noqa: E402
+from analysis.statistics import combine, satterthwaite_df  # noqa: E402
 from tests.test_statistics import _studies  # noqa: E402
 
 
@@ -31,8 +31,7 @@ def main() -> None:
             for v, se in _studies(2000, seeds, gap=2.0, seed=seeds, sd_seed=sd_seed):
                 quad += combine(v, se).lo <= 2.0 <= combine(v, se).hi
                 seed_var = v.var(ddof=1) / seeds
-                var = seed_var + se ** 2
-                half = t.ppf(0.975, (seeds - 1) * (var / seed_var) ** 2) * math.sqrt(var)
+                half = t.ppf(0.975, satterthwaite_df(seed_var, seeds, se ** 2)) * math.sqrt(seed_var + se ** 2)
                 ws += abs(v.mean() - 2.0) <= half
             print(f"| {seeds} | {sd_seed} | {quad / 20:.2f}% | {ws / 20:.2f}% |")
 

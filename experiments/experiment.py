@@ -44,7 +44,6 @@ class SacredLogger:
         self.run.log_scalar(name, value, step)
         if self.writer is not None:
             self.writer.add_scalar(name, value, step)
-            self.writer.flush()
 
     def close(self) -> None:
         if self.writer is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 from methods import METHODS
 from methods.data.stream import MAX_PIXELS
@@ -73,10 +72,13 @@ def fingerprint(cfg: dict) -> str:
 def encoder_identity(name: str) -> str:
     """An encoder as the fingerprint sees it: its name, or for open_clip's local-dir:FOLDER the content of the
     folder's model config (not where the folder lies)."""
-    if not name.startswith("local-dir:"):
+    from methods.encoders import CONFIG_FILE, LOCAL_DIR, local_dir
+
+    folder = local_dir(name)
+    if folder is None:
         return name
-    cfg = json.loads((Path(name[len("local-dir:"):]) / "open_clip_config.json").read_text())["model_cfg"]
-    return "local-dir:" + hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+    cfg = json.loads((folder / CONFIG_FILE).read_text())["model_cfg"]
+    return LOCAL_DIR + hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def file_sha256(path: str) -> str:

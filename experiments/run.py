@@ -150,11 +150,12 @@ def _export_method(source: Path, runs_dir: Path | None):
     path = (runs_dir or source.parent) / "checkpoints" / fp / "last.pt"
     if not path.is_file():
         raise ConfigError(f"export: run {source.name} left no checkpoint ({path} is missing)")
-    if isinstance(load(path).get("method"), str):
-        return interop.method_from_checkpoint(path)
+    ckpt = load(path)
+    if isinstance(ckpt.get("method"), str):
+        return interop.method_from_checkpoint(path, ckpt)
     cfg = json.loads((source / "config.json").read_text())
     method = build_method(cfg["method"], C.typed(cfg).method_config, cfg["encoder"], cfg.get("context_length", 0))
-    method.load_state_dict(load(path)["model"])
+    method.load_state_dict(ckpt["model"])
     return method
 
 

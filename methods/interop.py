@@ -24,15 +24,13 @@ from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
 from .checkpoint import load
 from .cosmos import RELEASE_NAMES, RELEASE_XATTN
-from .encoders import Encoders
+from .encoders import CONFIG_FILE, LOCAL_DIR, Encoders, local_dir
 from .errors import CheckpointError
 
 WEIGHTS_FILE = "open_clip_model.safetensors"
-CONFIG_FILE = "open_clip_config.json"
 # The weights file of an open_clip / Hugging Face folder, in open_clip's order of preference.
 FOLDER_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors", "open_clip_pytorch_model.bin",
                   "model.safetensors", "pytorch_model.bin")
-LOCAL_DIR = "local-dir:"  # open_clip's schema for a model folder
 _PREFIXES = ("module.", "model.", "encoders.model.")
 
 
@@ -51,7 +49,7 @@ def weights_file(path: str | Path) -> Path:
 
 
 def _load_any(path: Path):
-    """A checkpoint file's content: safetensors by their format, anything else by torch.load(weights_only)."""
+    """A checkpoint file's content: safetensors by their format, anything else by checkpoint.load (weights only)."""
     if path.suffix != ".safetensors":
         return load(path)
     from safetensors import SafetensorError
@@ -70,13 +68,19 @@ def checkpoint_encoder(path: str | Path) -> tuple[str, int] | None:
     if path.is_dir() and (path / CONFIG_FILE).is_file():
         return f"{LOCAL_DIR}{path.resolve()}", 0
     if path.is_file() and path.suffix in (".pt", ".pth", ".bin"):
-        try:
-            ckpt = load(path)
-        except CheckpointError:
-            return None
+        ckpt = _metadata(path)
         if isinstance(ckpt, dict) and isinstance(ckpt.get("encoder"), str):
             return ckpt["encoder"], int(ckpt.get("context_length", 0))
     return None
+
+
+def _metadata(path: Path):
+    """A checkpoint's content with its tensors memory-mapped, not read (a start-up look at its keys costs no
+    weights' I/O); None when the file is not a zip-format torch checkpoint or cannot be read."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - a legacy or garbage file: the real load reports it by name
+        return None
 
 
 def read_state_dict(path: str | Path, which: str = "state_dict") -> dict[str, torch.Tensor]:
@@ -215,7 +219,7 @@ def load_init(method, path: str | Path) -> None:
     loads into the encoders, and an EMA teacher starts as a copy of that student."""
     path = Path(path)
     if path.is_file() and path.suffix != ".safetensors":
-        ckpt = load(path)
+        ckpt = _metadata(path)
         if isinstance(ckpt, dict) and isinstance(ckpt.get("student"), dict) and isinstance(ckpt.get("teacher"), dict):
             return load_release(method, path)
     load_into(method.encoders, path)
@@ -257,11 +261,9 @@ def load_into(encoders: Encoders, path: str | Path, which: str = "state_dict") -
 
 def model_config(encoders: Encoders) -> dict:
     """The open_clip model config of `encoders` as built (a `context_length` override included)."""
-    name = encoders.name
-    if name.startswith(LOCAL_DIR):
-        cfg = json.loads((Path(name[len(LOCAL_DIR):]) / CONFIG_FILE).read_text())["model_cfg"]
-    else:
-        cfg = open_clip.get_model_config(name)
+    folder = local_dir(encoders.name)
+    cfg = json.loads((folder / CONFIG_FILE).read_text())["model_cfg"] if folder else \
+        open_clip.get_model_config(encoders.name)
     cfg = json.loads(json.dumps(cfg))  # a copy
     cfg.setdefault("text_cfg", {})["context_length"] = encoders.context_length
     return cfg
@@ -283,14 +285,15 @@ def export_open_clip(method, out_dir: str | Path) -> Path:
     return out
 
 
-def method_from_checkpoint(path: str | Path):
+def method_from_checkpoint(path: str | Path, ckpt: dict | None = None):
     """The method a suite training checkpoint holds (it records method, config, encoder and context; checkpoints
-    written before it did need their run's config: `run.py export runs/<id>`)."""
+    written before it did need their run's config: `run.py export runs/<id>`). `ckpt`: the file's content when
+    the caller has read it already."""
     import dataclasses
 
     from . import METHODS, build_method
 
-    ckpt = load(Path(path))
+    ckpt = load(Path(path)) if ckpt is None else ckpt
     if not (isinstance(ckpt, dict) and "model" in ckpt and isinstance(ckpt.get("method"), str)):
         raise CheckpointError(f"{path} is not a suite training checkpoint that records its method (pass the run's "
                               "folder, runs/<id>, instead)")

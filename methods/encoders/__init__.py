@@ -47,11 +47,19 @@ class _QuietOpenClip(logging.Filter):
 logging.getLogger().addFilter(_QuietOpenClip())
 
 
+LOCAL_DIR = "local-dir:"  # open_clip's schema for a model folder
+CONFIG_FILE = "open_clip_config.json"  # that folder's model and preprocessing config
+
+
+def local_dir(name: str) -> Path | None:
+    """The folder of an encoder named `local-dir:FOLDER`, else None."""
+    return Path(name[len(LOCAL_DIR):]) if name.startswith(LOCAL_DIR) else None
+
+
 def known_encoder(name: str) -> bool:
     """An open_clip model name, or open_clip's `local-dir:FOLDER` with the folder's open_clip_config.json."""
-    if name.startswith("local-dir:"):
-        return (Path(name[len("local-dir:"):]) / "open_clip_config.json").is_file()
-    return name in open_clip.list_models()
+    folder = local_dir(name)
+    return (folder / CONFIG_FILE).is_file() if folder else name in open_clip.list_models()
 
 
 def build_encoders(name: str, context_length: int = 0) -> Encoders:
