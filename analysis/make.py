@@ -64,7 +64,11 @@ def write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir
         sections.append(section)
         figs += budget_figs
     if manifest.DECISION is not None:
-        sections.append(decision_section(manifest, stats, cells_, len({c.seed for c in todo})))
+        registered = set(manifests.seeds(manifest, scale))  # a rule reads the seeds it was registered on
+        ruled = Cells(runs[runs["seed"].isin(registered)] if len(runs) else runs, cells_.results, runs_dir)
+        sections.append(decision_section(manifest, cell_stats(ruled, list(dict.fromkeys(c.row for c in todo)),
+                                                              list(columns)), ruled,
+                                         len({c.seed for c in todo} & registered)))
     data = ", ".join(sorted(set(runs["data"].dropna()))) if len(runs) else "no runs yet"
     md = report.render(name, manifest, scale, data, _commit(), runs, stats, columns,
                        [str(f.relative_to(out_dir)) for f in figs], manifests.claims(manifest, scale), cells_,

@@ -34,7 +34,8 @@ def claims_section(cells, claims: list[tuple], primary=()) -> list[str]:
     rest = [f"- {text}: **{v}**" for text, is_primary, v in judged if not is_primary]
     lines = ["## The paper's claims at this scale", ""]
     if first:
-        lines += ["Primary (the manifest's PRIMARY, the paper's headline claim here; judged on its own 95% interval):", "", *first, ""]
+        lines += ["Primary (the manifest's PRIMARY, the paper's headline claim here; judged on its own 95% interval):",
+                  "", *first, ""]
     if rest:
         lines += [f"{'Secondary' if first else 'All claims are secondary'} (judged on p-values Holm-adjusted across "
                   f"these {len(rest)}; a claim holds when its adjusted p < 0.05):", "", *rest, ""]
@@ -82,9 +83,9 @@ def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.Dat
              "- Numbers in the first table are ours, measured at this scale; the paper's numbers below are theirs, "
              "cited with confidence tags, on the paper's data and models.",
              "- A cell reads mean ± the half-width of its 95% interval over seeds and test items (seed spread and an "
-             "item bootstrap, combined with Welch-Satterthwaite degrees of freedom; analysis/statistics.py). A claim "
-             "is judged on the paired per-seed difference: a primary claim holds when its whole interval is above 0 "
-             "and does not hold when below; secondary claims are judged on Holm-adjusted p-values; otherwise it "
+             "item bootstrap, fitted as a crossed seed x item model and combined in a generalized interval of "
+             "measured coverage; analysis/statistics.py). A claim is judged on the paired per-seed difference: a "
+             "primary claim holds when its whole interval is above 0 and does not hold when below; secondary claims are judged on Holm-adjusted p-values; otherwise it "
              "cannot be told at this budget, and the report gives the smallest gap the design detects with 80% "
              "power.", "",
              "## Our results", "", markdown_table(stats, columns), "",

@@ -34,7 +34,7 @@ def cells(manifest, scale: str, seeds: tuple[int, ...] | None = None, rows: list
         if rows and row not in rows:
             continue
         updates = {k: _from_env(row, k, v) for k, v in updates.items()}
-        for seed in seeds or manifests.seeds(manifest, scale):
+        for seed in seeds or manifests.seeds(manifest, scale, row):
             cfg = C.resolve({**manifests.settings(manifest, scale), **updates, "scale": scale, "seed": seed,
                              **(overrides or {})})
             out.append(Cell(row, seed, cfg, C.fingerprint(cfg)))

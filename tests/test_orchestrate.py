@@ -50,3 +50,24 @@ def test_rows_are_selected_by_label_or_by_a_unique_first_word():
     assert got == {"R3 COSMOS, student evaluated", "R8 CLIP, ruled profile"}
     with pytest.raises(C.ConfigError, match=r"unknown row '\+'"):  # the first word of several labels
         plan.cells(manifests.load("table5"), "tiny", seeds=(0,), rows=["+"])
+
+
+def test_rows_of_primary_comparisons_train_the_seeds_their_rule_gives():
+    """ROW_SEEDS (registered before the runs) gives a row more seeds than the default; a misspelt row is an error."""
+    import types
+
+    from experiments import manifests
+    from experiments.plan import cells
+
+    budget = manifests.load("budget")
+    per_row = {}
+    for c in cells(budget, "tiny"):
+        per_row.setdefault(c.row, []).append(c.seed)
+    assert per_row["CLIP"] == per_row["COSMOS"] == list(range(8)) and per_row["SLIP"] == [0, 1, 2]
+    assert manifests.seeds(budget, "tiny") == (0, 1, 2)  # what a pre-registered decision reads
+    bad = types.SimpleNamespace(__doc__="", TITLE="t", ROWS={"A": {}}, COLUMNS={}, SEEDS=(0,), SCALES=("tiny",),
+                                PAPER={}, ROW_SEEDS={"B": (0, 1)})
+    from experiments.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="ROW_SEEDS names unknown row"):
+        manifests.from_module(bad, "bad")

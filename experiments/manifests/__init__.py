@@ -44,6 +44,9 @@ class Manifest:
     # the texts of the primary claims, registered before the runs: judged on their own interval; every other claim
     # is secondary, judged on Holm-adjusted p-values across the manifest's secondary claims (analysis/statistics.py)
     PRIMARY: tuple = ()
+    # row label -> its seeds at every scale, where a rule registered before the runs gives a row more than the
+    # default (the rows of a primary comparison: docs/statistics.md "Seeds where they matter")
+    ROW_SEEDS: dict = dataclasses.field(default_factory=dict)
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(Manifest) if f.name.isupper())
@@ -71,6 +74,9 @@ def from_module(mod, name: str) -> Manifest:
     missing = [k for k in REQUIRED if k not in public]
     if missing:
         raise ConfigError(f"manifest {name!r} lacks {', '.join(missing)}")
+    stray = sorted(set(public.get("ROW_SEEDS", {})) - set(public.get("ROWS", {})))
+    if stray:
+        raise ConfigError(f"manifest {name!r}: ROW_SEEDS names unknown row(s) {', '.join(stray)}")
     return Manifest(name=name, doc=mod.__doc__ or "", **public)
 
 
@@ -86,7 +92,10 @@ def rows(manifest: Manifest, scale: str) -> dict[str, dict]:
 TINY_SEEDS = (0, 1, 2)
 
 
-def seeds(manifest: Manifest, scale: str) -> tuple[int, ...]:
+def seeds(manifest: Manifest, scale: str, row: str | None = None) -> tuple[int, ...]:
+    """The seeds a row trains at a scale (row None: the manifest's default, what a pre-registered DECISION reads)."""
+    if row in manifest.ROW_SEEDS:
+        return tuple(manifest.ROW_SEEDS[row])
     return TINY_SEEDS if scale == "tiny" else tuple(manifest.SEEDS)
 
 
