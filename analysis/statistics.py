@@ -15,10 +15,10 @@ and the item part is known (hundreds of items): the half-width h solves E_c[P(|Z
 0.95 over c ~ chi2_{S-1} (a the seed part, u' the item part). It is the t_{S-1} interval without items and the
 normal one without seed spread. Measured over 2,000 simulated studies per cell (tests/test_statistics.py,
 `python benchmarks/interval_coverage.py`: 3, 5 and 8 seeds, five training-noise sizes, two interaction sizes) it
-covers 94.6-97.3%: within 95 +- 1.5% at 8 seeds, up to 96.8% at 5 and 97.3% at 3 (conservative). The plug-in
-alternatives are liberal at 3 seeds: a Welch-Satterthwaite df on the same two parts covers 91.1-94.5%, a
-parametric bootstrap of the t ratio 89.3-94.5% (their df grows exactly when the seed spread is underestimated),
-so they are not used.
+covers 94.0-95.7% at 8 seeds, 95.3-96.7% at 5 and 94.8-97.3% at 3 (conservative where the seed part is small and
+estimated with 2 df). The plug-in alternative is liberal at 3 seeds: a Welch-Satterthwaite df on the same two
+parts covers 91.2-94.5% there (a parametric bootstrap of the t ratio did worse in a one-off check; their df grows
+exactly when the seed spread is underestimated), so they are not used.
 With one seed the training part is unknown and a claim cannot be decided.
 
 Each interval carries its standard error and df, hence a two-sided p-value for "no gap" and the smallest gap the
