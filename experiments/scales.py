@@ -66,14 +66,13 @@ def caption_token_lengths(scenes: str = "tiny", split: str = "test", encoder: st
     import open_clip
 
     from methods.data.scenes import preset
-    from methods.data.scenes.captions import long_captions
-    from methods.data.scenes.generate import scene_for
+    from methods.data.scenes.generate import sample_record
     from methods.data.text import join_sentences
     from methods.encoders import MAX_CONTEXT
 
     cfg = preset(scenes)
     captions = [join_sentences(c) for i in range(cfg.split_size(split))
-                for c in long_captions(scene_for(cfg, split, i)[0])]
+                for c in sample_record(cfg, split, i)[1]["long_captions"]]
     ids = open_clip.get_tokenizer(encoder, context_length=MAX_CONTEXT)(captions)
     return (ids != 0).sum(dim=1).tolist()
 

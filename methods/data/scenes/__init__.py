@@ -12,9 +12,14 @@ import time
 from pathlib import Path
 
 from .generate import ScenesConfig, generate
+from .vocab import V5_COLOURS
 
+# v5 (docs/benchmark.md): 2-3 objects in distinct rows and colours, the hue-separated palette; typical colours at
+# 0.5 (a category's typical colour is a prior a binding group's rebound variants would otherwise contradict often)
+_V5 = {"version": 5, "colours": V5_COLOURS, "min_objects": 2, "max_objects": 3, "typical_colour_p": 0.5}
 PRESETS = {
-    "tiny": ScenesConfig(),
+    "tiny": ScenesConfig(),  # v4, the committed history's benchmark (byte for byte)
+    "tiny-v5": ScenesConfig(**_V5),
     # a few hundred 32-px scenes: what the test suite and CI smoke runs train on in seconds
     "test": ScenesConfig(image_size=32, n_train=256, n_val=16, n_test=64, shard_size=64, perception_pairs=4),
     "small": ScenesConfig(image_size=224, n_train=100_000, n_test=1_000),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .render import Obj, Scene
-from .vocab import relation
+from .vocab import relation, vertical_relation
 
 _WHERE = {
     "top left": "in the top left corner", "top": "at the top", "top right": "in the top right corner",
@@ -44,9 +44,33 @@ def cap(s: str) -> str:
     return s[0].upper() + s[1:]
 
 
-def _relations(scene: Scene) -> list[tuple[Obj, str, Obj]]:
+def _relations(scene: Scene, version: int = 4) -> list[tuple[Obj, str, Obj]]:
+    """v4: each other object against the dominant one (the dominant axis); v5: each object against the next one
+    down (a chain from the top; "above" only)."""
+    if version >= 5:
+        objs = top_down(scene)
+        return [(a, vertical_relation(a.box, b.box), b) for a, b in zip(objs, objs[1:])]
     d = scene.dominant
     return [(o, relation(o.box, d.box), d) for o in scene.objects[1:]]
+
+
+def top_down(scene: Scene) -> list[Obj]:
+    return sorted(scene.objects, key=lambda o: o.box[1] + o.box[3])
+
+
+def long_captions_v5(scene: Scene) -> list[list[str]]:
+    """Three paraphrase families (v5, docs/benchmark.md): every sentence binds two objects by a vertical relation
+    (the chain from the top) or one object to the backdrop, so a sentence is rarely another image's; no absolute
+    positions (a crop moves them), no left / right (a flip swaps them)."""
+    chain, d = _relations(scene, 5), scene.dominant
+    bg = f"{scene.texture} {scene.background}"
+    fam_a = [cap(f"{article(phrase(a))} is {r} {article(phrase(b))}") for a, r, b in chain]
+    fam_a += [cap(f"the {phrase(d, size=False)} is on a {bg} background")]
+    fam_b = [cap(f"{article(phrase(b))} is below {article(phrase(a))}") for a, _, b in reversed(chain)]
+    fam_b += [f"The background behind the {phrase(d)} is {bg}"]
+    fam_c = [cap(f"the {phrase(a, size=False)} appears {r} the {phrase(b, size=False)}") for a, r, b in chain]
+    fam_c += [cap(f"{article(phrase(d))} stands on a {scene.background} background with a {scene.texture} texture")]
+    return [fam_a, fam_b, fam_c]
 
 
 def long_captions(scene: Scene) -> list[list[str]]:
@@ -73,17 +97,17 @@ def object_list(scene: Scene) -> str:
     return cap(names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1])
 
 
-def short_captions(scene: Scene) -> list[list[str]]:
+def short_captions(scene: Scene, version: int = 4) -> list[list[str]]:
     """Three short captions: every object with its attributes; the objects by category alone (v3: without it,
     colour and position words tell any two captions of a batch apart, the text tower never binds category words
     and zero-shot classification stays at chance however long a tiny CLIP trains: benchmarks/captions.py);
     a relation (or the dominant object on its backdrop)."""
-    objs = scene.objects
+    objs = scene.objects if version < 5 else top_down(scene)
     first = cap(article(phrase(objs[0])))
     if len(objs) > 1:
         first += " with " + " and ".join(article(phrase(o)) for o in objs[1:])
     second = object_list(scene)
-    rels = _relations(scene)
+    rels = _relations(scene, version)
     if rels:
         a, r, b = rels[0]
         third = cap(f"{article(phrase(a))} {r} {article(phrase(b))}")
@@ -105,8 +129,8 @@ def raw_caption(scene: Scene, rng: np.random.Generator) -> list[str]:
     return [text]
 
 
-def caption_record(scene: Scene, rng: np.random.Generator) -> dict:
+def caption_record(scene: Scene, rng: np.random.Generator, version: int = 4) -> dict:
     """The DreamLIP-layout caption fields of one sample; every caption a list of sentences."""
-    return {"raw_caption": raw_caption(scene, rng), "short_captions": short_captions(scene),
-            "long_captions": long_captions(scene)}
+    return {"raw_caption": raw_caption(scene, rng), "short_captions": short_captions(scene, version),
+            "long_captions": long_captions(scene) if version < 5 else long_captions_v5(scene)}
 

@@ -20,15 +20,21 @@ from PIL import Image
 
 from ...checkpoint import atomic_write
 from .captions import caption_record
-from .probes import COMPOSITIONAL_TYPES, PERCEPTION_PATTERNS, hard_negative, perception_pair
-from .render import Scene, render, sample_scene
-from .vocab import CATEGORIES, COLOURS, check_choice
+from .probes import COMPOSITIONAL_TYPES, PERCEPTION_PATTERNS, hard_negative, hard_negative_v5, perception_pair
+from .render import Scene, rebind, render, sample_scene
+from .vocab import CATEGORIES, COLOURS, V5_COLOURS, check_choice
 
 SPLITS = ("train", "val", "test")
-# Bump when rendering or captioning changes: it enters the fingerprint, so a cached benchmark made by older code
-# is never mistaken for the current one (and runs trained on it get a different data fingerprint).
-# 2: category surface patterns; 3: a short caption naming the objects by category alone; 4: category-typical colours
-GENERATOR_VERSION = 4
+# The benchmark's version (ScenesConfig.version) enters the fingerprint, so a cached benchmark made by other code is
+# never mistaken for another (and runs trained on it get a different data fingerprint); every listed version stays
+# generable byte for byte. A change to rendering or captioning is a new version.
+# 2: category surface patterns; 3: a short caption naming the objects by category alone; 4: category-typical colours;
+# 5: designed by oracle gates (docs/benchmark.md): objects in distinct rows and colours, vertical relations only, a
+#    hue-separated palette, captions that fit CLIP's context, equal-length hard negatives, test images in groups of
+#    four with one bag of words and four bindings
+VERSIONS = (4, 5)
+GENERATOR_VERSION = VERSIONS[-1]
+GROUP = 4  # v5's test images per group (generate.scene_for)
 _SPLIT_CODE = {"train": 1, "val": 2, "test": 3, "perception": 4, "compositional": 5}
 
 
@@ -51,6 +57,7 @@ class ScenesConfig:
     perception_pairs: int = 50  # pairs per MMVP-style pattern
     jpeg_quality: int = 95
     seed: int = 0
+    version: int = 4  # generator version (VERSIONS); presets: tiny = 4 (the committed history), tiny-v5 = 5
 
     def __post_init__(self):
         if self.image_size < 32:
@@ -72,12 +79,20 @@ class ScenesConfig:
             raise ValueError(f"typical_colour_p must lie in [0, 1], got {self.typical_colour_p}")
         if len(self.colours) < 2:
             raise ValueError("need at least 2 colours (attribute negatives need a false colour)")
+        if self.version not in VERSIONS:
+            raise ValueError(f"unknown scenes version {self.version}; valid choices: {', '.join(map(str, VERSIONS))}")
+        if self.version >= 5 and not (2 <= self.min_objects and self.max_objects <= 3 and
+                                      len(self.colours) > self.max_objects and self.n_test % GROUP == 0):
+            raise ValueError("version 5 needs 2 <= min_objects <= max_objects <= 3 (one object per row), more "
+                             f"colours than max_objects (one colour per object) and n_test a multiple of {GROUP}")
 
     def split_size(self, split: str) -> int:
         return {"train": self.n_train, "val": self.n_val, "test": self.n_test}[split]
 
     def fingerprint(self) -> str:
-        blob = json.dumps(dataclasses.asdict(self) | {"version": GENERATOR_VERSION}, sort_keys=True).encode()
+        fields = dataclasses.asdict(self)
+        fields["version"] = fields.pop("version")  # v4's fingerprint is the one v4 had before versions were a field
+        blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:10]
 
 
@@ -86,11 +101,30 @@ def rng_for(cfg: ScenesConfig, split: str, index: int) -> np.random.Generator:
 
 
 def scene_for(cfg: ScenesConfig, split: str, i: int) -> tuple[Scene, np.random.Generator]:
+    """Sample i of a split and the generator its captions draw from. v5's test split comes in groups of GROUP
+    images: one scene and its rebindings (colours passed on, rows passed on, both), the same words in other
+    bindings, so retrieval cannot be solved by a bag of words (docs/benchmark.md)."""
+    if cfg.version >= 5 and split == "test":
+        group, variant = divmod(i, GROUP)
+        base = _sample(cfg, rng_for(cfg, split, group * GROUP))
+        rng = rng_for(cfg, split, i)
+        return (base if variant == 0 else rebind(base, rng, cfg.image_size, variant in (1, 3), variant in (2, 3))), \
+            rng
     rng = rng_for(cfg, split, i)
-    scene = sample_scene(rng, image_size=cfg.image_size, min_objects=cfg.min_objects,
-                         max_objects=cfg.max_objects, categories=cfg.categories, colours=cfg.colours,
-                         rotation_jitter=cfg.rotation_jitter, typical_colour_p=cfg.typical_colour_p)
-    return scene, rng
+    return _sample(cfg, rng), rng
+
+
+def _sample(cfg: ScenesConfig, rng: np.random.Generator) -> Scene:
+    return sample_scene(rng, image_size=cfg.image_size, min_objects=cfg.min_objects,
+                        max_objects=cfg.max_objects, categories=cfg.categories, colours=cfg.colours,
+                        rotation_jitter=cfg.rotation_jitter, typical_colour_p=cfg.typical_colour_p,
+                        rows=cfg.version >= 5)
+
+
+def sample_record(cfg: ScenesConfig, split: str, i: int) -> tuple[Scene, dict]:
+    """Scene i of a split and its caption fields, exactly as the shards hold them (what the oracles read)."""
+    scene, rng = scene_for(cfg, split, i)
+    return scene, caption_record(scene, rng, cfg.version)
 
 
 def encode_sample(key: str, img: Image.Image, cmap: np.ndarray, meta: dict, quality: int) -> dict:
@@ -116,9 +150,9 @@ def _write_text(path: Path, text: str) -> None:
 
 def _shard_samples(cfg: ScenesConfig, split: str, start: int, stop: int):
     for i in range(start, stop):
-        scene, rng = scene_for(cfg, split, i)
+        scene, captions = sample_record(cfg, split, i)
         img, cmap = render(scene, cfg.image_size, cfg.surface_patterns)
-        meta = caption_record(scene, rng) | {"scene": scene.to_json(), "index": i}
+        meta = captions | {"scene": scene.to_json(), "index": i}
         yield encode_sample(f"{split}{i:07d}", img, cmap, meta, cfg.jpeg_quality)
 
 
@@ -134,11 +168,12 @@ def write_shard(cfg: ScenesConfig, split: str, shard: int, out: Path) -> Path:
 def compositional_items(cfg: ScenesConfig) -> dict[str, list[dict]]:
     """Hard-negative items over the test split, one list per SugarCrepe type."""
     items = {k: [] for k in COMPOSITIONAL_TYPES}
+    negative = hard_negative_v5 if cfg.version >= 5 else hard_negative
     for i in range(cfg.n_test):
         scene, _ = scene_for(cfg, "test", i)
         rng = np.random.default_rng([cfg.seed, _SPLIT_CODE["compositional"], i])
         for kind in COMPOSITIONAL_TYPES:
-            pair = hard_negative(scene, kind, rng, cfg.categories, cfg.colours)
+            pair = negative(scene, kind, rng, cfg.categories, cfg.colours)
             if pair is not None:
                 pos, neg = pair
                 items[kind].append({"key": f"test{i:07d}", "positive": pos.text(), "negative": neg.text(),
@@ -146,17 +181,24 @@ def compositional_items(cfg: ScenesConfig) -> dict[str, list[dict]]:
     return items
 
 
-def _perception_samples(cfg: ScenesConfig):
+def perception_pairs(cfg: ScenesConfig):
+    """(pattern, pair index, ((scene a, caption a), (scene b, caption b))) of every MMVP-style pair."""
     for p, pattern in enumerate(PERCEPTION_PATTERNS):
         for j in range(cfg.perception_pairs):
             idx = p * cfg.perception_pairs + j
             base, _ = scene_for(cfg, "test", idx % cfg.n_test)
             rng = np.random.default_rng([cfg.seed, _SPLIT_CODE["perception"], idx])
-            pair = perception_pair(base, pattern, rng, cfg.image_size, cfg.categories, cfg.colours)
-            for side, (scene, caption) in zip("ab", pair):
-                img, cmap = render(scene, cfg.image_size, cfg.surface_patterns)
-                meta = {"pattern": pattern, "pair": idx, "side": side, "caption": caption, "scene": scene.to_json()}
-                yield encode_sample(f"{pattern}-{j:04d}-{side}", img, cmap, meta, cfg.jpeg_quality)
+            yield pattern, j, perception_pair(base, pattern, rng, cfg.image_size, cfg.categories, cfg.colours,
+                                              cfg.version)
+
+
+def _perception_samples(cfg: ScenesConfig):
+    for pattern, j, pair in perception_pairs(cfg):
+        idx = PERCEPTION_PATTERNS.index(pattern) * cfg.perception_pairs + j
+        for side, (scene, caption) in zip("ab", pair):
+            img, cmap = render(scene, cfg.image_size, cfg.surface_patterns)
+            meta = {"pattern": pattern, "pair": idx, "side": side, "caption": caption, "scene": scene.to_json()}
+            yield encode_sample(f"{pattern}-{j:04d}-{side}", img, cmap, meta, cfg.jpeg_quality)
 
 
 def _sha256(path: Path) -> str:

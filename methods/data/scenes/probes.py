@@ -12,7 +12,7 @@ import numpy as np
 
 from .captions import article, noun, where
 from .render import Obj, Scene, object_side, place
-from .vocab import ORIENTABLE, opposite, relation
+from .vocab import ORIENTABLE, opposite, relation, vertical_relation
 
 COMPOSITIONAL_TYPES = ("replace-object", "replace-attribute", "replace-relation", "swap-object",
                        "swap-attribute", "add-object", "add-attribute")
@@ -88,6 +88,60 @@ def hard_negative(scene: Scene, kind: str, rng: np.random.Generator, categories:
     raise ValueError(f"unknown hard-negative type {kind!r}; valid choices: {', '.join(COMPOSITIONAL_TYPES)}")
 
 
+def n_tokens(text: str) -> int:
+    """Tokens of CLIP's tokenizer (open_clip's), without start and end."""
+    from open_clip.tokenizer import _tokenizer
+
+    return len(_tokenizer.encode(text))
+
+
+def hard_negative_v5(scene: Scene, kind: str, rng: np.random.Generator, categories: tuple[str, ...],
+                     colours: tuple[str, ...]) -> tuple[Description, Description] | None:
+    """v5 (docs/benchmark.md): positive and negative of the same token length, so no type is solvable by length;
+    a replaced colour is, where the scene has one, the colour of an object the description does not name (a bag of
+    the image's words then cannot tell); add-object names a third object, present or absent; add-attribute gives
+    one object its own colour or the other object's. Two objects of a scene, any order, "above" / "below"."""
+    if len(scene.objects) < 2:
+        return None
+    i_a, i_b = (int(k) for k in rng.choice(len(scene.objects), size=2, replace=False))
+    a, b = scene.objects[i_a], scene.objects[i_b]
+    pos = Description((Mention(a.category, a.colour, a.size), Mention(b.category, b.colour, b.size)),
+                      vertical_relation(a.box, b.box))
+    rest = [o for k, o in enumerate(scene.objects) if k not in (i_a, i_b)]
+    present = {o.category for o in scene.objects}
+    i = int(rng.integers(2))
+    true = (a, b)[i]
+
+    def same_length(p: Description, options, edit) -> tuple[Description, Description] | None:
+        fits = [n for n in (edit(x) for x in options) if n_tokens(n.text()) == n_tokens(p.text())]
+        return (p, fits[int(rng.integers(len(fits)))]) if fits else None
+
+    if kind == "replace-object":
+        return same_length(pos, [c for c in categories if c not in present],
+                           lambda c: _replace(pos, i, category=c))
+    if kind == "replace-attribute":
+        unnamed = [o.colour for o in rest]
+        options = unnamed or [c for c in colours if c not in {o.colour for o in scene.objects}]
+        return same_length(pos, options, lambda c: _replace(pos, i, colour=c))
+    if kind == "replace-relation":
+        return pos, dataclasses.replace(pos, relation=opposite(pos.relation))
+    if kind == "swap-object":
+        return pos, _replace(_replace(pos, 0, category=b.category), 1, category=a.category)
+    if kind == "swap-attribute":
+        return pos, _replace(_replace(pos, 0, colour=b.colour), 1, colour=a.colour)
+    if kind == "add-object":
+        if not rest:
+            return None
+        c = rest[0]
+        with_c = dataclasses.replace(pos, mentions=pos.mentions + (Mention(c.category, c.colour),))
+        return same_length(with_c, [x for x in categories if x not in present],
+                           lambda x: _replace(with_c, 2, category=x))
+    if kind == "add-attribute":
+        bare = _replace(_replace(pos, 0, colour=None), 1, colour=None)
+        return _replace(bare, i, colour=true.colour), _replace(bare, 1 - i, colour=true.colour)
+    raise ValueError(f"unknown hard-negative type {kind!r}; valid choices: {', '.join(COMPOSITIONAL_TYPES)}")
+
+
 def description_diff(p: Description, n: Description) -> set[str]:
     """Which parts differ: 'relation', 'added-mention', 'm<i>.<field>' (used by tests and the dataset card)."""
     out = {"relation"} if p.relation != n.relation else set()
@@ -104,8 +158,9 @@ def _obj(rng, category, colour, size, position, image_size, rotation=0.0, glyph=
 
 
 def perception_pair(base: Scene, pattern: str, rng: np.random.Generator, image_size: int, categories: tuple[str, ...],
-                    colours: tuple[str, ...]) -> tuple[tuple[Scene, str], tuple[Scene, str]]:
-    """Two scenes differing in exactly one visual pattern, each with the caption that is true only of it."""
+                    colours: tuple[str, ...], version: int = 4) -> tuple[tuple[Scene, str], tuple[Scene, str]]:
+    """Two scenes differing in exactly one visual pattern, each with the caption that is true only of it. v5's
+    position pairs swap two objects' rows ("a red circle above a blue star" / the reverse), which a flip keeps."""
     d = base.dominant
     cat, col = d.category, d.colour
     other_col = [c for c in colours if c != col][int(rng.integers(len(colours) - 1))]
@@ -117,6 +172,15 @@ def perception_pair(base: Scene, pattern: str, rng: np.random.Generator, image_s
         o = _obj(rng, cat, col, "large", "center", image_size, glyph=d.glyph)
         b = dataclasses.replace(o, colour=other_col)
         return (scene(o), article(f"{col} {cat}")), (scene(b), article(f"{other_col} {cat}"))
+    if pattern == "position" and version >= 5:
+        others = [c for c in categories if c != cat]
+        o = _obj(rng, cat, col, "small", "top", image_size, glyph=d.glyph)
+        x = _obj(rng, others[int(rng.integers(len(others)))], other_col, "small", "bottom", image_size)
+        top_x = dataclasses.replace(x, position="top", box=place(rng, "top", x.box[2] - x.box[0], image_size))
+        bottom_o = dataclasses.replace(o, position="bottom", box=place(rng, "bottom", o.box[2] - o.box[0],
+                                                                        image_size))
+        first, second = article(f"{col} {cat}"), article(f"{x.colour} {x.category}")
+        return (scene(o, x), f"{first} above {second}"), (scene(bottom_o, top_x), f"{second} above {first}")
     if pattern == "position":
         p, q = [("left", "right"), ("top", "bottom")][int(rng.integers(2))]
         o = _obj(rng, cat, col, "small", p, image_size, glyph=d.glyph)

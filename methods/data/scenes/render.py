@@ -205,39 +205,74 @@ def visible_fraction(scene: Scene, image_size: int) -> list[float]:
 
 
 def draw_colour(rng: np.random.Generator, category: str, categories: tuple[str, ...], colours: tuple[str, ...],
-                typical_p: float) -> str:
+                typical_p: float, taken: tuple[str, ...] = ()) -> str:
+    """An object's colour: its category's typical one with probability typical_p, else uniform; `taken` (v5: the
+    colours of the scene's other objects) are never drawn (a taken typical colour falls back to the uniform draw)."""
+    free = [c for c in colours if c not in taken]
     if typical_p > 0 and rng.random() < typical_p:
-        return typical_colour(category, categories, colours)
-    return colours[int(rng.integers(len(colours)))]
+        typical = typical_colour(category, categories, colours)
+        if typical not in taken:
+            return typical
+    return free[int(rng.integers(len(free)))]
 
 
 def sample_scene(rng: np.random.Generator, *, image_size: int, min_objects: int, max_objects: int,
                  categories: tuple[str, ...], colours: tuple[str, ...], rotation_jitter: float,
-                 min_visible: float = 0.4, typical_colour_p: float = 0.0) -> Scene:
+                 min_visible: float = 0.4, typical_colour_p: float = 0.0, rows: bool = False) -> Scene:
     """One large dominant object and 0-3 smaller ones in distinct cells, every object at least min_visible seen.
 
     typical_colour_p: the probability that an object takes its category's typical colour (vocab.typical_colour)
-    instead of a uniform draw from `colours`; at 0 no extra random number is drawn (v3's scenes exactly)."""
+    instead of a uniform draw from `colours`; at 0 no extra random number is drawn (v3's scenes exactly).
+    rows (v5): every object in its own row of the 3x3 grid (so any two are "above" / "below" each other) and in
+    its own colour (so a colour word names one object)."""
     n = int(rng.integers(min_objects, max_objects + 1))
     cats = [categories[i] for i in rng.choice(len(categories), size=n, replace=False)]
     bg = list(BACKGROUNDS)[int(rng.integers(len(BACKGROUNDS)))]
     texture = TEXTURES[int(rng.integers(len(TEXTURES)))]
     noise_seed = int(rng.integers(2**31))
     for _ in range(50):
-        cells = [list(POSITIONS)[i] for i in rng.choice(len(POSITIONS), size=n, replace=False)]
+        if rows:
+            cells = [_cell(int(r), int(rng.integers(3))) for r in rng.choice(3, size=n, replace=False)]
+        else:
+            cells = [list(POSITIONS)[i] for i in rng.choice(len(POSITIONS), size=n, replace=False)]
         objs = []
         for k, (cat, pos) in enumerate(zip(cats, cells)):
             size = "large" if k == 0 else "small"
             side = object_side(rng, size, image_size)
+            taken = tuple(o.colour for o in objs) if rows else ()
             objs.append(Obj(
-                category=cat, colour=draw_colour(rng, cat, categories, colours, typical_colour_p), size=size,
-                position=pos,
+                category=cat, colour=draw_colour(rng, cat, categories, colours, typical_colour_p, taken),
+                size=size, position=pos,
                 rotation=float(np.round(rng.uniform(-rotation_jitter, rotation_jitter), 1)),
                 glyph=int(rng.integers(n_glyphs(cat))), box=place(rng, pos, side, image_size)))
         scene = Scene(bg, texture, noise_seed, tuple(objs))
         if min(visible_fraction(scene, image_size)) >= min_visible:
             return scene
+    if rows:
+        raise RuntimeError("no v5 layout with every object visible in 50 draws")  # never seen; a loud failure
     return Scene(bg, texture, noise_seed, tuple(objs[:1]))  # the dominant object alone is always fully visible
+
+
+def _cell(row: int, col: int) -> str:
+    return next(name for name, rc in POSITIONS.items() if rc == (row, col))
+
+
+def rebind(scene: Scene, rng: np.random.Generator, image_size: int, colours: bool, rows: bool) -> Scene:
+    """A v5 scene with the same objects, backdrop and words but other bindings: `colours` passes each object's
+    colour on to the next one (a cyclic shift), `rows` moves each object to the next one's row (same column,
+    fresh jitter). The test split's groups of four (generate.scene_for) differ only so."""
+    objs = list(scene.objects)
+    n = len(objs)
+    if colours:
+        objs = [dataclasses.replace(o, colour=objs[(k + 1) % n].colour) for k, o in enumerate(objs)]
+    if rows:
+        moved = []
+        for k, o in enumerate(objs):
+            row = POSITIONS[scene.objects[(k + 1) % n].position][0]
+            pos = _cell(row, POSITIONS[o.position][1])
+            moved.append(dataclasses.replace(o, position=pos, box=place(rng, pos, o.box[2] - o.box[0], image_size)))
+        objs = moved
+    return dataclasses.replace(scene, objects=tuple(objs))
 
 
 assert len(CATEGORIES) >= 10 and len(COLOURS) >= 8

@@ -77,6 +77,12 @@ POSITIONS: dict[str, tuple[int, int]] = {
 
 RELATIONS = ("to the left of", "to the right of", "above", "below")
 
+# Benchmark v5 (docs/benchmark.md): a palette whose chromatic hues are >= 110 degrees apart (red 0, green 120, blue
+# 230), so the official hue jitter (+-36 degrees) never turns one colour into another, plus white and black; and
+# only vertical relations, which a horizontal flip keeps true. Every word is one token of CLIP's tokenizer.
+V5_COLOURS = ("red", "green", "blue", "white", "black")
+V5_RELATIONS = ("above", "below")
+
 CLASSIFICATION_TEMPLATES = (
     "a photo of a {}.",
     "a picture of a {}.",
@@ -94,6 +100,11 @@ def relation(a_box: tuple[float, float, float, float], b_box: tuple[float, float
     if abs(ax - bx) >= abs(ay - by):
         return "to the left of" if ax < bx else "to the right of"
     return "above" if ay < by else "below"
+
+
+def vertical_relation(a_box: tuple[float, float, float, float], b_box: tuple[float, float, float, float]) -> str:
+    """Box a "above" or "below" box b, by their centres' height (v5 places objects in distinct rows)."""
+    return "above" if a_box[1] + a_box[3] < b_box[1] + b_box[3] else "below"
 
 
 def opposite(rel: str) -> str:
