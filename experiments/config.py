@@ -32,7 +32,7 @@ from .fingerprint import ADDED_KEYS, NON_SEMANTIC, file_sha256, fingerprint  # n
 from .recipes import DEFAULT_RECIPE
 from .recipes import official_fields as recipe_fields
 from .recipes import overrides as recipe_overrides
-from .scales import SCALES, scale_overrides
+from .scales import BENCHMARKS, SCALES, benchmark_overrides, scale_overrides
 
 SECTIONS = {"train": TrainConfig, "data": DataConfig, "eval": EvalConfig}
 # recipe and recipe_samples act only through the values they set, so they stay out of the fingerprint.
@@ -48,6 +48,8 @@ TOP_LEVEL = {  # key: (default, documentation)
                                          "(a release file)"),
     "init": ("", "weights a training run starts from: a COSMOS release file (student and teacher), or an open_clip / "
                  "Hugging Face folder, .safetensors or state dict (the encoders; a teacher starts as their copy)"),
+    "benchmark": ("v4", "the synthetic benchmark's version and the scale-down rules a tiny run follows with it (v4: "
+                        "the committed history; v5: docs/benchmark.md; experiments/scales.py BENCHMARKS)"),
     "recipe": ("", "the official recipe a paper-scale run follows (experiments/recipes.py; default cc3m)"),
     "recipe_samples": (0, "the training-set size, where the official code derives the steps from it (0: the "
                           "recipe's)"),
@@ -146,6 +148,13 @@ def resolve(overrides: dict) -> dict:
         raise ConfigError(f"unknown scale {scale!r}; valid choices: {', '.join(SCALES)}")
     node = _node(method)
     for key, value in scale_overrides(scale, method).items():
+        apply(node, key, value)
+    bench = overrides.get("benchmark", TOP_LEVEL["benchmark"][0])
+    if bench not in BENCHMARKS:
+        raise ConfigError(f"unknown benchmark {bench!r}; valid choices: {', '.join(BENCHMARKS)}")
+    if bench != TOP_LEVEL["benchmark"][0] and scale != "tiny":
+        raise ConfigError(f"benchmark={bench} sets the tiny scale's data and rules: it applies at scale=tiny only")
+    for key, value in benchmark_overrides(bench, method).items():
         apply(node, key, value)
     name = overrides.get("recipe") or (DEFAULT_RECIPE if scale == "paper" else "")
     if name and scale != "paper":

@@ -57,6 +57,7 @@ def fingerprint(cfg: dict) -> str:
     sem.pop("checkpoint", None)
     sem.pop("checkpoint_weights", None)
     sem.pop("recipe", None)
+    sem.pop("benchmark", None)  # acts only through the values it sets (experiments/scales.py BENCHMARKS)
     sem.pop("recipe_samples", None)
     if cfg.get("init"):  # the starting weights are the file's content, wherever it lies
         from methods.interop import weights_file

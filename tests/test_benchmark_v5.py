@@ -129,3 +129,27 @@ def test_v5_meets_its_gates_on_a_small_sample_and_v4_misses_them():
     assert all(v["length-only"] <= 55 and v["bound"] == 100 for v in comp.values())
     assert O.compositional(small_v4)["add-object"]["length-only"] == 100
     assert min(O.colour_survival(V5_COLOURS, views=50).values()) >= 95
+
+
+def test_benchmark_v5_sets_the_data_and_the_rules_and_v4_runs_keep_their_fingerprints():
+    from experiments import config as C
+    from experiments.errors import ConfigError
+    from experiments.scales import BENCHMARKS, caption_token_lengths, context_rule
+    from methods.modules import OFFICIAL_EMA_HORIZON
+
+    cosmos = C.resolve({"method": "cosmos", "benchmark": "v5"})
+    assert (cosmos["data"]["scenes"], cosmos["context_length"], cosmos["cosmos"]["views"],
+            cosmos["cosmos"]["ema_horizon"], cosmos["cosmos"]["local_size"]) == \
+        ("tiny-v5", 48, "scaled", OFFICIAL_EMA_HORIZON, 0)
+    clip = C.resolve({"method": "clip", "benchmark": "v5"})
+    assert clip["data"]["scenes"] == "tiny-v5" and "views" not in clip["clip"]  # only the fields a method has
+    assert C.resolve({"method": "cosmos", "benchmark": "v5", "cosmos.views": "official"})["cosmos"]["views"] == \
+        "official", "an explicit override still wins"
+    for method in ("clip", "cosmos"):
+        assert C.fingerprint(C.resolve({"method": method})) == \
+            C.fingerprint(C.resolve({"method": method, "benchmark": "v4"}))
+    assert BENCHMARKS["v5"]["context_length"] == context_rule(caption_token_lengths("tiny-v5"))
+    with pytest.raises(ConfigError, match="applies at scale=tiny only"):
+        C.resolve({"method": "clip", "benchmark": "v5", "scale": "small"})
+    with pytest.raises(ConfigError, match="unknown benchmark 'v9'"):
+        C.resolve({"method": "clip", "benchmark": "v9"})

@@ -4,7 +4,8 @@ tests/data/fingerprints.json was written once from the code before the restructu
 `all_fingerprints` below, with the release-checkpoint rows pointing at a file of the bytes CHECKPOINT_BYTES and paper-scale training rows
 at the shards SHARDS (recipe_samples 15,000,000); the
 test recomputes every fingerprint and compares. A change that alters what a cell computes must regenerate that
-file in the same commit and say why."""
+file in the same commit and say why. Cells added since are appended without touching an existing entry (2026-12-05:
+seeds 3-7 of the rows ROW_SEEDS gives 8 seeds)."""
 
 from __future__ import annotations
 
