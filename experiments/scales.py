@@ -90,7 +90,7 @@ def scale_overrides(scale: str, method: str) -> dict:
 
 # The tiny scale's benchmark versions (config key `benchmark`): the generated data and the scale-down rules that go
 # with it (docs/benchmark.md). v4 is the committed history (its runs keep their fingerprints: `benchmark` acts only
-# through what it sets). v5 follows the rules of the diagnosis (issue 25) the issue on v5 asked for: the text
+# through what it sets). v5 follows the scale-down rules of the diagnosis manifest: the text
 # context by the context rule (context_rule(caption_token_lengths("tiny-v5")) = 48: longest test caption 41
 # tokens; tested), and for the multi-crop methods the scaled views, the official EMA horizon and the local crop
 # size rule (32 px at 64 px / patch 16, the tiny profile's value already). The tiny encoder rule's patch-16 towers
