@@ -72,7 +72,8 @@ def write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir
     data = ", ".join(sorted(set(runs["data"].dropna()))) if len(runs) else "no runs yet"
     md = report.render(name, manifest, scale, data, _commit(), runs, stats, columns,
                        [str(f.relative_to(out_dir)) for f in figs], manifests.claims(manifest, scale), cells_,
-                       sections, _reference(name, manifest, scale), df.attrs.get("excluded", []))
+                       sections, _reference(name, manifest, scale, todo, runs_dir, columns),
+                       df.attrs.get("excluded", []))
     (out_dir / f"{name}.md").write_text(md)
     print(stats.pivot(index="row", columns="metric", values="mean").round(2).to_string())
     print(f"wrote {path}, {out_dir / f'{name}.md'}" + (f" and {len(figs)} figures" if figs else ""))
@@ -130,21 +131,68 @@ def compare(name: str, better: str, worse: str, metric: str, scale: str = "tiny"
 REFERENCE = "budget"  # the tiny tables' reference: the budget study (reports/budget.md)
 
 
-def _reference(name: str, manifest, scale: str) -> str:
-    """A tiny report's line on its reference: which of its claims the budget study judges with 10x the training."""
-    if scale != "tiny" or name == REFERENCE or not manifests.claims(manifest, scale):
+def _reference(name: str, manifest, scale: str, todo: list[Cell], runs_dir: Path, columns: dict) -> str:
+    """A tiny report's reference: its own rows and claims with 10x the training, read from the budget study's
+    archived runs (restored from reports/records and verified, nothing trained), or where to get them."""
+    if scale != "tiny" or name == REFERENCE or not todo:
         return ""
-    covers = manifests.load(REFERENCE).COVERS.get(name)
-    link = f"[{REFERENCE}.md]({REFERENCE}.md)"
-    if covers is None and all("train.steps" in row for row in manifest.ROWS.values()):
+    if any("train.steps" in row for row in manifests.rows(manifest, scale).values()):
         return ""  # its rows set their own training length: not judged at the tiny budget
-    if covers is None:
-        return f"The budget study ({link}) does not train this manifest's rows: its claims are judged at the tiny " \
-               "budget only."
-    if covers == "all":
-        return f"Where these claims appear with 10x more training (3 seeds, the same statistics): {link}."
-    return f"Where the claims on {covers} appear with 10x more training (3 seeds, the same statistics): {link}; " \
-           "the others are judged at the tiny budget only."
+    longer = _budget_cells(todo, manifests.load(REFERENCE))
+    from experiments.archive import DEFAULT, restore
+
+    from .cells import Cells
+    from .load import load_runs
+    from .report import judge_claims, markdown_table
+    from .tables import cell_stats
+
+    restore(DEFAULT, runs_dir, {c.fingerprint for c in longer})  # verified; the ones present are kept
+    df = load_runs(runs_dir)
+    runs = cell_runs(df, longer)
+    steps = longer[0].config["train"]["steps"]
+    title = f"## The same rows with 10x the training ({steps} steps, the budget study's archived runs)"
+    if not len(runs):
+        return (f"{title}\n\nNo archived run of these rows with {steps} steps on this benchmark yet: "
+                f"`python experiments/run.py {REFERENCE} --archive` trains them ([{REFERENCE}.md]({REFERENCE}.md)).")
+    cells_ = Cells.from_frame(df, runs, runs_dir)
+    rows = list(dict.fromkeys(r for r in runs["row"]))
+    stats = cell_stats(cells_, rows, list(columns))
+    have = set(rows)
+    claims = [c for c in manifests.claims(manifest, scale) if c[1] in have and c[2] in have]
+    judged = judge_claims(cells_, claims, manifest.PRIMARY)
+    seeds = ", ".join(f"{r} {n}" for r, n in runs.groupby("row")["seed"].nunique().items())
+    lines = [title, "",
+             f"The tiny budget above ({todo[0].config['train']['steps']} steps) proves the pipeline runs and can see "
+             "only large effects. The same rows trained "
+             f"{steps} steps in the budget study ([{REFERENCE}.md]({REFERENCE}.md)), restored from the committed "
+             f"records and verified (nothing trained for this report; seeds: {seeds}):", "",
+             markdown_table(stats, columns), ""]
+    if judged:
+        lines += ["Its claims there (the same statistics; primary on its own interval, the others Holm-adjusted "
+                  "across these):", ""] + [f"- {text}{' (primary)' if p else ''}: **{v}**" for text, p, v in judged]
+    return "\n".join(lines)
+
+
+def _budget_cells(todo: list[Cell], budget) -> list[Cell]:
+    """The budget study's versions of a tiny manifest's cells: the same config trained and evaluated as the budget
+    study's rows are (its train.steps and train.eval_every), over the cells' seeds and those the study gives its
+    primary rows (ROW_SEEDS; a seed the archive lacks is simply not there)."""
+    import copy
+
+    from experiments.config import fingerprint
+
+    curve = {k: v for k, v in next(iter(budget.ROWS.values())).items() if k in ("train.steps", "train.eval_every")}
+    seeds = sorted({c.seed for c in todo} | {s for row_seeds in budget.ROW_SEEDS.values() for s in row_seeds})
+    template = {c.row: c for c in todo}
+    out = []
+    for row, c in template.items():
+        for seed in seeds:
+            cfg = copy.deepcopy(c.config)
+            cfg["seed"] = seed
+            for key, value in curve.items():
+                cfg["train"][key.split(".")[1]] = value
+            out.append(Cell(row, seed, cfg, fingerprint(cfg)))
+    return out
 
 
 def _maps(runs_dir: Path, runs) -> dict:

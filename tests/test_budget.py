@@ -111,19 +111,34 @@ def test_budget_study_end_to_end_keeps_every_evaluation_and_judges_claims_along_
                             overrides=overrides)
 
 
-def test_each_tiny_report_says_which_of_its_claims_the_budget_study_judges():
+def test_each_tiny_report_shows_its_rows_and_claims_with_10x_the_training(tmp_path):
+    """The budget study's versions of a tiny manifest's cells are its own cells (same config, 10x the steps), and
+    the report reads them from the committed records, restored and verified into the runs folder."""
+    from analysis.make import _budget_cells, _reference
     from experiments import manifests
-    from analysis.make import _reference
+    from experiments.plan import cells
 
-    covers = manifests.load("budget").COVERS
-    assert set(covers) <= set(manifests.names())
-    line = {n: _reference(n, manifests.load(n), "tiny") for n in manifests.names()}
-    assert line["table3"].startswith("Where these claims appear") and "(budget.md)" in line["table3"]
-    assert line["table1"].startswith("Where the claims on R@1 and top-1 appear") and "the others" in line["table1"]
-    assert "does not train this manifest's rows" in line["table17"]
-    assert line["budget"] == "" and line["clip_tiny"] == "", "the study itself; no claims"
-    assert line["diagnosis"] == "", "its rows set their own training length: not the tiny budget"
-    assert _reference("table3", manifests.load("table3"), "paper") == ""
+    budget = manifests.load("budget")
+    for name, rows in (("table3", {"CLIP": "CLIP", "COSMOS": "COSMOS"}),
+                       ("table5", {"+ multi-crop": "T5 + multi-crop"})):
+        todo = cells(manifests.load(name), "tiny", rows=list(rows))
+        longer = {(c.row, c.seed): c.fingerprint for c in _budget_cells(todo, budget)}
+        want = {(r, c.seed): c.fingerprint for r, b in rows.items() for c in cells(budget, "tiny", rows=[b])}
+        assert want.items() <= longer.items(), name  # every seed the study trains (8 for CLIP and COSMOS)
+    table3 = manifests.load("table3")
+    text = _reference("table3", table3, "tiny", cells(table3, "tiny"), tmp_path, {"compositional/scenes/mean": "avg"})
+    assert text.startswith("## The same rows with 10x the training (1000 steps")
+    assert "| COSMOS |" in text and "restored from the committed records" in text
+    assert "COSMOS beats CLIP on compositional understanding (SugarCrepe avg) (primary): **" in text
+    assert len(list((tmp_path / "checkpoints").iterdir())) >= 12  # 4 rows x 3 seeds (or more) with their curves
+    assert _reference("table3", table3, "paper", cells(table3, "tiny"), tmp_path, {}) == ""
+    diagnosis = manifests.load("diagnosis")
+    assert _reference("diagnosis", diagnosis, "tiny", cells(diagnosis, "tiny"), tmp_path, {}) == "", \
+        "its rows set their own training length"
+    fresh = tmp_path / "fresh"
+    v5 = cells(table3, "tiny", overrides={"benchmark": "v5"})
+    assert "No archived run of these rows with 1000 steps on this benchmark yet" in \
+        _reference("table3", table3, "tiny", v5, fresh, {})
 
 
 def test_clip_tiny_row_is_the_budget_studys_clip_row():

@@ -36,7 +36,6 @@ class Manifest:
     CURVES: tuple = ()  # metric keys drawn against the training step (runs with train.eval_every)
     # claims judged at every evaluation during training, against samples and FLOPs (analysis/budget.py)
     BUDGET_CLAIMS: list = dataclasses.field(default_factory=list)
-    COVERS: dict = dataclasses.field(default_factory=dict)  # manifest -> which of its claims this study judges
     # a pre-registered decision rule: DECISION(mean, gap) -> the report's lines, where mean(row, metric) is a
     # row's seed-mean and gap(better, worse, metric) its paired interval (.mean, .lo, .hi) against another row
     DECISION: object = None

@@ -58,9 +58,6 @@ BUDGET_CLAIMS = [
      for a, b in zip(_T5_ORDER, _T5_ORDER[1:])]
 # The ablations manifest's "cross-attention helps" is the last Table 5 step (the same two configs, so the same
 # runs); table17's and the other sweeps' claims are not in the study (their rows would add 25 min per seed each).
-# The claims of other manifests the study judges ("all" or which ones): each tiny report links here and says so.
-COVERS = {"table1": "R@1 and top-1", "table2": "all", "table3": "all", "table4": "mIoU without CSA",
-          "slip_table": "zero-shot top-1", "table5": "all", "ablations": "cross-attention (the last Table 5 step)"}
 CLAIMS = BUDGET_CLAIMS  # the final evaluation (10x) is also judged in the report's claims section
 CAVEATS = (
     "Table 5's '+ text cropping' step also switches from the raw alt-text to the recaptions: it shows that "
