@@ -117,8 +117,12 @@ def write_card(meta: dict, path: Path) -> None:
         "",
         "Captions per image (DreamLIP layout, sentence lists): a noisy raw alt-text naming the dominant object; "
         "3 short captions (every object with size and colour; the objects by category alone; a relation or the "
-        "dominant object on its backdrop); 3 long captions from 3 paraphrase families (every object with its "
-        "position, the relations to the dominant object, the background).",
+        "dominant object on its backdrop); 3 long captions from 3 paraphrase families " + (
+            "(every object with its position, the relations to the dominant object, the background)."
+            if cfg.get("version", 4) < 5 else
+            "(each object bound to the next one down by 'above' / 'below', the dominant object on its backdrop; "
+            "no absolute positions, no left / right). The test split comes in groups of four images with one bag "
+            "of words and four bindings (docs/benchmark.md)."),
         "",
         "## Statistics (test split)",
         "",
