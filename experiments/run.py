@@ -257,7 +257,8 @@ def cmd_manifest(name: str, argv: list[str]) -> int:
     p.add_argument("--dry-run", action="store_true", help="print the cells and their configs; run nothing")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: write the table, figures and report from the runs logged so far")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override a key in every cell")
+    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                   help="override a key in every cell (repeatable)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="the same as --set (train's syntax)")
     p.add_argument("--out", type=Path, default=Path("reports"), help="where tables/ is written")
     p.add_argument("--slurm", type=Path, default=None, metavar="FILE",
@@ -309,7 +310,8 @@ def cmd_recipes(argv: list[str]) -> int:
     p.add_argument("--method", default=None, help=f"one of {', '.join(METHODS)} (default: all)")
     p.add_argument("--scale", default="paper", help="recipes apply at paper scale only")
     p.add_argument("--samples", type=int, default=0, help="training-set size where a recipe takes it from the data")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="audit a config with these overrides")
+    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                   help="audit a config with these overrides (repeatable)")
     args = p.parse_args(argv)
     if args.scale != "paper":
         raise C.ConfigError(f"recipes apply at scale=paper only, got --scale {args.scale}")
@@ -358,7 +360,8 @@ def cmd_all(argv: list[str]) -> int:
                    "runs logged so far")
     p.add_argument("--skip", default="", help="comma-separated manifests to leave out (e.g. budget)")
     p.add_argument("--jobs", type=int, default=1, help="cells trained at once (see run.py <manifest> --jobs)")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override a key in every cell")
+    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                   help="override a key in every cell (repeatable)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="the same as --set (train's syntax)")
     p.add_argument("--out", type=Path, default=Path("reports"), help="where tables/ is written")
     _archive_option(p)
@@ -410,7 +413,8 @@ def cmd_compare(argv: list[str]) -> int:
     p.add_argument("metric", help="a logged metric, e.g. classification/scenes/top1")
     p.add_argument("--scale", default="tiny")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the manifest's)")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="the overrides the cells ran with")
+    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                   help="the overrides the cells ran with (repeatable)")
     args = p.parse_args(argv)
     seeds = tuple(int(x) for x in args.seeds.split(",")) if args.seeds else None
     print(compare(args.manifest, args.better, args.worse, args.metric, args.scale, seeds, args.runs_dir,

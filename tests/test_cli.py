@@ -275,6 +275,12 @@ def test_manifests_take_bare_key_value_overrides_as_train_does(capsys):
     assert capsys.readouterr().out == bare and "steps=5 " in bare
     assert main(["table3", "--dry-run", "train.steps=0"]) == 2
     assert "train.steps=0 must be > 0" in capsys.readouterr().err
+    # --set is repeatable: every one counts (not only the last)
+    assert main(["table3", "--dry-run", "--set", "train.steps=5", "--set", "batch=1", "--seeds", "0"]) == 2
+    assert "batch" in capsys.readouterr().err
+    assert main(["table3", "--dry-run", "--set", "train.steps=5", "--set", "train.batch_size=8", "--seeds", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "steps=5 " in out and "batch=8" in out
 
 
 def test_evaluation_shows_a_bar_per_set_on_request_and_none_in_logs(scenes, capsys):
