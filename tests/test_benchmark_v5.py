@@ -12,7 +12,7 @@ from methods.data.scenes import PRESETS, ScenesConfig, generate
 from methods.data.scenes import oracles as O
 from methods.data.scenes.generate import GROUP, compositional_items, perception_pairs, sample_record, write_shard
 from methods.data.scenes.probes import COMPOSITIONAL_TYPES, n_tokens, pattern_diff
-from methods.data.scenes.render import Obj, Scene
+from methods.data.scenes.render import Obj, Scene, visible_fraction
 from methods.data.scenes.vocab import V5_COLOURS
 
 V5 = ScenesConfig(image_size=32, n_train=40, n_val=8, n_test=48, shard_size=16, perception_pairs=3, version=5,
@@ -44,6 +44,7 @@ def test_v5_test_groups_share_their_words_and_differ_in_binding():
             assert len({o.colour for o in s.objects}) == len(s.objects), "one colour per object"
             rows = [(o.box[1] + o.box[3]) / 2 for o in s.objects]
             assert min(abs(a - b) for i, a in enumerate(rows) for b in rows[i + 1:]) >= 6, "distinct rows"
+            assert min(visible_fraction(s, V5.image_size)) >= 0.4, "a rebound object stays visible"
 
 
 def test_v5_hard_negatives_have_their_positives_token_length():
