@@ -19,7 +19,8 @@ Budget: tiny = 9 distinct rows x 3 seeds x 1,000 steps with 10 evaluations each.
 40-s test file and one 20-s report): the Table 5 rows with COSMOS, 18 cells,
 86.9 min; then CLIP, SLIP and SiLC, 9 cells, 39.1 min. Only the tiny scale (the small and paper profiles log
 their own curves with train.eval_every). The 8-seed rule below adds 10 cells (CLIP and COSMOS, seeds 3-7): the
-dry-run estimates them at 112 min one at a time (`run.py budget --rows CLIP,COSMOS --dry-run`).
+dry-run estimates them at 112 min one at a time (`run.py budget --rows CLIP,COSMOS --dry-run`); they took
+72.6 min with --jobs 2 (the CPU shared with editing and short tests for stretches: not a speed figure).
 """
 
 from ._shared import BEFORE_TEXT_CROPPING as _BEFORE_TEXT_CROPPING
@@ -76,8 +77,8 @@ CAVEATS = (
     "points lower.",
     "The MMVP-style mean is colour and presence: every row solves the colour pairs and almost none of the count, "
     "orientation and position pairs.",
-    "'Never separates' is 'not detectable with 3 seeds': the gap detected with 80% power is about 1.25x an "
-    "interval's half-width, more than the paper's small Table 5 steps. Details: docs/findings.md.",
+    "'No gap larger than X' is 'not detectable with this design' (3 seeds; 8 for COSMOS vs CLIP): X, the gap "
+    "detected with 80% power, is larger than the paper's small Table 5 steps. Details: docs/findings.md.",
 )
 # Primary claims (analysis/statistics.py; the others are judged with Holm): chosen 2026-12-05 as the paper's
 # headline claim for this artefact, after the committed tiny runs and before any rerun on a new profile.
