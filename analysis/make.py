@@ -73,7 +73,7 @@ def write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir
     md = report.render(name, manifest, scale, data, _commit(), runs, stats, columns,
                        [str(f.relative_to(out_dir)) for f in figs], manifests.claims(manifest, scale), cells_,
                        sections, _reference(name, manifest, scale, todo, runs_dir, columns),
-                       df.attrs.get("excluded", []))
+                       df.attrs.get("excluded", []), todo[0].config.get("benchmark", "v4") if todo else "v4")
     (out_dir / f"{name}.md").write_text(md)
     print(stats.pivot(index="row", columns="metric", values="mean").round(2).to_string())
     print(f"wrote {path}, {out_dir / f'{name}.md'}" + (f" and {len(figs)} figures" if figs else ""))

@@ -196,3 +196,17 @@ def test_secondary_claims_are_judged_on_holm_adjusted_p_and_the_primary_on_its_i
     alone = judge_claims(cells_, claims[1:2])  # one secondary claim: Holm leaves p as it is
     assert alone[0][2].startswith("holds")
     assert all("detectable with 80% power" in v for _, _, v in judged[1:])
+
+
+def test_caveats_measured_on_v4_are_not_repeated_on_another_benchmark():
+    import pandas as pd
+
+    from analysis import report
+    from experiments import manifests
+
+    m = manifests.load("table3")
+    stats = pd.DataFrame(columns=["row", "metric", "mean", "half", "n"])
+    args = ("table3", m, "tiny", "data", "abc", pd.DataFrame(), stats, {}, [], [])
+    v4, v5 = report.render(*args), report.render(*args, benchmark="v5")
+    assert m.CAVEATS[0] in v4 and m.CAVEATS[0] not in v5
+    assert "measured on benchmark v4 and are not repeated for v5" in v5
