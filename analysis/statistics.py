@@ -62,9 +62,12 @@ def implied_df(half: float, se: float) -> float:
     from scipy.stats import t
 
     ratio = half / se
-    if ratio <= Z * (1 + 1e-12):
+    lo, hi = math.log(1e-3), math.log(1e7)
+    if ratio <= t.ppf(0.975, math.exp(hi)):  # the normal's quantile, to the precision a df can express
         return math.inf
-    return math.exp(brentq(lambda lg: t.ppf(0.975, math.exp(lg)) - ratio, math.log(1e-3), math.log(1e7)))
+    if ratio >= t.ppf(0.975, math.exp(lo)):
+        return math.exp(lo)
+    return math.exp(brentq(lambda lg: t.ppf(0.975, math.exp(lg)) - ratio, lo, hi))
 
 
 def satterthwaite_df(seed_var: float, seeds: int, item_var: float) -> float:

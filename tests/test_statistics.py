@@ -207,6 +207,16 @@ def test_the_detectable_gap_is_detected_80_percent_of_the_time():
     assert 0.75 <= hits <= 0.85, hits
 
 
+def test_the_implied_df_never_fails_at_the_normal_end():
+    """A half-width a hair above 1.96 SE (a seed part tiny against the item part) is the normal interval: df inf."""
+    from analysis.statistics import combine, implied_df
+
+    assert math.isinf(implied_df(1.959964 * (1 + 1e-11), 1.0)) and math.isinf(implied_df(1.0, 1.0))
+    assert implied_df(4.302653, 1.0) == pytest.approx(2.0, rel=1e-4)
+    iv = combine([2.0, 2.0 + 1e-9], 0.5)
+    assert iv.half == pytest.approx(1.959964 * 0.5, rel=1e-6) and math.isinf(iv.df)
+
+
 def test_satterthwaite_holm_and_p_values_on_known_answers():
     from analysis.statistics import combine, holm, satterthwaite_df
 
