@@ -166,7 +166,7 @@ def _reference(name: str, manifest, scale: str, todo: list[Cell], runs_dir: Path
              "only large effects. The same rows trained "
              f"{steps} steps in the budget study ([{REFERENCE}.md]({REFERENCE}.md)), restored from the committed "
              f"records and verified (nothing trained for this report; seeds: {seeds}):", "",
-             markdown_table(stats, columns), ""]
+             *([markdown_table(stats, columns), ""] if columns else [])]
     if judged:
         lines += ["Its claims there (the same statistics; primary on its own interval, the others Holm-adjusted "
                   "across these):", ""] + [f"- {text}{' (primary)' if p else ''}: **{v}**" for text, p, v in judged]
