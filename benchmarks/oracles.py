@@ -65,6 +65,8 @@ def table(measured: dict[str, dict]) -> str:
     for p in PERCEPTION_PATTERNS:
         row(f"MMVP-style {p}: bag / bound", lambda m: (m["perception"][p]["bag"], m["perception"][p]["bound"]),
             "{0[0]:.0f} / {0[1]:.0f}")
+    row("zero-shot top-1: colour-only / present-category / chance", lambda m: tuple(
+        m["classification"][k] for k in ("colour-only", "present-category", "chance")), "{0[0]:.1f} / {0[1]:.1f} / {0[2]:.0f}")
     gates = [f"| {g}: {text} | " + " | ".join("met" if test(measured[n]) else "**missed**" for n in names) + " |"
              for g, test, text in GATES]
     return "\n".join([head, *rows, *gates])

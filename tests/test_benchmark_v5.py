@@ -119,6 +119,19 @@ def test_parser_reads_counts_orientation_only_and_v4_positions():
     assert not any(f[0] == "count" for f in O.facts("A cyan digit one")[0]), "'digit one' is a category"
 
 
+def test_the_zero_shot_shortcuts_on_known_answers():
+    """One object per scene: present-category is always right; every object in its category's typical colour with
+    categories of distinct typical colours: colour-only is always right; chance is one over the categories."""
+    cats = PRESETS["tiny"].categories[:4]  # the k-th category's typical colour is the k-th colour: all distinct
+    one = ScenesConfig(image_size=32, n_train=60, n_val=8, n_test=24, shard_size=16, perception_pairs=3,
+                       min_objects=1, max_objects=1, categories=cats, typical_colour_p=1.0)
+    got = O.classification(one)
+    assert got["present-category"] == 100 and got["colour-only"] == 100 and got["chance"] == 25
+    v5 = O.classification(V5)
+    assert v5["chance"] == 100 / len(V5.categories)
+    assert 100 / 3 <= v5["present-category"] <= 50, "two or three categories in every v5 scene"
+
+
 def test_v5_meets_its_gates_on_a_small_sample_and_v4_misses_them():
     """The gates of docs/benchmark.md on 48 test images (the full table: benchmarks/oracles.py)."""
     small_v4 = ScenesConfig(image_size=32, n_train=40, n_val=8, n_test=48, shard_size=16, perception_pairs=3)

@@ -373,8 +373,32 @@ def colour_survival(colours: tuple[str, ...], views: int = 400, seed: int = 0) -
     return out
 
 
+def classification(cfg, n: int = 4000) -> dict[str, float]:
+    """Zero-shot top-1 (percent) that a label-free shortcut reaches on the test split (label: the dominant, large
+    object's category, evalsets.classification): colour-only picks the category most often seen with the dominant
+    object's colour on n training scenes; present-category picks at random among the categories in the image (a
+    model that sees the categories but not which is large); chance is one over the categories."""
+    from .generate import scene_for
+
+    seen: dict = collections.defaultdict(collections.Counter)
+    for i in range(min(n, cfg.n_train)):
+        o = scene_for(cfg, "train", i)[0].objects[0]
+        seen[o.colour][o.category] += 1
+    colour = present = 0.0
+    for i in range(cfg.n_test):
+        scene = scene_for(cfg, "test", i)[0]
+        label = scene.objects[0].category
+        counts = seen.get(scene.objects[0].colour, collections.Counter())
+        best = [c for c, k in counts.items() if k == max(counts.values())] if counts else list(cfg.categories)
+        colour += (label in best) / len(best)
+        present += 1 / len({o.category for o in scene.objects})
+    return {"colour-only": 100 * colour / cfg.n_test, "present-category": 100 * present / cfg.n_test,
+            "chance": 100 / len(cfg.categories)}
+
+
 def measure(cfg, contexts: tuple[int, ...] = (32, CONTEXT)) -> dict:
     """Every property of docs/benchmark.md's gate table for one benchmark config."""
     return {"retrieval": {ctx: retrieval(cfg, ctx) for ctx in contexts}, "compositional": compositional(cfg),
             "perception": perception(cfg), "flip_invariant": flip_invariance(cfg), "context": context_fit(cfg),
-            "batch_sharing": batch_sharing(cfg), "colour_survival": colour_survival(cfg.colours)}
+            "batch_sharing": batch_sharing(cfg), "colour_survival": colour_survival(cfg.colours),
+            "classification": classification(cfg)}
