@@ -73,7 +73,7 @@ def write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir
     md = report.render(name, manifest, scale, data, _commit(), runs, stats, columns,
                        [str(f.relative_to(out_dir)) for f in figs], manifests.claims(manifest, scale), cells_,
                        sections, _reference(name, manifest, scale, todo, runs_dir, columns),
-                       df.attrs.get("excluded", []), todo[0].config.get("benchmark", "v4") if todo else "v4")
+                       df.attrs.get("excluded", []), todo[0].config["benchmark"] if todo else "")
     (out_dir / f"{name}.md").write_text(md)
     print(stats.pivot(index="row", columns="metric", values="mean").round(2).to_string())
     print(f"wrote {path}, {out_dir / f'{name}.md'}" + (f" and {len(figs)} figures" if figs else ""))
@@ -150,7 +150,8 @@ def _reference(name: str, manifest, scale: str, todo: list[Cell], runs_dir: Path
     df = load_runs(runs_dir)
     runs = cell_runs(df, longer)
     steps = longer[0].config["train"]["steps"]
-    title = f"## The same rows with 10x the training ({steps} steps, the budget study's archived runs)"
+    ratio = steps / todo[0].config["train"]["steps"]
+    title = f"## The same rows with {ratio:g}x the training ({steps} steps, the budget study's archived runs)"
     if not len(runs):
         return (f"{title}\n\nNo archived run of these rows with {steps} steps on this benchmark yet: "
                 f"`python experiments/run.py {REFERENCE} --archive` trains them ([{REFERENCE}.md]({REFERENCE}.md)).")

@@ -69,10 +69,10 @@ def paper_table(paper: dict) -> str:
 
 def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.DataFrame, stats: pd.DataFrame,
            columns: dict[str, str], figures: list[str], claims: list[tuple] | None = None, cells=None,
-           sections: list[str] = (), reference: str = "", excluded: list[str] = (), benchmark: str = "v4") -> str:
+           sections: list[str] = (), reference: str = "", excluded: list[str] = (), benchmark: str = "") -> str:
     """The report's markdown; `claims` (text, better row, worse row, metric) default to the manifest's CLAIMS;
     `sections` (markdown) go after the claims, then `reference` (where the claims are judged with more training).
-    The manifest's CAVEATS were measured on benchmark v4: a report on another benchmark says so instead."""
+    The manifest's CAVEATS of the runs' `benchmark` are printed; where it has only other benchmarks' the report says so."""
     doc = manifest.doc.strip().split("\n\n")[0]
     lines = [f"# {manifest.TITLE}", "", doc, "",
              f"- **Scale**: `{scale}`. **Data**: {data}.",
@@ -94,11 +94,12 @@ def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.Dat
     claims = manifest.CLAIMS if claims is None else claims
     if claims:
         lines += claims_section(cells, claims, manifest.PRIMARY)
-    if manifest.CAVEATS and benchmark == "v4":
-        lines += ["## What these numbers do not show", ""] + [f"- {c}" for c in manifest.CAVEATS] + [""]
+    if manifest.CAVEATS.get(benchmark):
+        lines += ["## What these numbers do not show", ""] + [f"- {c}" for c in manifest.CAVEATS[benchmark]] + [""]
     elif manifest.CAVEATS:
-        lines += ["## What these numbers do not show", "", f"- This manifest's caveats were measured on benchmark v4 "
-                  f"and are not repeated for {benchmark}, where none has been measured yet.", ""]
+        lines += ["## What these numbers do not show", "", f"- This manifest's caveats were measured on benchmark "
+                  f"{', '.join(manifest.CAVEATS)} and are not repeated for {benchmark or 'this scale'}, where none has "
+                  "been measured yet.", ""]
     lines += [s.rstrip() + "\n" for s in sections]
     if reference:
         lines += [reference, ""]

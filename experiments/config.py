@@ -32,7 +32,7 @@ from .fingerprint import ADDED_KEYS, NON_SEMANTIC, file_sha256, fingerprint  # n
 from .recipes import DEFAULT_RECIPE
 from .recipes import official_fields as recipe_fields
 from .recipes import overrides as recipe_overrides
-from .scales import BENCHMARKS, SCALES, benchmark_overrides, scale_overrides
+from .scales import BENCHMARKS, LEGACY_BENCHMARK, SCALES, TINY_BENCHMARK, benchmark_overrides, scale_overrides
 
 SECTIONS = {"train": TrainConfig, "data": DataConfig, "eval": EvalConfig}
 # recipe and recipe_samples act only through the values they set, so they stay out of the fingerprint.
@@ -48,8 +48,9 @@ TOP_LEVEL = {  # key: (default, documentation)
                                          "(a release file)"),
     "init": ("", "weights a training run starts from: a COSMOS release file (student and teacher), or an open_clip / "
                  "Hugging Face folder, .safetensors or state dict (the encoders; a teacher starts as their copy)"),
-    "benchmark": ("v4", "the synthetic benchmark's version and the scale-down rules a tiny run follows with it (v4: "
-                        "the committed history; v5: docs/benchmark.md; experiments/scales.py BENCHMARKS)"),
+    "benchmark": ("", "the synthetic benchmark's version and the scale-down rules a tiny run follows with it (default "
+                      "at tiny: v5, docs/benchmark.md; v4: the earlier history; experiments/scales.py BENCHMARKS); "
+                      "other scales have none"),
     "recipe": ("", "the official recipe a paper-scale run follows (experiments/recipes.py; default cc3m)"),
     "recipe_samples": (0, "the training-set size, where the official code derives the steps from it (0: the "
                           "recipe's)"),
@@ -149,13 +150,14 @@ def resolve(overrides: dict) -> dict:
     node = _node(method)
     for key, value in scale_overrides(scale, method).items():
         apply(node, key, value)
-    bench = overrides.get("benchmark", TOP_LEVEL["benchmark"][0])
-    if bench not in BENCHMARKS:
+    bench = overrides.get("benchmark") or (TINY_BENCHMARK if scale == "tiny" else "")
+    if bench and bench not in BENCHMARKS:
         raise ConfigError(f"unknown benchmark {bench!r}; valid choices: {', '.join(BENCHMARKS)}")
-    if bench != TOP_LEVEL["benchmark"][0] and scale != "tiny":
+    if bench and scale != "tiny":
         raise ConfigError(f"benchmark={bench} sets the tiny scale's data and rules: it applies at scale=tiny only")
-    for key, value in benchmark_overrides(bench, method).items():
+    for key, value in benchmark_overrides(bench, method).items() if bench else ():
         apply(node, key, value)
+    overrides["benchmark"] = bench  # the version a run was made on, in its record (not in its fingerprint)
     name = overrides.get("recipe") or (DEFAULT_RECIPE if scale == "paper" else "")
     if name and scale != "paper":
         raise ConfigError(f"recipe={name} sets the papers' full runs: it applies at scale=paper only")
@@ -174,7 +176,9 @@ def resolve(overrides: dict) -> dict:
 
 def _upgrade(cfg: dict) -> dict:
     """A recorded config in today's spelling: locations that records from before eval.paths hold as eval keys of
-    their own move into eval.paths."""
+    their own move into eval.paths; a tiny record without `benchmark` was made on v4."""
+    if "benchmark" not in cfg and cfg.get("scale") == "tiny":  # recorded before the key existed: made on v4
+        cfg = cfg | {"benchmark": LEGACY_BENCHMARK}
     ev = dict(cfg["eval"])
     moved = {k: ev.pop(k) for k in PATH_KEYS if k in ev}
     if moved:

@@ -5,7 +5,7 @@
     python experiments/run.py config method=cosmos [k=v]            the resolved config (JSON), nothing run
     python experiments/run.py eval checkpoint=PATH [encoder=E] [k=v]  evaluate a local checkpoint (a sacred run)
     python experiments/run.py export RUN_OR_CKPT OUT [--format open_clip|release]   weights for other tools
-    python experiments/run.py data scenes [--scale tiny|tiny-v5]    generate the synthetic benchmark (a preset)
+    python experiments/run.py data scenes [--scale tiny-v5|tiny]    generate the synthetic benchmark (a preset)
     python experiments/run.py prepare folder|img2dataset|dreamlip IN OUT [--captions F]   make shards
     python experiments/run.py <manifest> [--scale S] [--seeds 0,1] [--rows A,B] [--runs-dir runs] [--dry-run]
                                     [--jobs N] [--report-only] [--archive [DIR]]
@@ -207,8 +207,12 @@ def cmd_eval(argv: list[str]) -> int:
 def cmd_data(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="run.py data")
     p.add_argument("name", choices=["scenes"])
-    p.add_argument("--scale", "--preset", dest="scale", default="tiny",
-                   help="a scenes preset: tiny (v4), tiny-v5, test, small, paper (methods/data/scenes)")
+    from experiments.scales import BENCHMARKS, TINY_BENCHMARK
+
+    default = BENCHMARKS[TINY_BENCHMARK]["data.scenes"]
+    p.add_argument("--scale", "--preset", dest="scale", default=default,
+                   help=f"a scenes preset: tiny-v5 (v5), tiny (v4), test, small, paper (methods/data/scenes; "
+                        f"default {default}, the tiny scale's benchmark)")
     args = p.parse_args(argv)
     from experiments.errors import ConfigError
     from methods.data.scenes import PRESETS, ensure_scenes

@@ -123,7 +123,7 @@ def test_a_pre_registered_decision_and_the_caveats_are_written_into_the_report(t
     """The diagnosis manifest's DECISION applied to logged rows (known numbers: V1), and CAVEATS as a section."""
     import dataclasses
 
-    manifest = dataclasses.replace(manifests.load("diagnosis"), CAVEATS=("a caveat, printed as it is",))
+    manifest = dataclasses.replace(manifests.load("diagnosis"), CAVEATS={"v4": ("a caveat, printed as it is",)})
     todo = cells(manifest, "tiny", seeds=(0, 1, 2))
     i2t = {"R1": 20.0, "R0": 8.0, "R2": 10.0, "R5": 16.0}
     for n, cell in enumerate(todo, 1):
@@ -207,6 +207,6 @@ def test_caveats_measured_on_v4_are_not_repeated_on_another_benchmark():
     m = manifests.load("table3")
     stats = pd.DataFrame(columns=["row", "metric", "mean", "half", "n"])
     args = ("table3", m, "tiny", "data", "abc", pd.DataFrame(), stats, {}, [], [])
-    v4, v5 = report.render(*args), report.render(*args, benchmark="v5")
-    assert m.CAVEATS[0] in v4 and m.CAVEATS[0] not in v5
+    v4, v5 = report.render(*args, benchmark="v4"), report.render(*args, benchmark="v5")
+    assert m.CAVEATS["v4"][0] in v4 and m.CAVEATS["v4"][0] not in v5
     assert "measured on benchmark v4 and are not repeated for v5" in v5

@@ -39,7 +39,9 @@ class Manifest:
     # a pre-registered decision rule: DECISION(mean, gap) -> the report's lines, where mean(row, metric) is a
     # row's seed-mean and gap(better, worse, metric) its paired interval (.mean, .lo, .hi) against another row
     DECISION: object = None
-    CAVEATS: tuple = ()  # what the numbers do not show (sentences, measured on benchmark v4), printed in its reports
+    # benchmark version -> what the numbers do not show (sentences measured on that benchmark), printed in the
+    # reports of runs on it
+    CAVEATS: dict = dataclasses.field(default_factory=dict)
     # the texts of the primary claims, registered before the runs: judged on their own interval; every other claim
     # is secondary, judged on Holm-adjusted p-values across the manifest's secondary claims (analysis/statistics.py)
     PRIMARY: tuple = ()

@@ -46,9 +46,9 @@ PAPER = {"CLIP": {"COCO I2T": (15.0, "T"), "COCO T2I": (10.7, "T"), "IN top-1": 
          "+ cross-attention (COSMOS)": {"COCO I2T": (53.1, "T"), "COCO T2I": (40.1, "T"), "IN top-1": (37.1, "U")}}
 _ORDER = list(ROWS)
 CLAIMS = [(f"'{b}' improves on '{a}' (I2T R@1)", b, a, "retrieval/scenes/i2t_r1") for a, b in zip(_ORDER, _ORDER[1:])]
-CAVEATS = (
+CAVEATS = {"v4": (  # measured on benchmark v4
     "'+ text cropping' also switches from the raw alt-text to the recaptions: at CPU scale it shows that recaptions "
     "help, not that sentence crops beat whole captions (docs/findings.md; the diagnosis manifest's R6).",
     "At the tiny budget SiLC-style rows evaluate an EMA teacher that still holds about a third of its random "
     "initialisation (momentum 0.99 over 100 steps).",
-)
+)}
