@@ -55,29 +55,33 @@ def simclr(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -> torc
     return F.cross_entropy(logits, pos_idx)
 
 
-def dino(student: torch.Tensor, teacher: torch.Tensor, center: torch.Tensor, student_temp: float = 0.1,
-         teacher_temp: float = 0.04) -> torch.Tensor:
+def dino_targets(teacher: torch.Tensor, center: torch.Tensor, teacher_temp: float = 0.04) -> torch.Tensor:
+    """DINO's teacher targets softmax((t - center) / teacher_temp), detached; teacher: (Vt, B, K) logits, center:
+    (1, K). What `dino` distils towards and `dino_health` reads."""
+    return F.softmax((teacher.detach() - center) / teacher_temp, dim=-1)
+
+
+def dino(student: torch.Tensor, targets: torch.Tensor, student_temp: float = 0.1) -> torch.Tensor:
     """DINO's self-distillation cross-entropy (Caron et al. 2021), as SiLC uses it local-to-global.
 
-    student: (Vs, B, K) logits of every student view; teacher: (Vt, B, K) logits of the teacher's views, which
-    are the student's first Vt views (the global crops); center: (1, K). Teacher targets are
-    softmax((t - center) / teacher_temp), detached; student log-probabilities log_softmax(s / student_temp).
-    Cross-entropy summed over K, averaged over the batch and over every (teacher view i, student view v != i) pair.
+    student: (Vs, B, K) logits of every student view; targets: (Vt, B, K) `dino_targets` of the teacher's views,
+    which are the student's first Vt views (the global crops); student log-probabilities
+    log_softmax(s / student_temp). Cross-entropy summed over K, averaged over the batch and over every (teacher
+    view i, student view v != i) pair.
     """
-    targets = F.softmax((teacher.detach() - center) / teacher_temp, dim=-1)
     logp = F.log_softmax(student / student_temp, dim=-1)
     losses = [-(targets[i] * logp[v]).sum(-1).mean() for i in range(len(targets)) for v in range(len(logp)) if v != i]
     return torch.stack(losses).mean()
 
 
 @torch.no_grad()
-def dino_health(teacher: torch.Tensor, center: torch.Tensor, teacher_temp: float) -> dict[str, torch.Tensor]:
-    """DINO's collapse diagnostics of the teacher targets softmax((t - center) / teacher_temp) (teacher: (Vt, B,
-    K)), in nats: `teacher_entropy`, the mean entropy of one sample's target (ln K = uniform targets: the head
-    says nothing; 0 = one-hot), and `teacher_kl`, the mean KL of the targets from the batch's mean target (0: every
-    image gets the same target, whether one-hot or uniform). The distillation loss is at least the first; a
-    learning head has low entropy and high KL."""
-    t = F.softmax((teacher.detach().float() - center) / teacher_temp, dim=-1).flatten(0, 1)
+def dino_health(targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    """DINO's collapse diagnostics of the teacher targets (`dino_targets`, (Vt, B, K)), in nats:
+    `teacher_entropy`, the mean entropy of one sample's target (ln K = uniform targets: the head says nothing; 0 =
+    one-hot), and `teacher_kl`, the mean KL of the targets from the batch's mean target (0: every image gets the
+    same target, whether one-hot or uniform). The distillation loss is at least the first; a learning head has low
+    entropy and high KL."""
+    t = targets.float().flatten(0, 1)
     logt = t.clamp_min(1e-12).log()
     mean = t.mean(0, keepdim=True)
     entropy = -(t * logt).sum(-1).mean()

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.views import TextView
-from .losses import dino, dino_health, multi_info_nce
+from .losses import dino, dino_health, dino_targets, multi_info_nce
 from .modules import DINOHead
 from .multicrop import MultiCropConfig, MultiCropMethod
 
@@ -72,8 +72,9 @@ class SiLC(MultiCropMethod):
         t_raw = self.teacher_image(batch, project=False)[0]
         with torch.no_grad():
             teacher = self.teacher.module["head"](t_raw)
-        distill_loss = dino(student, teacher, self.head.center, cfg.student_temp, cfg.teacher_temp)
-        health = dino_health(teacher, self.head.center, cfg.teacher_temp)
+        targets = dino_targets(teacher, self.head.center, cfg.teacher_temp)
+        distill_loss = dino(student, targets, cfg.student_temp)
+        health = dino_health(targets)
         self.head.update_center(teacher.flatten(0, 1), cfg.center_momentum)
         loss = clip_loss + cfg.distill_weight * distill_loss
         return {"loss": loss, "clip_loss": clip_loss.detach(), "distill_loss": distill_loss.detach(),

@@ -20,7 +20,7 @@ from methods.data.views import (
     random_batch,
     sentence_pool,
 )
-from methods.losses import cosmos, dino, info_nce, multi_info_nce, simclr
+from methods.losses import cosmos, dino, dino_targets, info_nce, multi_info_nce, simclr
 from methods.modules import EMATeacher, ema_momentum
 
 from .conftest import tiny_overrides
@@ -71,7 +71,7 @@ def test_dino_loss_centres_sharpens_and_skips_same_view_pairs():
             if v != i:
                 terms.append(-(p * F.log_softmax(s[v] / 0.1, dim=-1)).sum(-1).mean())
     assert len(terms) == 6
-    assert torch.allclose(dino(s, t, c, 0.1, 0.04), torch.stack(terms).mean(), atol=1e-5)
+    assert torch.allclose(dino(s, dino_targets(t, c, 0.04), 0.1), torch.stack(terms).mean(), atol=1e-5)
 
 
 def test_cosmos_loss_is_the_quarter_sum_of_four_view_set_terms():
@@ -126,7 +126,11 @@ def test_one_ema_step_moves_the_teacher_by_one_minus_m_times_the_gap(name):
         for p in method.student.parameters():
             p.add_(torch.randn_like(p))
     before = [p.clone() for p in method.teacher.parameters()]
-    m = method.cfg.ema_momentum
+    from methods.modules import ema_momentum, horizon_momentum
+
+    cfg = method.cfg  # the base momentum: ema_momentum, or the horizon's share of the 10 steps (v5's rule)
+    base = horizon_momentum(cfg.ema_horizon, 10) if cfg.ema_horizon else cfg.ema_momentum
+    m = ema_momentum(base, cfg.ema_schedule, 0, 10)
     method.on_before_step(0, 10)  # one of the two hooks updates, by the method's ema_order
     method.on_step_end(0, 10)
     for t0, t1, s in zip(before, method.teacher.parameters(), method.student.parameters()):
