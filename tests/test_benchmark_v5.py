@@ -145,7 +145,7 @@ def test_v5_meets_its_gates_on_a_small_sample_and_v4_misses_them():
     assert min(O.colour_survival(V5_COLOURS, views=50).values()) >= 95
 
 
-def test_benchmark_v5_sets_the_data_and_the_rules_and_v4_runs_keep_their_fingerprints():
+def test_benchmark_v5_sets_the_data_and_the_rules_and_v4_runs_keep_their_fingerprints(tmp_path):
     from experiments import config as C
     from experiments.errors import ConfigError
     from experiments.scales import BENCHMARKS, caption_token_lengths, context_rule
@@ -165,6 +165,10 @@ def test_benchmark_v5_sets_the_data_and_the_rules_and_v4_runs_keep_their_fingerp
         v4 = C.resolve({"method": method, "benchmark": "v4"})
         assert v4["data"]["scenes"] == "tiny" and v4["benchmark"] == "v4"
     assert C.resolve({"method": "clip", "scale": "small"})["benchmark"] == "", "no benchmark version off tiny"
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"weights")
+    for given in ("checkpoint", "init"):  # given weights keep their own text context
+        assert C.resolve({"method": "clip", given: str(weights)})["context_length"] == 0
     old = C.resolve({"method": "clip", "benchmark": "v4"})
     del old["benchmark"]  # a record from before the key existed was made on v4
     assert C.typed(old).benchmark == "v4"

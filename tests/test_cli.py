@@ -220,7 +220,7 @@ def test_config_prints_the_resolved_config_and_its_fingerprint(capsys):
     cfg = json.loads(out)
     expected = C.resolve({"method": "cosmos", "scale": "tiny", "train.steps": "7"})
     assert cfg == json.loads(json.dumps(expected, default=list))
-    assert cfg["cosmos"]["local_size"] == 32 and cfg["train"]["steps"] == 7  # the scale's size, the override
+    assert cfg["cosmos"]["local_size"] == 0 and cfg["train"]["steps"] == 7  # v5's local-size rule, the override
     assert err.strip() == f"fingerprint: {C.fingerprint(expected)}"
     assert main(["config", "cosmos.local_cropz=1"]) == 2  # validated like train
 

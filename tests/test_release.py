@@ -134,7 +134,11 @@ def test_training_continues_from_a_release_file(release_file, scenes, tmp_path):
     run = run_training(cfg, tmp_path)
     assert run.status == "COMPLETED" and run.info["init"] == str(path)
     last = torch.load(tmp_path / "checkpoints" / C.fingerprint(cfg) / "last.pt", weights_only=True)["model"]
-    m = cfg["cosmos"]["ema_momentum"]
+    from methods.modules import ema_momentum, horizon_momentum
+
+    own = cfg["cosmos"]  # the base momentum: ema_momentum, or the horizon's share of the run (v5's rule)
+    base = horizon_momentum(own["ema_horizon"], 1) if own["ema_horizon"] else own["ema_momentum"]
+    m = ema_momentum(base, own["ema_schedule"], 0, 1)
     key = "visual.transformer.resblocks.0.mlp.c_fc.weight"
     expected = teacher[key] * m + (1 - m) * student[key]
     assert torch.allclose(last[f"teacher.module.encoders.model.{key}"], expected, atol=1e-7)
