@@ -177,3 +177,15 @@ def test_benchmark_v5_sets_the_data_and_the_rules_and_v4_runs_keep_their_fingerp
         C.resolve({"method": "clip", "benchmark": "v5", "scale": "small"})
     with pytest.raises(ConfigError, match="unknown benchmark 'v9'"):
         C.resolve({"method": "clip", "benchmark": "v9"})
+
+
+def test_the_ablations_momentum_rows_train_with_their_momentum_on_every_benchmark():
+    from experiments import manifests
+    from experiments.plan import cells
+
+    for bench in ("v4", "v5"):
+        for cell in cells(manifests.load("ablations"), "tiny", seeds=(0,), rows=["EMA momentum = 0.9",
+                                                                               "EMA momentum = 0.999"],
+                          overrides={"benchmark": bench}):
+            own = cell.config["cosmos"]
+            assert own["ema_horizon"] == 0 and str(own["ema_momentum"]) == cell.row.split("= ")[1], (bench, cell.row)
