@@ -9,6 +9,7 @@ default row is table3's COSMOS); use --rows to run one sweep.
 
 from ._shared import ABLATION_COLUMNS as _ABLATION_COLUMNS
 from ._shared import ABLATION_COLUMNS_BY_SCALE as _ABLATION_COLUMNS_BY_SCALE
+from ._shared import V5_TEACHER as _V5_TEACHER
 
 TITLE = "COSMOS ablation sweeps"
 ROWS = {f"local crops = {n}": {"method": "cosmos", "cosmos.local_crops": n} for n in (0, 2, 4, 8)}
@@ -28,3 +29,4 @@ SCALES = ("tiny", "small", "paper")
 PAPER: dict = {}  # the appendix numbers were not recovered (../shared/reference/paper_numbers.md)
 CLAIMS = [("Cross-attention helps (I2T R@1)", "COSMOS (default)", "no cross-attention", "retrieval/scenes/i2t_r1"),
           ("Distillation helps (I2T R@1)", "COSMOS (default)", "distill weight = 0.0", "retrieval/scenes/i2t_r1")]
+CAVEATS = {"v5": (_V5_TEACHER,)}

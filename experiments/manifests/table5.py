@@ -21,6 +21,8 @@ self-distillation" the ablations' "no cross-attention"); paper = 6 CC3M-recap ru
 from ._shared import ABLATION_COLUMNS as _ABLATION_COLUMNS
 from ._shared import ABLATION_COLUMNS_BY_SCALE as _ABLATION_COLUMNS_BY_SCALE
 from ._shared import BEFORE_TEXT_CROPPING as _BEFORE_TEXT_CROPPING
+from ._shared import TEXT_CROPPING_SWITCH as _TEXT_CROPPING_SWITCH
+from ._shared import V5_TEACHER as _V5_TEACHER
 
 _ONE_CAPTION = {"cosmos.caption": _BEFORE_TEXT_CROPPING, "cosmos.global_texts": 1, "cosmos.local_texts": 0}
 TITLE = "COSMOS component ablation (COSMOS Table 5)"
@@ -51,4 +53,4 @@ CAVEATS = {"v4": (  # measured on benchmark v4
     "help, not that sentence crops beat whole captions (docs/findings.md; the diagnosis manifest's R6).",
     "At the tiny budget SiLC-style rows evaluate an EMA teacher that still holds about a third of its random "
     "initialisation (momentum 0.99 over 100 steps).",
-)}
+), "v5": (_TEXT_CROPPING_SWITCH, _V5_TEACHER)}
