@@ -20,7 +20,10 @@ Budget: tiny = 9 distinct rows x 3 seeds x 1,000 steps with 10 evaluations each.
 86.9 min; then CLIP, SLIP and SiLC, 9 cells, 39.1 min. Only the tiny scale (the small and paper profiles log
 their own curves with train.eval_every). The 8-seed rule below adds 10 cells (CLIP and COSMOS, seeds 3-7): the
 dry-run estimates them at 112 min one at a time (`run.py budget --rows CLIP,COSMOS --dry-run`); they took
-72.6 min with --jobs 2 (the CPU shared with editing and short tests for stretches: not a speed figure).
+72.6 min with --jobs 2 (the CPU shared with editing and short tests for stretches: not a speed figure). Those
+costs are v4's; on benchmark v5 (the tiny default since 2026-12-05) the 37 distinct cells are estimated at 457 min
+one at a time by the dry run, whose per-step costs were measured on v4's profile (it overestimated table3 on v5 by
+a third). The v4 study stays in reports/v4/ (`--set benchmark=v4 --report-only --archive --out reports/v4`).
 """
 
 from ._shared import BEFORE_TEXT_CROPPING as _BEFORE_TEXT_CROPPING

@@ -1,6 +1,6 @@
 """Diagnosis: why COSMOS trails CLIP on retrieval in the budget study (no paper counterpart; pre-registered).
 
-The budget study (reports/budget.md) found COSMOS 11.6 I2T R@1 points below CLIP at 1,000 steps on benchmark v4.
+The budget study on benchmark v4 (reports/v4/budget.md) found COSMOS 11.6 I2T R@1 points below CLIP at 1,000 steps.
 Each row here pins the budget study's settings (tiny profile, 1,000 steps, batch 32, evaluated every 100 steps,
 3 seeds) and changes one thing, so its CLIP and COSMOS rows are the archived budget runs, reused by fingerprint:
   R1 CLIP; R0 COSMOS (both archived);
