@@ -155,9 +155,7 @@ def resolve(overrides: dict) -> dict:
         raise ConfigError(f"unknown benchmark {bench!r}; valid choices: {', '.join(BENCHMARKS)}")
     if bench and scale != "tiny":
         raise ConfigError(f"benchmark={bench} sets the tiny scale's data and rules: it applies at scale=tiny only")
-    for key, value in benchmark_overrides(bench, method).items() if bench else ():
-        if key == "context_length" and (overrides.get("checkpoint") or overrides.get("init")):
-            continue  # given weights keep the text context they were trained with
+    for key, value in benchmark_overrides(bench, method, overrides).items() if bench else ():
         apply(node, key, value)
     overrides["benchmark"] = bench  # the version a run was made on, in its record (not in its fingerprint)
     name = overrides.get("recipe") or (DEFAULT_RECIPE if scale == "paper" else "")

@@ -104,23 +104,29 @@ BENCHMARKS: dict[str, dict] = {
     "v5": {"data.scenes": "tiny-v5", "context_length": 48, "*.views": "scaled", "*.ema_horizon": "official",
            "*.local_size": 0},
 }
+# A benchmark rule gives way to what a run sets itself: an explicit teacher momentum runs as given (the horizon rule
+# would silently replace it), and given weights keep the text context they were trained with.
+YIELDS_TO: dict[str, tuple[str, ...]] = {"*.ema_horizon": ("*.ema_momentum",), "context_length": ("checkpoint", "init")}
 
 
-def benchmark_overrides(name: str, method: str) -> dict:
+def benchmark_overrides(name: str, method: str, given: dict | None = None) -> dict:
     """Dotted-key overrides of benchmark `name` for `method` ("*.<field>" kept where the method has the field;
-    ema_horizon "official": the official run's EMA horizon, methods.modules.OFFICIAL_EMA_HORIZON)."""
+    ema_horizon "official": the official run's EMA horizon, methods.modules.OFFICIAL_EMA_HORIZON), less the rules
+    that yield (YIELDS_TO) to a key set in `given` (a run's own overrides)."""
     from methods import METHODS
     from methods.modules import OFFICIAL_EMA_HORIZON
 
     fields = {f.name for f in dataclasses.fields(METHODS[method].Config)} if method in METHODS else set()
+    given = given or {}
+    own = lambda key: key.replace("*.", f"{method}.", 1)  # noqa: E731
     out = {}
-    for key, value in BENCHMARKS[name].items():
-        if key.startswith("*."):
-            if key[2:] not in fields:
-                continue
-            key = f"{method}.{key[2:]}"
-            value = OFFICIAL_EMA_HORIZON if value == "official" and key.endswith(".ema_horizon") else value
-        out[key] = value
+    for rule, value in BENCHMARKS[name].items():
+        if rule.startswith("*.") and rule[2:] not in fields:
+            continue
+        if any(given.get(own(k)) not in (None, "") for k in YIELDS_TO.get(rule, ())):
+            continue
+        key = own(rule)
+        out[key] = OFFICIAL_EMA_HORIZON if value == "official" and key.endswith(".ema_horizon") else value
     return out
 
 

@@ -169,6 +169,13 @@ def test_benchmark_v5_sets_the_data_and_the_rules_and_v4_runs_keep_their_fingerp
     weights.write_bytes(b"weights")
     for given in ("checkpoint", "init"):  # given weights keep their own text context
         assert C.resolve({"method": "clip", given: str(weights)})["context_length"] == 0
+        assert C.resolve({"method": "clip", given: ""})["context_length"] == 48, "an empty path gives no weights"
+    for method in ("cosmos", "silc"):  # an explicit teacher momentum runs as given: the horizon rule yields
+        own = C.resolve({"method": method, f"{method}.ema_momentum": 0.95})[method]
+        assert (own["ema_momentum"], own["ema_horizon"]) == (0.95, 0)
+        assert C.resolve({"method": method})[method]["ema_horizon"] == OFFICIAL_EMA_HORIZON
+        both = C.resolve({"method": method, f"{method}.ema_momentum": 0.95, f"{method}.ema_horizon": 0.02})[method]
+        assert (both["ema_momentum"], both["ema_horizon"]) == (0.95, 0.02), "a horizon set as well still wins"
     old = C.resolve({"method": "clip", "benchmark": "v4"})
     del old["benchmark"]  # a record from before the key existed was made on v4
     assert C.typed(old).benchmark == "v4"
