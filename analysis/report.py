@@ -67,6 +67,16 @@ def paper_table(paper: dict) -> str:
     return "\n".join(lines) + "\n\nConfidence tags: " + "; ".join(f"[{t}] {TAGS[t]}" for t in tags) + "."
 
 
+def _seed_rule(manifest, scale: str) -> str:
+    """The header line of a manifest whose rule gives some rows more seeds (ROW_SEEDS, docs/statistics.md)."""
+    from experiments import manifests
+
+    more = ", ".join(f"{row} {len(seeds)}" for row, seeds in manifest.ROW_SEEDS.items())
+    return (f"- **Seeds**: {more} (the rows of its primary comparisons, by a rule registered before their runs: "
+            f"ROW_SEEDS); every other row {len(manifests.seeds(manifest, scale))}. The cost of the added seeds is in "
+            "the manifest's docstring; the rule in docs/statistics.md.")
+
+
 def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.DataFrame, stats: pd.DataFrame,
            columns: dict[str, str], figures: list[str], claims: list[tuple] | None = None, cells=None,
            sections: list[str] = (), reference: str = "", excluded: list[str] = (), benchmark: str = "") -> str:
@@ -81,6 +91,7 @@ def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.Dat
              f"- **Compute**: {runs['wall_time_s'].fillna(0).sum() / 60:.1f} min of training and evaluation "
              "wall time over these runs." if len(runs) else "- **Compute**: none yet.",
              *([f"- **Excluded as damaged**: {', '.join(excluded)}."] if excluded else []),
+             *([_seed_rule(manifest, scale)] if manifest.ROW_SEEDS else []),
              "- Numbers in the first table are ours, measured at this scale; the paper's numbers below are theirs, "
              "cited with confidence tags, on the paper's data and models.",
              "- A cell reads mean ± the half-width of its 95% interval over seeds and test items (seed spread and an "

@@ -215,3 +215,17 @@ def test_a_report_prints_the_caveats_measured_on_its_benchmark_only():
     only_v4 = dataclasses.replace(m, CAVEATS={"v4": m.CAVEATS["v4"]})
     v5 = report.render("table3", only_v4, *args[2:], benchmark="v5")
     assert m.CAVEATS["v4"][0] not in v5 and "measured on benchmark v4 and are not repeated for v5" in v5
+
+
+def test_a_report_states_its_seed_rule_where_the_manifest_has_one():
+    import pandas as pd
+
+    from analysis import report
+    from experiments import manifests
+
+    stats = pd.DataFrame(columns=["row", "metric", "mean", "half", "n"])
+    args = ("tiny", "data", "abc", pd.DataFrame(), stats, {}, [], [])
+    budget = report.render("budget", manifests.load("budget"), *args)
+    assert "- **Seeds**: CLIP 8, COSMOS 8 (the rows of its primary comparisons" in budget
+    assert "every other row 3." in budget
+    assert "**Seeds**" not in report.render("table3", manifests.load("table3"), *args)
