@@ -32,7 +32,8 @@ otherwise the budget study's:
 Command: python experiments/run.py diagnosis --jobs 2 --archive   (R1 and R0 restored from reports/records/)
 Budget: tiny = 5 new rows x 3 seeds x 1,000 steps, 10 evaluations each (estimate: run.py diagnosis --dry-run).
 The 8-seed rule (ROW_SEEDS below) adds 10 cells beyond the budget study's (R2 and R5, seeds 3-7): the dry-run
-estimates them at 161 min one at a time (`run.py diagnosis --rows R2,R5 --dry-run`).
+estimates them at 161 min one at a time (`run.py diagnosis --rows R2,R5 --dry-run`); they took 67.1 min with
+--jobs 2 (2026-12-05; another 1,000-step cell ran beside them for their first 8 minutes: not a speed figure).
 """
 
 from __future__ import annotations
@@ -68,6 +69,14 @@ SCALES = ("tiny",)
 # the tiny default (`benchmark` acts only through what it sets, so its cells keep their fingerprints).
 SETTINGS = {"tiny": {"benchmark": "v4"}}
 PAPER: dict = {}  # a study of this suite's scale-down, not a paper table
+# Measured on the archived runs (2026-12-05), after R2 and R5 reached their 8 seeds.
+CAVEATS = {"v4": (
+    "The decision reads seeds 0-2, as it was registered. Over all 8 seeds R2's mean is 11.95 (A's bar: 12.0, "
+    "inside R2's own interval of ±1.2) and R5 - R0 is +7.7 [+6.4, +9.0]: read on 8 seeds the letters would give "
+    "V1. A sits on its bar within noise, so the registered verdict (V3) stands, and neither V1 nor V3 is firm; "
+    "what is firm is B (the gentle views recover most of COSMOS's gap) and that the DINO views cost CLIP "
+    "+9.2 [+7.3, +11.1] points.",
+)}
 _I2T = "retrieval/scenes/i2t_r1"
 CLAIMS = [("CLIP beats COSMOS (the budget study's gap)", "R1 CLIP", "R0 COSMOS", _I2T),
           ("CLIP beats CLIP + DINO views", "R1 CLIP", "R2 CLIP + DINO views", _I2T),
