@@ -33,7 +33,7 @@ Command: python experiments/run.py diagnosis --jobs 2 --archive   (R1 and R0 res
 Budget: tiny = 5 new rows x 3 seeds x 1,000 steps, 10 evaluations each (estimate: run.py diagnosis --dry-run).
 The 8-seed rule (ROW_SEEDS below) adds 10 cells beyond the budget study's (R2 and R5, seeds 3-7): the dry-run
 estimates them at 161 min one at a time (`run.py diagnosis --rows R2,R5 --dry-run`); they took 67.1 min with
---jobs 2 (2026-12-05; another 1,000-step cell ran beside them for their first 8 minutes: not a speed figure).
+--jobs 2 (2026-12-05; a third 1,000-step cell ran beside them for their first 12 minutes: not a speed figure).
 """
 
 from __future__ import annotations
