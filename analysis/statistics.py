@@ -81,12 +81,14 @@ def satterthwaite_df(seed_var: float, seeds: int, item_var: float) -> float:
 
 
 def holm(pvalues: list[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (family-wise error control over the list; NaN stays NaN)."""
+    """Holm's step-down adjusted p-values (family-wise error control over the list). A NaN (a claim not measured
+    yet, or on one seed) stays NaN but counts in the family as p = 1, ranked last: an interim reading is then
+    conservative, its adjusted p-values can only fall as the rest are measured (tests/test_statistics.py)."""
     p = np.asarray(pvalues, dtype=float)
     ok = np.flatnonzero(~np.isnan(p))
     out = np.full(len(p), np.nan)
     order = ok[np.argsort(p[ok], kind="stable")]
-    m, running = len(order), 0.0
+    m, running = len(p), 0.0
     for rank, i in enumerate(order):
         running = max(running, min(1.0, (m - rank) * p[i]))
         out[i] = running

@@ -217,6 +217,20 @@ def test_the_implied_df_never_fails_at_the_normal_end():
     assert iv.half == pytest.approx(1.959964 * 0.5, rel=1e-6) and math.isinf(iv.df)
 
 
+def test_holm_on_a_partly_measured_family_is_conservative():
+    """A family read before all its claims are measured: each adjusted p is at least the one the whole family
+    gives, whatever the missing p-values turn out to be."""
+    from analysis.statistics import holm
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        full = rng.uniform(0, 0.2, size=6).tolist()
+        missing = rng.choice(6, size=rng.integers(1, 4), replace=False)
+        partial = [float("nan") if i in missing else p for i, p in enumerate(full)]
+        for i, (a, b) in enumerate(zip(holm(partial), holm(full))):
+            assert (i in missing and math.isnan(a)) or a >= b - 1e-12
+
+
 def test_satterthwaite_holm_and_p_values_on_known_answers():
     from analysis.statistics import combine, holm, satterthwaite_df
 
@@ -224,7 +238,7 @@ def test_satterthwaite_holm_and_p_values_on_known_answers():
     assert satterthwaite_df(1.0, 3, 0.0) == pytest.approx(2.0)  # no item part: the t interval's S - 1
     assert math.isinf(satterthwaite_df(0.0, 3, 1.0))
     assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    assert holm([0.5, float("nan")])[0] == 0.5 and math.isnan(holm([0.5, float("nan")])[1])
+    assert holm([0.2, float("nan")])[0] == 0.4 and math.isnan(holm([0.2, float("nan")])[1])  # NaN counts, as p = 1
     iv = combine([1.0, 2.0, 3.0])  # mean 2, se 1/sqrt(3), df 2 (no item part: the t interval)
     assert iv.df == pytest.approx(2.0, rel=1e-6)
     from scipy.stats import t
