@@ -29,6 +29,12 @@ V5_BINDING = (
     "Retrieval on v5 needs binding (the test split comes in groups of four that share one bag of words): an unbound "
     "bag-of-attributes oracle reaches 24.9 I2T R@1, CLIP in the budget study's 1,000-step runs 18.3 (seeds 0-2; 16.0-19.5 in each of seeds 0-6). At these "
     "budgets the methods do not bind yet; retrieval measures how much of the bag they have learnt.")
+V5_SILC_HEAD = (
+    "'COSMOS beats SiLC' is against a SiLC whose DINO head does not settle on v5: in the budget study's 1,000-step "
+    "runs (seeds 0-2) the entropy of its teacher's targets swings between collapse (under 1 nat) and near-uniform "
+    "(over 6.5 of ln 1024 = 6.93). From step 500 on, seed 2 is near-uniform at 73% of the logged steps (its last "
+    "100 steps average 6.74), seed 1 at 33%, and seed 0 collapsed at 14% (train/teacher_entropy in the archived "
+    "records). Either way its distillation term carries little: the gap measures this SiLC, not SiLC's recipe.")
 TEXT_CROPPING_SWITCH = (
     "'+ text cropping' also switches from the raw alt-text to the recaptions (the row design, table5.py): it can "
     "show that recaptions help, not that sentence crops beat whole captions.")
