@@ -39,10 +39,10 @@ def claims_section(cells, claims: list[tuple], primary=()) -> list[str]:
     if rest:
         pending = sum(v.startswith((NOT_MEASURED, CANNOT_TELL + " at this budget: one seed"))
                       for _, is_primary, v in judged if not is_primary)
-        interim = (f" Interim: {pending} of them not measured on two seeds yet count in the family as p = 1, so "
-                   "these adjusted p-values can only fall as they are measured." if pending else "")
+        interim = (f"; interim: {pending} of them not measured on two seeds yet count in the family as p = 1, so "
+                   "these adjusted p-values can only fall as they are measured" if pending else "")
         lines += [f"{'Secondary' if first else 'All claims are secondary'} (judged on p-values Holm-adjusted across "
-                  f"these {len(rest)}; a claim holds when its adjusted p < 0.05).{interim}", "", *rest, ""]
+                  f"these {len(rest)}; a claim holds when its adjusted p < 0.05{interim}):", "", *rest, ""]
     return lines
 
 

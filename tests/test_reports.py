@@ -193,12 +193,12 @@ def test_secondary_claims_are_judged_on_holm_adjusted_p_and_the_primary_on_its_i
     assert all(v.startswith("cannot tell") and f"Holm-adjusted p {adjusted:.3f}" in v for _, _, v in judged[1:])
     text = "\n".join(claims_section(cells_, claims, primary=("primary",)))
     assert "Primary (the manifest's PRIMARY" in text and "Holm-adjusted across these 2" in text
-    assert "Interim" not in text and all("detectable with 80% power" in v for _, _, v in judged[1:])
+    assert "interim" not in text and all("detectable with 80% power" in v for _, _, v in judged[1:])
     pending = claims + [("unmeasured", "A", "C", "m")]  # row C has no runs yet: it counts in the family as p = 1
     judged = judge_claims(cells_, pending, primary=("primary",))
     assert judged[3][2] == "not measured" and f"Holm-adjusted p {3 * gap.p:.3f}" in judged[1][2]
     text = "\n".join(claims_section(cells_, pending, primary=("primary",)))
-    assert "across these 3" in text and "Interim: 1 of them not measured" in text
+    assert "across these 3" in text and "interim: 1 of them not measured" in text
     alone = judge_claims(cells_, claims[1:2])  # one secondary claim: Holm leaves p as it is
     assert alone[0][2].startswith("holds")
 
