@@ -169,23 +169,32 @@ def flops_by_row(cell_runs: pd.DataFrame) -> dict[str, float]:
     return {row: float(v) for row, v in per_row.items()}
 
 
-def markdown(frame: pd.DataFrame, claims: list[tuple], flops: dict[str, float]) -> str:
-    """The report section: the sentence per claim, then the verdict at each budget."""
+def final_word(verdict_text: str) -> str:
+    """The verdict word a report's claims section starts its verdict with (holds, does not hold, ...)."""
+    return next(w for w in (HOLDS, DOES_NOT_HOLD, CANNOT_TELL, NOT_MEASURED) if verdict_text.startswith(w))
+
+
+def markdown(frame: pd.DataFrame, claims: list[tuple], flops: dict[str, float], final: dict | None = None) -> str:
+    """The report section: the sentence per claim, then the verdict at each budget. `final` (claim text -> the
+    claims section's verdict) gives each claim's verdict at the final budget, Holm-adjusted for a secondary claim;
+    a claim it lacks reads its last budget's own interval."""
+    final = final or {}
     lines = ["## Where each claim appears (budget study)", "",
              "Each claim is judged at every evaluation during training (the paired interval over seeds and "
              "test items of the tables) and summed up by the rule in analysis/budget.py, fixed before any result: "
              "*holds / does not hold from B on* (that verdict at B and every larger budget, never the opposite "
              "before), *flips*, *no gap larger than X at any budget* (it never separates; X is the largest gap a "
              "budget's design would miss with 80% power), or *separates at some budgets only*. The per-budget "
-             "verdicts describe a curve and are not corrected for their number; the claim's verdict is the one at "
-             "the final budget (the tables' interval there, in brackets). A budget is an evaluation "
+             "verdicts describe a curve, each on its own interval, and are not corrected for their number; the "
+             "claim's verdict is the one at the final budget, as the claims section judges it (a primary claim on "
+             "its interval, a secondary one on its Holm-adjusted p), in brackets. A budget is an evaluation "
              "during one training run (train.eval_every), not a separate run of that length: before the end the "
              "learning rate is still higher than a run of that length would end with.", ""]
     for text, *_ in claims:
         d = frame[frame["claim"] == text].sort_values("samples")
-        final = f"; at the final budget: {d['verdict'].iloc[-1]}" if len(d) else ""
+        last = final_word(final[text]) if text in final else d["verdict"].iloc[-1] if len(d) else ""
         lines.append(f"- {text}: **{sentence(list(zip(d['samples'], d['verdict'])), list(d['detectable']))}**"
-                     + (f" ({int(d['seeds'].min())} seed(s){final})" if len(d) else ""))
+                     + (f" ({int(d['seeds'].min())} seed(s); at the final budget: {last})" if len(d) else ""))
     lines += ["", "Training compute per sample (forward + backward, torch's FLOP counter, fp32, as each run "
               "recorded it):", "",
               "| Row | GFLOP per sample |", "|---|---|"]
@@ -208,9 +217,10 @@ def _short(word: str) -> str:
 
 
 def write(name: str, claims: list[tuple], cell_runs: pd.DataFrame, batch: int, runs_dir: Path,
-          out_dir: Path, metrics: dict[str, str] | None = None) -> tuple[str, list[Path]]:
+          out_dir: Path, metrics: dict[str, str] | None = None, final: dict | None = None) -> tuple[str, list[Path]]:
     """The budget section of reports/<name>.md and its figures (each claim's gap vs samples and vs FLOPs; each
-    row's `metrics` vs samples and vs FLOPs); `batch`: the runs' global batch (samples per step)."""
+    row's `metrics` vs samples and vs FLOPs); `batch`: the runs' global batch (samples per step); `final`: the
+    claims section's verdict per claim (markdown)."""
     points = point_cells(cell_runs, runs_dir)
     flops = flops_by_row(cell_runs)
     frame = claim_frame(points, claims, batch, flops)
@@ -229,4 +239,4 @@ def write(name: str, claims: list[tuple], cell_runs: pd.DataFrame, batch: int, r
         figs.append(plot_gaps(frame, "pflops", "training PFLOP (costlier row)",
                               Path(out_dir) / "figures" / f"{name}-gap-vs-flops.png"))
         frame.to_csv(Path(out_dir) / "tables" / f"{name}-claims.csv", index=False)
-    return markdown(frame, claims, flops), figs
+    return markdown(frame, claims, flops, final), figs

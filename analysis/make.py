@@ -60,7 +60,9 @@ def write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir
         from . import budget
 
         batch = todo[0].config["train"]["batch_size"] if todo else 0
-        section, budget_figs = budget.write(name, manifest.BUDGET_CLAIMS, runs, batch, runs_dir, out_dir, columns)
+        judged = report.judge_claims(cells_, manifests.claims(manifest, scale), manifest.PRIMARY) if len(runs) else []
+        section, budget_figs = budget.write(name, manifest.BUDGET_CLAIMS, runs, batch, runs_dir, out_dir, columns,
+                                            final={text: v for text, _, v in judged})
         sections.append(section)
         figs += budget_figs
     if manifest.DECISION is not None:

@@ -152,3 +152,19 @@ def test_clip_tiny_row_is_the_budget_studys_clip_row():
     fps = lambda name, row: {c.fingerprint  # noqa: E731
                              for c in cells(manifests.load(name), "tiny", (0, 1, 2), rows=[row])}
     assert fps("clip_tiny", "CLIP, 1000 steps") == fps("budget", "CLIP"), "one config, trained once for both"
+
+
+def test_the_final_budget_verdict_is_the_claims_sections_holm_adjusted_one():
+    """A secondary claim whose own interval excludes 0 at the last budget but whose Holm-adjusted p does not
+    reads as the claims section judges it; a claim the section lacks keeps its last budget's own verdict."""
+    import pandas as pd
+
+    from analysis.budget import markdown
+
+    frame = pd.DataFrame([{"claim": c, "samples": s, "verdict": H, "detectable": 1.0, "seeds": 3, "gap": 2.0,
+                           "lo": 0.5, "hi": 3.5, "pflops": 0.0} for c in ("second", "other") for s in (32, 64)])
+    claims = [("second", "A", "B", "m"), ("other", "A", "B", "m")]
+    final = {"second": "cannot tell at this budget (gap +2.0, ..., Holm-adjusted p 0.120; detectable ...)"}
+    lines = markdown(frame, claims, {}, final).splitlines()
+    assert "- second: **holds from 32 samples on** (3 seed(s); at the final budget: cannot tell)" in lines
+    assert "- other: **holds from 32 samples on** (3 seed(s); at the final budget: holds)" in lines
