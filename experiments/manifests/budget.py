@@ -25,7 +25,10 @@ costs are v4's; on benchmark v5 (the tiny default since 2026-12-05) the 37 disti
 one at a time by the dry run, whose per-step costs were measured on v4's profile (table3 on v5: 14.4 min estimated,
 9.2 measured). On v5 the primary rows' 16 cells (CLIP and COSMOS, 8 seeds) ran two at once (--jobs 2, over two
 sessions, the CPU shared at times: not a speed figure): a COSMOS cell 20-34 min, a CLIP cell 7-11 (the cells that
-ran in one piece; two COSMOS cells resumed from checkpoints). The v4 study stays in reports/v4/ (`--set benchmark=v4 --report-only --archive --out reports/v4`).
+ran in one piece; two COSMOS cells resumed from checkpoints). The Table 5 rows' 14 cells still to train after
+one (CLIP raw alt-text seed 0) took 95.3 min with --jobs 2 in one go (2026-12-05; the CPU shared with short tests
+for a few minutes: not a speed figure). The v4 study stays in reports/v4/
+(`--set benchmark=v4 --report-only --archive --out reports/v4`).
 """
 
 from ._shared import BEFORE_TEXT_CROPPING as _BEFORE_TEXT_CROPPING
