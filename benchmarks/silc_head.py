@@ -1,12 +1,12 @@
-"""Does SiLC's DINO head learn at tiny scale? Trains SiLC at the budget study's tiny settings (benchmark v4,
-ViT-Tiny-16-64, batch 32, lr 3e-4, head K=1024) for --steps steps under each variant and prints, from the run's
+"""Does SiLC's DINO head learn at tiny scale? Trains SiLC at the budget study's tiny settings (benchmark v4 by
+default, the one docs/findings.md quotes; --benchmark v5 for the default tiny profile; ViT-Tiny-16-64, batch 32, lr 3e-4, head K=1024) for --steps steps under each variant and prints, from the run's
 logged metrics, the distillation loss, the teacher targets' mean entropy and their KL from the batch-mean target
 (methods.losses.dino_health; ln K = 6.93 nats is a uniform target, a head that says nothing).
 
 A variant changes one thing: the teacher temperature, the EMA horizon rule, the learning rate, the head's
 output size, the local crops (none, or 4x4 tokens on patch-8 towers), the photometric views. Each run is an ordinary `run.py train` (recorded under --runs-dir, no evaluation).
 
-    python benchmarks/silc_head.py [--steps 300] [--variants base sharp ...] [--jobs 2]
+    python benchmarks/silc_head.py [--steps 300] [--variants base sharp ...] [--jobs 2] [--benchmark v4]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BASE = {"method": "silc", "scale": "tiny", "seed": "0", "train.eval_every": "0", "eval.sets": "[]",
         "train.ckpt_every": "100000"}
 VARIANTS = {
-    "base": {},  # the budget study's SiLC (teacher_temp 0.04, momentum 0.99, lr 3e-4, K 1024)
+    "base": {},  # the budget study's SiLC (teacher_temp 0.04, lr 3e-4, K 1024; on v4 momentum 0.99, v5 the horizon)
     "sharp": {"silc.teacher_temp": "0.02"},  # a sharper teacher
     "horizon": {"silc.ema_horizon": repr(1 / (1 - 0.999) / 88_576)},  # modules.OFFICIAL_EMA_HORIZON
     "lr1e-3": {"train.lr": "1e-3"},
@@ -35,10 +35,11 @@ VARIANTS = {
 }
 
 
-def run(name: str, overrides: dict, steps: int, runs_dir: Path, threads: int) -> dict:
-    out = runs_dir / name
+def run(name: str, overrides: dict, steps: int, runs_dir: Path, threads: int, benchmark: str = "v4") -> dict:
+    out = runs_dir / benchmark / name
+    given = BASE | {"benchmark": benchmark, "train.steps": str(steps), "train.log_every": "10"} | overrides
     args = [sys.executable, str(ROOT / "experiments" / "run.py"), "train", "--runs-dir", str(out),
-            *(f"{k}={v}" for k, v in (BASE | {"train.steps": str(steps), "train.log_every": "10"} | overrides).items())]
+            *(f"{k}={v}" for k, v in given.items())]
     env = os.environ | {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode:
@@ -64,12 +65,15 @@ def main() -> None:
     p.add_argument("--variants", nargs="*", default=["base", "sharp", "horizon", "lr1e-3"], choices=list(VARIANTS))
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--runs-dir", type=Path, default=Path("/tmp/silc-head"))
+    p.add_argument("--benchmark", default="v4", choices=["v4", "v5"], help="the tiny benchmark version (v4: the "
+                   "runs docs/findings.md quotes)")
     args = p.parse_args()
     threads = max(1, (os.cpu_count() or 2) // args.jobs)
     with cf.ThreadPoolExecutor(args.jobs) as pool:
-        futures = {v: pool.submit(run, v, VARIANTS[v], args.steps, args.runs_dir, threads) for v in args.variants}
+        futures = {v: pool.submit(run, v, VARIANTS[v], args.steps, args.runs_dir, threads, args.benchmark)
+                   for v in args.variants}
         results = {v: f.result() for v, f in futures.items()}
-    print(f"SiLC at tiny, {args.steps} steps (ln K = {math.log(1024):.2f} for K = 1024):")
+    print(f"SiLC at tiny ({args.benchmark}), {args.steps} steps (ln K = {math.log(1024):.2f} for K = 1024):")
     print("| variant | step | distill loss | teacher entropy | teacher KL | CLIP loss |\n|---|---|---|---|---|---|")
     for v, m in results.items():
         print("\n".join(summary(v, m)))
