@@ -26,7 +26,7 @@ import pandas as pd  # noqa: E402
 from experiments.layout import curve_points, read_json  # noqa: E402
 
 from .cells import Cells  # noqa: E402
-from .statistics import CANNOT_TELL, DOES_NOT_HOLD, HOLDS, NOT_MEASURED, decision  # noqa: E402
+from .statistics import CANNOT_TELL, DOES_NOT_HOLD, HOLDS, NOT_MEASURED, decision, verdict_word  # noqa: E402
 
 
 def point_cells(cell_runs: pd.DataFrame, runs_dir: Path) -> dict[int, Cells]:
@@ -169,11 +169,6 @@ def flops_by_row(cell_runs: pd.DataFrame) -> dict[str, float]:
     return {row: float(v) for row, v in per_row.items()}
 
 
-def final_word(verdict_text: str) -> str:
-    """The verdict word a report's claims section starts its verdict with (holds, does not hold, ...)."""
-    return next(w for w in (HOLDS, DOES_NOT_HOLD, CANNOT_TELL, NOT_MEASURED) if verdict_text.startswith(w))
-
-
 def markdown(frame: pd.DataFrame, claims: list[tuple], flops: dict[str, float], final: dict | None = None) -> str:
     """The report section: the sentence per claim, then the verdict at each budget. `final` (claim text -> the
     claims section's verdict) gives each claim's verdict at the final budget, Holm-adjusted for a secondary claim;
@@ -192,7 +187,7 @@ def markdown(frame: pd.DataFrame, claims: list[tuple], flops: dict[str, float], 
              "learning rate is still higher than a run of that length would end with.", ""]
     for text, *_ in claims:
         d = frame[frame["claim"] == text].sort_values("samples")
-        last = final_word(final[text]) if text in final else d["verdict"].iloc[-1] if len(d) else ""
+        last = verdict_word(final[text]) if text in final else d["verdict"].iloc[-1] if len(d) else ""
         lines.append(f"- {text}: **{sentence(list(zip(d['samples'], d['verdict'])), list(d['detectable']))}**"
                      + (f" ({int(d['seeds'].min())} seed(s); at the final budget: {last})" if len(d) else ""))
     lines += ["", "Training compute per sample (forward + backward, torch's FLOP counter, fp32, as each run "

@@ -34,6 +34,7 @@ class Cells:
     def __init__(self, runs: pd.DataFrame, results: dict, runs_dir: Path | None = None):
         self.runs, self.results, self.runs_dir = runs, results, runs_dir
         self._items: dict = {}
+        self._paired: dict = {}  # (better, worse, metric) -> Interval: a report judges a claim in several sections
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame, runs: pd.DataFrame, runs_dir: Path) -> Cells:
@@ -64,8 +65,11 @@ class Cells:
     def paired(self, better: str, worse: str, metric: str) -> Interval:
         """The interval of better - worse over the seeds both rows have (seed s of one against seed s of the
         other: the same data order and initialisation)."""
-        a, b = self._seeds(better, metric), self._seeds(worse, metric)
-        seeds = sorted(set(a) & set(b))
-        return interval([self.results[a[s]][metric] for s in seeds], [self.items(a[s]) for s in seeds], metric,
-                        minus=[self.results[b[s]][metric] for s in seeds],
-                        minus_items=[self.items(b[s]) for s in seeds])
+        key = (better, worse, metric)
+        if key not in self._paired:
+            a, b = self._seeds(better, metric), self._seeds(worse, metric)
+            seeds = sorted(set(a) & set(b))
+            self._paired[key] = interval([self.results[a[s]][metric] for s in seeds], [self.items(a[s]) for s in seeds],
+                                         metric, minus=[self.results[b[s]][metric] for s in seeds],
+                                         minus_items=[self.items(b[s]) for s in seeds])
+        return self._paired[key]

@@ -7,7 +7,7 @@ import math
 
 import pandas as pd
 
-from .statistics import CANNOT_TELL, NOT_MEASURED, holm, verdict
+from .statistics import holm, pending, verdict
 
 TAGS = {"A": "authors' release", "T": "third party quoting the paper's LaTeX", "U": "unverified summary"}
 
@@ -37,10 +37,9 @@ def claims_section(cells, claims: list[tuple], primary=()) -> list[str]:
         lines += ["Primary (the manifest's PRIMARY, the paper's headline claim here; judged on its own 95% interval):",
                   "", *first, ""]
     if rest:
-        pending = sum(v.startswith((NOT_MEASURED, CANNOT_TELL + " at this budget: one seed"))
-                      for _, is_primary, v in judged if not is_primary)
-        interim = (f"; interim: {pending} of them not measured on two seeds yet count in the family as p = 1, so "
-                   "these adjusted p-values can only fall as they are measured" if pending else "")
+        waiting = sum(pending(v) for _, is_primary, v in judged if not is_primary)
+        interim = (f"; interim: {waiting} of them not measured on two seeds yet count in the family as p = 1, so "
+                   "these adjusted p-values can only fall as they are measured" if waiting else "")
         lines += [f"{'Secondary' if first else 'All claims are secondary'} (judged on p-values Holm-adjusted across "
                   f"these {len(rest)}; a claim holds when its adjusted p < 0.05{interim}):", "", *rest, ""]
     return lines

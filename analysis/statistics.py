@@ -258,6 +258,17 @@ def _item_se(key: str, item_sets, minus_sets, n_boot: int, seed: int) -> float |
 
 
 HOLDS, DOES_NOT_HOLD, CANNOT_TELL, NOT_MEASURED = "holds", "does not hold", "cannot tell", "not measured"
+ONE_SEED = f"{CANNOT_TELL} at this budget: one seed"
+
+
+def verdict_word(text: str) -> str:
+    """The word a `verdict` text starts with (holds, does not hold, cannot tell, not measured)."""
+    return next(w for w in (HOLDS, DOES_NOT_HOLD, CANNOT_TELL, NOT_MEASURED) if text.startswith(w))
+
+
+def pending(text: str) -> bool:
+    """A `verdict` text whose claim has no p-value yet (not measured, or one seed): Holm counts it as p = 1."""
+    return text.startswith((NOT_MEASURED, ONE_SEED))
 
 
 def decision(iv: Interval) -> str:
@@ -289,7 +300,7 @@ def verdict(iv: Interval, adjusted_p: float | None = None) -> str:
     noise = "seeds and test items" if iv.item_noise else "seeds only (no per-item records)"
     detail = f"gap {iv.mean:+.1f}, 95% interval [{iv.lo:+.1f}, {iv.hi:+.1f}] over {iv.seeds} seed(s), {noise}"
     if iv.seeds < 2:
-        return f"cannot tell at this budget: one seed, training noise unknown ({detail})"
+        return f"{ONE_SEED}, training noise unknown ({detail})"
     detail += f", p {_p(iv.p)}" + (f", Holm-adjusted p {_p(adjusted_p)}" if adjusted_p is not None else "")
     if word == CANNOT_TELL:
         return f"cannot tell at this budget ({detail}; detectable with 80% power: a gap of {iv.detectable:.1f})"
