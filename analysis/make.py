@@ -11,7 +11,7 @@ from pathlib import Path
 from experiments import manifests
 from experiments.errors import ConfigError
 from experiments.layout import MAPS
-from experiments.plan import Cell, cells
+from experiments.plan import Cell, cells, reconfigured
 
 
 def _commit() -> str:
@@ -33,7 +33,7 @@ def write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir
     from .tables import cell_stats, latex_table
 
     df = load_runs(runs_dir)
-    scale = todo[0].config["scale"] if todo else "tiny"
+    scale = todo[0].config.scale if todo else "tiny"
     columns = manifests.columns(manifest, scale)
     runs = cell_runs(df, todo)
     cells_ = Cells.from_frame(df, runs, runs_dir)
@@ -59,7 +59,7 @@ def write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir
     if manifest.BUDGET_CLAIMS:  # claims judged at every evaluation during training
         from . import budget
 
-        batch = todo[0].config["train"]["batch_size"] if todo else 0
+        batch = todo[0].config.train.batch_size if todo else 0
         judged = report.judge_claims(cells_, manifests.claims(manifest, scale), manifest.PRIMARY) if len(runs) else []
         section, budget_figs = budget.write(name, manifest.BUDGET_CLAIMS, runs, batch, runs_dir, out_dir, columns,
                                             final={text: v for text, _, v in judged})
@@ -75,7 +75,7 @@ def write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir
     md = report.render(name, manifest, scale, data, _commit(), runs, stats, columns,
                        [str(f.relative_to(out_dir)) for f in figs], manifests.claims(manifest, scale), cells_,
                        sections, _reference(name, manifest, scale, todo, runs_dir, columns),
-                       df.attrs.get("excluded", []), todo[0].config["benchmark"] if todo else "")
+                       df.attrs.get("excluded", []), todo[0].config.benchmark if todo else "")
     (out_dir / f"{name}.md").write_text(md)
     print(stats.pivot(index="row", columns="metric", values="mean").round(2).to_string())
     print(f"wrote {path}, {out_dir / f'{name}.md'}" + (f" and {len(figs)} figures" if figs else ""))
@@ -151,8 +151,8 @@ def _reference(name: str, manifest, scale: str, todo: list[Cell], runs_dir: Path
     restore(DEFAULT, runs_dir, {c.fingerprint for c in longer})  # verified; the ones present are kept
     df = load_runs(runs_dir)
     runs = cell_runs(df, longer)
-    steps = longer[0].config["train"]["steps"]
-    ratio = steps / todo[0].config["train"]["steps"]
+    steps = longer[0].config.train.steps
+    ratio = steps / todo[0].config.train.steps
     title = f"## The same rows with {ratio:g}x the training ({steps} steps, the budget study's archived runs)"
     if not len(runs):
         return (f"{title}\n\nNo archived run of these rows with {steps} steps on this benchmark yet: "
@@ -165,7 +165,7 @@ def _reference(name: str, manifest, scale: str, todo: list[Cell], runs_dir: Path
     judged = judge_claims(cells_, claims, manifest.PRIMARY)
     seeds = ", ".join(f"{r} {n}" for r, n in runs.groupby("row")["seed"].nunique().items())
     lines = [title, "",
-             f"The tiny budget above ({todo[0].config['train']['steps']} steps) proves the pipeline runs and can see "
+             f"The tiny budget above ({todo[0].config.train.steps} steps) proves the pipeline runs and can see "
              "only large effects. The same rows trained "
              f"{steps} steps in the budget study ([{REFERENCE}.md]({REFERENCE}.md)), restored from the committed "
              f"records and verified (nothing trained for this report; seeds: {seeds}):", "",
@@ -179,23 +179,12 @@ def _reference(name: str, manifest, scale: str, todo: list[Cell], runs_dir: Path
 def _budget_cells(todo: list[Cell], budget) -> list[Cell]:
     """The budget study's versions of a tiny manifest's cells: the same config trained and evaluated as the budget
     study's rows are (its train.steps and train.eval_every), over the cells' seeds and those the study gives its
-    primary rows (ROW_SEEDS; a seed the archive lacks is simply not there)."""
-    import copy
-
-    from experiments.config import fingerprint
-
+    primary rows (ROW_SEEDS; a seed the archive lacks is simply not there). Each is its cell's config with those
+    keys changed, resolved again by the one resolve step (experiments.plan.reconfigured)."""
     curve = {k: v for k, v in next(iter(budget.ROWS.values())).items() if k in ("train.steps", "train.eval_every")}
     seeds = sorted({c.seed for c in todo} | {s for row_seeds in budget.ROW_SEEDS.values() for s in row_seeds})
     template = {c.row: c for c in todo}
-    out = []
-    for row, c in template.items():
-        for seed in seeds:
-            cfg = copy.deepcopy(c.config)
-            cfg["seed"] = seed
-            for key, value in curve.items():
-                cfg["train"][key.split(".")[1]] = value
-            out.append(Cell(row, seed, cfg, fingerprint(cfg)))
-    return out
+    return [reconfigured(c, seed=seed, **curve) for c in template.values() for seed in seeds]
 
 
 def _maps(runs_dir: Path, runs) -> dict:

@@ -36,7 +36,7 @@ def build(encoder: str, batch: int, local_size: int):
     cfg = C.resolve({"method": "cosmos", "scale": "paper", "encoder": encoder, "data.dataset": "scenes",
                      "cosmos.local_size": local_size})
     torch.manual_seed(0)
-    method = build_method("cosmos", C.method_config(cfg), encoder).train()
+    method = build_method("cosmos", cfg.method_config, encoder).train()
     ctx = method.encoders.context_length
     data = random_batch(method.views, batch, ctx, length=min(20, ctx), seed=0)
     return method, data

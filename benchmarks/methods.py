@@ -36,7 +36,7 @@ PEAK_BF16_FLOPS = 989e12
 
 def method_config(name: str, scale: str, encoder: str):
     """The method's Config at `scale` (tiny sizes etc.), with the chosen encoder."""
-    return C.method_config(C.resolve({"method": name, "scale": scale, "encoder": encoder}))
+    return C.resolve({"method": name, "scale": scale, "encoder": encoder}).method_config
 
 
 def synthetic_batch(method, batch: int, device) -> dict:

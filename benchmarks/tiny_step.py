@@ -79,7 +79,7 @@ def run(method: str, candidate: str, seconds: float, seed: int = 0, sets: dict |
         if "local_size" in C.defaults(method)[method] else {}  # multi-crop methods
     extra |= sets or {}
 
-    def resolved(steps: int) -> dict:
+    def resolved(steps: int) -> C.RunConfig:
         return C.resolve({"method": method, "scale": "tiny", "encoder": encoder, "seed": seed,
                           "train.steps": steps, "train.warmup": max(1, steps // 10), "train.ckpt_every": 10**6,
                           **extra})
@@ -87,10 +87,10 @@ def run(method: str, candidate: str, seconds: float, seed: int = 0, sets: dict |
     def fit(steps: int, ckpt: Path):
         cfg = resolved(steps)
         torch.manual_seed(seed)
-        m = build_method(method, C.method_config(cfg), encoder, cfg["context_length"])
+        m = build_method(method, cfg.method_config, encoder, cfg.context_length)
         urls, scenes = train_urls(cfg)
         t0 = time.perf_counter()
-        train(m, urls, C.section(cfg, "train"), C.section(cfg, "data"), seed=seed, ckpt_dir=ckpt, logger=_Quiet(),
+        train(m, urls, cfg.train, cfg.data, seed=seed, ckpt_dir=ckpt, logger=_Quiet(),
               evaluate=None, progress=False)
         return m, cfg, scenes, time.perf_counter() - t0
 
@@ -103,11 +103,11 @@ def run(method: str, candidate: str, seconds: float, seed: int = 0, sets: dict |
         m, cfg, scenes, sec = fit(steps, Path(tmp) / "run")
     m.eval()
     metrics, eval_s = {}, {}
-    for spec in cfg["eval"]["sets"]:  # each evaluation timed on its own: its share of a run's cost
+    for spec in cfg.eval.sets:  # each evaluation timed on its own: its share of a run's cost
         t0 = time.perf_counter()
-        metrics |= evaluate(m, dataclasses.replace(C.section(cfg, "eval"), sets=(spec,)), scenes)
+        metrics |= evaluate(m, dataclasses.replace(cfg.eval, sets=(spec,)), scenes)
         eval_s[spec.split("/")[0]] = round(time.perf_counter() - t0, 1)
-    return {"method": method, "candidate": candidate, "steps": steps, "samples": steps * cfg["train"]["batch_size"],
+    return {"method": method, "candidate": candidate, "steps": steps, "samples": steps * cfg.train.batch_size,
             "ms_per_step": round(1000 * per_step), "train_s": round(sec, 1), "eval_s": round(sum(eval_s.values()), 1),
             "eval_s_by_task": eval_s,
             "params_m": round(sum(p.numel() for p in m.encoders.parameters()) / 1e6, 2)} | {

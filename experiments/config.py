@@ -1,13 +1,19 @@
 """The run config: one structured schema, resolved in one place, validated once.
 
-A run config is what sacred records, a plain nested dict:
-    {"method": "clip", "scale": "tiny", "seed": 0, "encoder": "ViT-Tiny-16-64",
-     "train": {...}, "data": {...}, "eval": {...}, "<method>": {...its Config fields}}
-Its schema is the library's frozen dataclasses (TrainConfig, DataConfig, EvalConfig, the method's Config: every
-default has one home and a docstring) under an OmegaConf structured config, which types every `key=value` (a
-string becomes the field's int, float, bool or tuple, or an error naming the key). `resolve` layers defaults <-
-scale profile <- recipe <- overrides and validates; `typed` turns a resolved (or recorded) dict back into a frozen
-RunConfig whose sections are the dataclasses themselves, once per run. Errors are ConfigError, one line naming
+A run config is one frozen, typed RunConfig: the top-level keys (method, scale, seed, encoder, ...) and the
+sections `train`, `data`, `eval` and `<method>`, which are the library's frozen dataclasses themselves
+(TrainConfig, DataConfig, EvalConfig, the method's Config: every default has one home and a docstring).
+Everything reads it by attribute (`run.train.steps`, `run.method_config`).
+
+    resolve(overrides) -> RunConfig    defaults <- scale profile <- recipe <- overrides, validated once; a manifest
+                                       cell is resolved by the same function
+    run.to_dict()                      the plain nested dict sacred records (config.json) and the fingerprint hashes
+    typed(recorded_dict) -> RunConfig  a recorded config back in typed form: what a run builds from, once
+    run.derived                        what a rule derives from the config at run time (the horizon rule's teacher
+                                       momentum): printed by `run.py config`, never recorded
+
+The schema is an OmegaConf structured config over those dataclasses, which types every `key=value` (a string
+becomes the field's int, float, bool or tuple, or an error naming the key). Errors are ConfigError, one line naming
 the key and the valid choices, before any work.
 """
 
@@ -59,6 +65,35 @@ CHECKPOINT_WEIGHTS = ("state_dict", "student", "teacher")
 DATASETS = ("scenes", "shards")
 
 
+class RunConfig:
+    """What every method's run config has besides its fields (schema(method) makes the frozen dataclass)."""
+
+    method: str
+
+    @property
+    def method_config(self):
+        """The method's own frozen Config (the `<method>` section)."""
+        return getattr(self, self.method)
+
+    def to_dict(self) -> dict:
+        """The plain nested dict of this config (tuples as lists): what sacred records and the fingerprint hashes."""
+        return OmegaConf.to_container(OmegaConf.structured(self))
+
+    def value(self, key: str):
+        """The value of a dotted key (`train.steps`, `cosmos.local_crops`, `seed`)."""
+        return functools.reduce(getattr, key.split("."), self)
+
+    @property
+    def derived(self) -> dict:
+        """Dotted key -> the value a rule derives from this config when the run starts (e.g. the horizon rule's
+        teacher momentum at this run's length); empty when no rule applies. Not part of the record."""
+        own = METHODS[self.method].derived(self.method_config, self.train)
+        return {f"{self.method}.{k}": v for k, v in own.items()}
+
+    def __reduce__(self):  # the class is made per method at run time: pickle (to a worker process) by value
+        return typed, (self.to_dict(),)
+
+
 @functools.lru_cache(maxsize=None)
 def schema(method: str) -> type:
     """The frozen RunConfig dataclass of `method`: the top-level keys, the shared sections and the method's own
@@ -69,9 +104,9 @@ def schema(method: str) -> type:
     fields += [(name, cls, dataclasses.field(default_factory=cls))
                for name, cls in (SECTIONS | {method: METHODS[method].Config}).items()]
     return dataclasses.make_dataclass(
-        f"RunConfig_{method}", fields, frozen=True,
-        namespace={"method_config": property(lambda self: getattr(self, self.method)),
-                   "__doc__": f"A resolved {method} run config: TOP_LEVEL keys and typed sections."})
+        f"RunConfig_{method}", fields, bases=(RunConfig,), frozen=True,
+        namespace={"__doc__": f"A resolved {method} run config: TOP_LEVEL keys and typed sections.",
+                   "__module__": __name__})
 
 
 def _node(method: str) -> DictConfig:
@@ -140,8 +175,9 @@ def apply(node: DictConfig, key: str, value) -> None:
         raise ConfigError(f"config key {key!r} expects {kind}, got {value!r}") from None
 
 
-def resolve(overrides: dict) -> dict:
-    """defaults(method) <- scale profile <- recipe <- overrides, validated. overrides use dotted keys."""
+def resolve(overrides: dict) -> RunConfig:
+    """defaults(method) <- scale profile <- recipe <- overrides, validated; the typed RunConfig, built once.
+    overrides use dotted keys."""
     overrides = dict(overrides)
     method = overrides.get("method", "clip")
     scale = overrides.get("scale", "tiny")
@@ -169,9 +205,9 @@ def resolve(overrides: dict) -> dict:
         node.recipe = name
     for key, value in overrides.items():
         apply(node, key, value)
-    cfg = OmegaConf.to_container(node)
-    validate(cfg, node)
-    return cfg
+    run = _build(node)
+    validate(run)
+    return run
 
 
 def _upgrade(cfg: dict) -> dict:
@@ -196,9 +232,9 @@ def _plain(obj):
     return obj
 
 
-def typed(cfg: Mapping):
-    """The RunConfig of a resolved or recorded config: its sections are the library's frozen dataclasses (their
-    own checks run here). What a run builds from, once."""
+def typed(cfg: Mapping) -> RunConfig:
+    """The RunConfig of a recorded config (a dict: config.json, sacred's config): its sections are the library's
+    frozen dataclasses (their own checks run here). What a run builds from, once."""
     node = _node(cfg["method"])
     try:
         node.merge_with(_upgrade(_plain(cfg)))
@@ -225,66 +261,48 @@ def _build(node: DictConfig):
     return schema(node.method)(**values)
 
 
-def validate(cfg: dict, node: DictConfig | None = None) -> None:
-    """Cross-field checks that need the whole config; each dataclass's own checks run here too (on `node`, the
-    structured config `cfg` came from, when given)."""
+def validate(run: RunConfig) -> None:
+    """Cross-field checks that need the whole config (each section's own checks ran when it was built)."""
     from methods.data.scenes import PRESETS
     from methods.encoders import MAX_CONTEXT, ZOO, known_encoder
 
-    if not known_encoder(cfg["encoder"]):
-        raise ConfigError(f"unknown encoder {cfg['encoder']!r}; valid choices: {', '.join(ZOO)} (or any open_clip "
+    if not known_encoder(run.encoder):
+        raise ConfigError(f"unknown encoder {run.encoder!r}; valid choices: {', '.join(ZOO)} (or any open_clip "
                           "name, or local-dir:FOLDER holding an open_clip_config.json)")
-    if not 0 <= cfg["context_length"] <= MAX_CONTEXT:
-        raise ConfigError(f"context_length={cfg['context_length']} must lie in [0, {MAX_CONTEXT}] tokens "
+    if not 0 <= run.context_length <= MAX_CONTEXT:
+        raise ConfigError(f"context_length={run.context_length} must lie in [0, {MAX_CONTEXT}] tokens "
                           "(0: the encoder's own)")
-    if not 0 <= cfg["seed"] < 2**32:  # numpy's and the data workers' seeds are 32-bit
-        raise ConfigError(f"seed={cfg['seed']} must lie in [0, 2**32)")
-    if cfg["checkpoint_weights"] not in CHECKPOINT_WEIGHTS:
-        raise ConfigError(f"unknown checkpoint_weights {cfg['checkpoint_weights']!r}; valid choices: "
+    if not 0 <= run.seed < 2**32:  # numpy's and the data workers' seeds are 32-bit
+        raise ConfigError(f"seed={run.seed} must lie in [0, 2**32)")
+    if run.checkpoint_weights not in CHECKPOINT_WEIGHTS:
+        raise ConfigError(f"unknown checkpoint_weights {run.checkpoint_weights!r}; valid choices: "
                           f"{', '.join(CHECKPOINT_WEIGHTS)}")
-    if cfg["checkpoint"] and not os.path.isfile(cfg["checkpoint"]) and not os.path.isdir(cfg["checkpoint"]):
-        raise ConfigError(f"checkpoint {cfg['checkpoint']!r} is neither a file nor an open_clip / Hugging Face folder")
-    if cfg.get("init") and not os.path.isfile(cfg["init"]) and not os.path.isdir(cfg["init"]):
-        raise ConfigError(f"init {cfg['init']!r} is neither a file nor an open_clip / Hugging Face folder")
-    _build(node) if node is not None else typed(cfg)
+    if run.checkpoint and not os.path.isfile(run.checkpoint) and not os.path.isdir(run.checkpoint):
+        raise ConfigError(f"checkpoint {run.checkpoint!r} is neither a file nor an open_clip / Hugging Face folder")
+    if run.init and not os.path.isfile(run.init) and not os.path.isdir(run.init):
+        raise ConfigError(f"init {run.init!r} is neither a file nor an open_clip / Hugging Face folder")
     try:
-        check_sets(cfg["eval"]["sets"], cfg["eval"]["other_weights"])
+        check_sets(run.eval.sets, run.eval.other_weights)
     except ValueError as exn:
         raise ConfigError(f"eval.sets: {exn}") from None
-    if cfg["data"]["dataset"] not in DATASETS:
-        raise ConfigError(f"unknown data.dataset {cfg['data']['dataset']!r}; valid choices: {', '.join(DATASETS)}")
-    if cfg["data"]["scenes"] not in PRESETS:
-        raise ConfigError(f"unknown data.scenes {cfg['data']['scenes']!r}; valid choices: {', '.join(PRESETS)}")
-    if cfg["data"]["dataset"] == "shards" and not cfg["data"]["shards"] and not cfg["checkpoint"]:
+    if run.data.dataset not in DATASETS:
+        raise ConfigError(f"unknown data.dataset {run.data.dataset!r}; valid choices: {', '.join(DATASETS)}")
+    if run.data.scenes not in PRESETS:
+        raise ConfigError(f"unknown data.scenes {run.data.scenes!r}; valid choices: {', '.join(PRESETS)}")
+    if run.data.dataset == "shards" and not run.data.shards and not run.checkpoint:
         raise ConfigError("data.dataset=shards needs data.shards=<folder of .tar or brace pattern>")
 
 
-def preflight(cfg: dict, runs_dir) -> None:
+def preflight(run: RunConfig, runs_dir) -> None:
     """The filesystem checks of a validated config, before any work (experiments/preflight.py)."""
-    _preflight.preflight(typed(cfg), runs_dir)
+    _preflight.preflight(run, runs_dir)
 
 
-def method_config(cfg: dict):
-    """The method's frozen Config instance."""
-    return typed(cfg).method_config
-
-
-def section(cfg: dict, name: str):
-    """A shared section's frozen dataclass (train, data or eval)."""
-    return getattr(typed(cfg), name)
-
-
-def get(cfg: dict, key: str):
-    """The value of a dotted key in a resolved config."""
-    parts = key.split(".")
-    return cfg[key] if len(parts) == 1 else cfg[parts[0]][parts[1]]
-
-
-def recipe_audit(name: str, method: str, cfg: dict, samples: int = 0) -> list[tuple[str, object, object, str, bool]]:
+def recipe_audit(name: str, method: str, run: RunConfig, samples: int = 0) -> list[tuple[str, object, object, str, bool]]:
     """(key, resolved value, official value, source, equal) for every audited field of a resolved config."""
     rows = []
     for key, (official, source) in recipe_fields(name, method, samples).items():
-        value = get(cfg, key)
+        value = run.value(key)
         same = tuple(value) == tuple(official) if isinstance(official, tuple) else value == official
         rows.append((key, value, official, source, bool(same)))
     return rows

@@ -22,6 +22,7 @@ from sacred.utils import apply_backspaces_and_linefeeds
 from methods.errors import DiskFullError
 
 from . import config as C
+from .config import RunConfig
 from .records import AtomicFileStorageObserver, mark_stale
 
 SETTINGS.CAPTURE_MODE = "sys"  # tee via sys.stdout: works in subprocesses, pytest and torchrun alike
@@ -53,16 +54,16 @@ class SacredLogger:
         self.run.info[key] = value
 
 
-def train_urls(cfg: dict) -> tuple[list[str], Path | None]:
+def train_urls(run: RunConfig) -> tuple[list[str], Path | None]:
     """Training shard URLs and, for the synthetic benchmark, its folder (generated on first use)."""
-    if cfg["data"]["dataset"] == "scenes":
+    if run.data.dataset == "scenes":
         from methods.data.scenes import ensure_scenes, preset
 
-        root = ensure_scenes(preset(cfg["data"]["scenes"]), generate_here=launch_rank() == 0)
+        root = ensure_scenes(preset(run.data.scenes), generate_here=launch_rank() == 0)
         return sorted(str(p) for p in (root / "train").glob("*.tar")), root
     from methods.data.stream import expand_shards
 
-    return expand_shards(cfg["data"]["shards"]), None
+    return expand_shards(run.data.shards), None
 
 
 # Training FLOPs per sample are counted on a random batch of this size on the CPU before training (one forward +
@@ -95,11 +96,13 @@ def launch_rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
-def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> Experiment:
+def make_experiment(run: RunConfig, runs_dir: Path, mongo_url: str | None = None) -> Experiment:
+    """A sacred Experiment recording `run` (as its plain dict); its main rebuilds the typed config from the
+    config sacred hands over (what is recorded is what runs), once."""
     ex = Experiment("cosmos-suite", interactive=True)
     ex.captured_out_filter = apply_backspaces_and_linefeeds
     ex.logger = _logger()
-    ex.add_config(cfg)
+    ex.add_config(run.to_dict())
     if launch_rank() == 0:
         ex.observers.append(AtomicFileStorageObserver(str(runs_dir)))
         if mongo_url:
@@ -109,18 +112,18 @@ def make_experiment(cfg: dict, runs_dir: Path, mongo_url: str | None = None) -> 
 
     @ex.main
     def main(_config, _run):
-        return run_main(dict(_config), _run, Path(runs_dir))
+        return run_main(C.typed(_config), _run, Path(runs_dir))
 
     return ex
 
 
-def run_main(cfg: dict, run, runs_dir: Path) -> dict:
+def run_main(rc: RunConfig, run, runs_dir: Path) -> dict:
     """One run of a resolved config, recorded on `run` (a sacred Run, or anything with its `info` dict, `_id`,
     `log_scalar` and `add_artifact`): build the method, train it (or load the checkpoint of an eval-only run),
     evaluate, save the per-item records and attention maps. Returns the final metrics. A full disk (or quota)
     stops the run with a one-line DiskFullError: the run is marked FAILED, its last complete checkpoint kept."""
     try:
-        return _run_main(cfg, run, runs_dir)
+        return _run_main(rc, run, runs_dir)
     except OSError as exn:
         if exn.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
@@ -129,58 +132,56 @@ def run_main(cfg: dict, run, runs_dir: Path) -> dict:
                             "run resumes from its last checkpoint") from None
 
 
-def _run_main(cfg: dict, run, runs_dir: Path) -> dict:
+def _run_main(rc: RunConfig, run, runs_dir: Path) -> dict:
     import torch
 
     from methods import build_method
 
-    fp = C.fingerprint(cfg)
+    fp = C.fingerprint(rc)
     run.info |= {"fingerprint": fp, "pid": os.getpid(), "environment": numeric_environment()}
     if launch_rank() == 0 and run._id is not None:
         stale = mark_stale(runs_dir, fp, run._id)
         if stale:
             run.info["resumes_runs"] = stale
-    rc = C.typed(cfg)  # the typed sections, built once
-    urls, scenes = run_data(cfg, run)
-    torch.manual_seed(cfg["seed"])
-    method = build_method(cfg["method"], rc.method_config, cfg["encoder"], cfg["context_length"])
-    if cfg.get("init") and not cfg["checkpoint"]:
+    urls, scenes = run_data(rc, run)
+    torch.manual_seed(rc.seed)
+    method = build_method(rc.method, rc.method_config, rc.encoder, rc.context_length)
+    if rc.init and not rc.checkpoint:
         from methods.interop import load_init
 
-        load_init(method, cfg["init"])  # a resumed run's checkpoint overrides it in train()
-        run.info["init"] = cfg["init"]
-    if not cfg["checkpoint"] and launch_rank() == 0:  # the compute axis of budget comparisons (one rank)
+        load_init(method, rc.init)  # a resumed run's checkpoint overrides it in train()
+        run.info["init"] = rc.init
+    if not rc.checkpoint and launch_rank() == 0:  # the compute axis of budget comparisons (one rank)
         from methods.flops import flops_per_sample
 
         with torch.random.fork_rng(devices=[]):
             run.info["flops_per_sample"] = flops_per_sample(method, FLOP_COUNT_BATCH)
-    eval_cfg = rc.eval
     items: dict = {}  # per-test-item records of the final evaluation (analysis/statistics.py)
-    if cfg["checkpoint"]:
-        metrics = evaluate_checkpoint(method, cfg, eval_cfg, scenes, run, items)
+    if rc.checkpoint:
+        metrics = evaluate_checkpoint(method, rc, scenes, run, items)
     else:
         metrics = train_and_evaluate(method, rc, urls, scenes, run, Path(runs_dir) / "checkpoints" / fp, items)
     if launch_rank() == 0:
         save_items(items, run)
-        save_clip_benchmark(metrics, cfg, fp, eval_cfg, run)
-        if scenes is not None and eval_cfg.maps:
-            save_maps(method, scenes, eval_cfg.maps, run)
+        save_clip_benchmark(metrics, rc, fp, run)
+        if scenes is not None and rc.eval.maps:
+            save_maps(method, scenes, rc.eval.maps, run)
     return metrics
 
 
-def run_data(cfg: dict, run) -> tuple[list[str], Path | None]:
+def run_data(rc: RunConfig, run) -> tuple[list[str], Path | None]:
     """The training shards and the synthetic benchmark's folder (None when neither training nor evaluation
     reads it); an eval-only run has no training data."""
-    if cfg["checkpoint"]:  # eval-only: nothing to train on; the benchmark only if an evaluation needs it
+    if rc.checkpoint:  # eval-only: nothing to train on; the benchmark only if an evaluation needs it
         urls, scenes = [], None
-        run.info["data"] = f"checkpoint {cfg['checkpoint']} ({cfg['checkpoint_weights']})"
+        run.info["data"] = f"checkpoint {rc.checkpoint} ({rc.checkpoint_weights})"
     else:
-        urls, scenes = train_urls(cfg)
-        run.info["data"] = scenes.name if scenes else cfg["data"]["shards"]
-    if scenes is None and any(s.endswith("/scenes") for s in cfg["eval"]["sets"]):
+        urls, scenes = train_urls(rc)
+        run.info["data"] = scenes.name if scenes else rc.data.shards
+    if scenes is None and any(s.endswith("/scenes") for s in rc.eval.sets):
         from methods.data.scenes import ensure_scenes, preset  # trained on shards, evaluated on the benchmark
 
-        scenes = ensure_scenes(preset(cfg["data"]["scenes"]), generate_here=launch_rank() == 0)
+        scenes = ensure_scenes(preset(rc.data.scenes), generate_here=launch_rank() == 0)
     return urls, scenes
 
 
@@ -248,7 +249,7 @@ def save_items(items: dict, run) -> None:
         run.add_artifact(str(path))
 
 
-def save_clip_benchmark(metrics: dict, cfg: dict, fp: str, eval_cfg, run) -> None:
+def save_clip_benchmark(metrics: dict, rc: RunConfig, fp: str, run) -> None:
     """CLIP_benchmark's result JSON (its layout and metric names) of the run's CLIP_benchmark sets, as the run's
     clip_benchmark.json: a list of records, one per task (methods/evals/clip_benchmark.py)."""
     import json
@@ -256,7 +257,7 @@ def save_clip_benchmark(metrics: dict, cfg: dict, fp: str, eval_cfg, run) -> Non
 
     from methods.evals.clip_benchmark import results
 
-    records = results(metrics, cfg["encoder"], cfg["checkpoint"] or f"trained:{fp}", eval_cfg.path)
+    records = results(metrics, rc.encoder, rc.checkpoint or f"trained:{fp}", rc.eval.path)
     if records:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "clip_benchmark.json"
@@ -283,7 +284,7 @@ def save_curve_point(ckpt_dir: Path, step: int, metrics: dict, items: dict) -> N
         tmp.write_text(json.dumps({k: v for k, v in metrics.items() if isinstance(v, (int, float))}))
 
 
-def evaluate_checkpoint(method, cfg: dict, eval_cfg, scenes, run, items: dict | None = None) -> dict:
+def evaluate_checkpoint(method, rc: RunConfig, scenes, run, items: dict | None = None) -> dict:
     """An eval-only run: load the checkpoint strictly into the weights evaluation uses, evaluate, record."""
     import time
 
@@ -291,23 +292,23 @@ def evaluate_checkpoint(method, cfg: dict, eval_cfg, scenes, run, items: dict | 
     from methods.interop import load_into
 
     t0 = time.time()
-    load_into(method.eval_encoders(), cfg["checkpoint"], cfg["checkpoint_weights"])
+    load_into(method.eval_encoders(), rc.checkpoint, rc.checkpoint_weights)
     method.eval()
-    metrics = evaluate(method, eval_cfg, scenes, items)
+    metrics = evaluate(method, rc.eval, scenes, items)
     for k, v in metrics.items():
         run.log_scalar(k, v, 0)
     run.info["wall_time_s"] = round(time.time() - t0, 2)
     return metrics
 
 
-def run_training(cfg: dict, runs_dir: Path = Path("runs"), mongo_url: str | None = None):
-    """Run one validated config as a sacred run; returns the sacred Run (its .result holds the metrics)."""
-    C.preflight(cfg, runs_dir)
+def run_training(rc: RunConfig, runs_dir: Path = Path("runs"), mongo_url: str | None = None):
+    """Run one resolved config as a sacred run; returns the sacred Run (its .result holds the metrics)."""
+    C.preflight(rc, runs_dir)
     from .scales import absurd_estimate
 
-    if (warning := absurd_estimate(cfg)) and launch_rank() == 0:
+    if (warning := absurd_estimate(rc)) and launch_rank() == 0:
         print(warning, file=sys.stderr)
-    ex = make_experiment(cfg, Path(runs_dir), mongo_url)
+    ex = make_experiment(rc, Path(runs_dir), mongo_url)
     # the pid in run.json from the start (info.json waits for the first heartbeat): a run killed before it is
     # still recognised as dead (experiments/records.py)
-    return ex.run(options={"--name": f"{cfg['method']}-{cfg['scale']}"}, meta_info={"pid": os.getpid()})
+    return ex.run(options={"--name": f"{rc.method}-{rc.scale}"}, meta_info={"pid": os.getpid()})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 
 from methods import METHODS
 from methods.data.stream import MAX_PIXELS
@@ -35,10 +36,14 @@ ADDED_KEYS = {("context_length", None): 0, ("data", "augment"): "workers", ("dat
     {(name, field): old for name, cls in METHODS.items() for field, old in cls.ADDED_DEFAULTS.items()}
 
 
-def fingerprint(cfg: dict) -> str:
-    """Hash of the resolved config minus non-semantic keys: equal fingerprints = the same experiment."""
+def fingerprint(cfg) -> str:
+    """Hash of the resolved config minus non-semantic keys: equal fingerprints = the same experiment. `cfg` is a
+    RunConfig or a recorded config.json; the hash reads the recorded (dict) form, the one form every record of
+    every schema version has, so its lookups below are of that dict."""
     from methods.data.scenes import preset
 
+    if not isinstance(cfg, Mapping):
+        cfg = cfg.to_dict()
     def kept(k, f, v):
         return (k, f) not in NON_SEMANTIC and ADDED_KEYS.get((k, f), object()) != v
 

@@ -13,7 +13,7 @@ from .plan import Cell, cells
 from .scales import estimate
 
 
-def run_cell(config: dict, runs_dir: Path, mongo_url: str | None = None, wait: bool = True) -> str:
+def run_cell(config: C.RunConfig, runs_dir: Path, mongo_url: str | None = None, wait: bool = True) -> str:
     """Train one cell unless another process is training it or has done so: a lock per fingerprint
     (<runs>/locks/<fp>.lock, the filelock library) makes two tables on one runs dir share the work instead of
     training every cell twice. Returns "trained", "done" (completed by another process meanwhile) or, with
@@ -40,7 +40,7 @@ def run_cell(config: dict, runs_dir: Path, mongo_url: str | None = None, wait: b
         return "busy"
 
 
-def _train_cell(config: dict, runs_dir: Path, mongo_url: str | None) -> None:
+def _train_cell(config: C.RunConfig, runs_dir: Path, mongo_url: str | None) -> None:
     """A worker process's task: one cell's run (its sacred Run stays in the worker: it does not pickle)."""
     run_cell(config, runs_dir, mongo_url)
 
@@ -125,9 +125,9 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
         state = "done" if cell.fingerprint in done else "missing" if report_only else "to run"
         print(f"[{i}/{len(todo)}] {cell.row} seed={cell.seed} {cell.fingerprint}: {state}")
         if dry_run:
-            what = "" if cell.config.get("checkpoint") else (f" steps={cell.config['train']['steps']} "
-                                                              f"batch={cell.config['train']['batch_size']}")
-            print(f"    method={cell.config['method']} encoder={cell.config['encoder']}{what}: "
+            run = cell.config
+            what = "" if run.checkpoint else f" steps={run.train.steps} batch={run.train.batch_size}"
+            print(f"    method={run.method} encoder={run.encoder}{what}: "
                   f"{'reused' if cell.fingerprint in done else estimate(cell.config)}")
             overrides_shown = {k: v for k, v in manifests.rows(manifest, scale)[cell.row].items() if k != "method"}
             if overrides_shown:

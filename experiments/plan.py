@@ -17,7 +17,7 @@ from . import manifests
 class Cell:
     row: str
     seed: int
-    config: dict
+    config: C.RunConfig
     fingerprint: str
 
 
@@ -39,6 +39,16 @@ def cells(manifest, scale: str, seeds: tuple[int, ...] | None = None, rows: list
                              **(overrides or {})})
             out.append(Cell(row, seed, cfg, C.fingerprint(cfg)))
     return out
+
+
+def reconfigured(cell: Cell, **changes) -> Cell:
+    """The cell with some keys changed (dotted, e.g. `seed=3`, `**{"train.steps": 1000}`), resolved again: its
+    resolved config with those values, validated by the one resolve step."""
+    flat: dict = {}
+    for name, value in cell.config.to_dict().items():
+        flat |= {f"{name}.{k}": v for k, v in value.items()} if isinstance(value, dict) else {name: value}
+    cfg = C.resolve(flat | changes)
+    return Cell(cell.row, cfg.seed, cfg, C.fingerprint(cfg))
 
 
 def parse_rows(text: str, manifest, scale: str) -> list[str]:

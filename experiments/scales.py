@@ -141,14 +141,15 @@ TINY_EVAL_S = 18.0  # each evaluation during training (train.eval_every)
 TINY_TABLE_LIMIT_S = 15 * 60  # the tiny profile's rule: table3 with 3 seeds within 15 minutes by this estimate
 
 
-def estimate_seconds(cfg: dict) -> float | None:
-    """Wall seconds of a run on the reference 2-core CPU at tiny scale (None for what the table does not cover)."""
+def estimate_seconds(run) -> float | None:
+    """Wall seconds of a run (a RunConfig) on the reference 2-core CPU at tiny scale (None for what the table does
+    not cover)."""
     from methods import METHODS
 
-    per_step = METHODS[cfg["method"]].TINY_SECONDS_PER_STEP_B32
-    if cfg.get("checkpoint") or cfg["scale"] != "tiny" or per_step is None:
+    per_step = METHODS[run.method].TINY_SECONDS_PER_STEP_B32
+    if run.checkpoint or run.scale != "tiny" or per_step is None:
         return None
-    steps, batch, every = cfg["train"]["steps"], cfg["train"]["batch_size"], cfg["train"]["eval_every"]
+    steps, batch, every = run.train.steps, run.train.batch_size, run.train.eval_every
     evals = (steps - 1) // every if every else 0
     return per_step * steps * batch / 32 + TINY_RUN_OVERHEAD_S + TINY_EVAL_S * evals
 
@@ -156,22 +157,22 @@ def estimate_seconds(cfg: dict) -> float | None:
 ABSURD_S = 24 * 3600  # a tiny-scale run estimated longer than a day on the reference CPU is almost surely a typo
 
 
-def absurd_estimate(cfg: dict) -> str | None:
+def absurd_estimate(run) -> str | None:
     """A one-line warning when a tiny-scale run's estimate (steps x measured step time) exceeds ABSURD_S; else
     None. The run is not refused: a long CPU run may be meant."""
-    sec = estimate_seconds(cfg)
+    sec = estimate_seconds(run)
     if sec is None or sec <= ABSURD_S:
         return None
     return (f"warning: this run is estimated at {sec / 86400:.1f} days on the reference 2-core CPU "
-            f"(train.steps={cfg['train']['steps']:,} x batch {cfg['train']['batch_size']}); check train.steps")
+            f"(train.steps={run.train.steps:,} x batch {run.train.batch_size}); check train.steps")
 
 
-def estimate(cfg: dict) -> str:
+def estimate(run) -> str:
     """A one-line cost estimate of a run: wall minutes on the reference CPU at tiny scale, else samples seen."""
-    if cfg.get("checkpoint"):
-        return f"eval-only ({len(cfg['eval']['sets'])} evaluations of {cfg['checkpoint']})"
-    sec = estimate_seconds(cfg)
+    if run.checkpoint:
+        return f"eval-only ({len(run.eval.sets)} evaluations of {run.checkpoint})"
+    sec = estimate_seconds(run)
     if sec is not None:
         return f"~{sec / 60:.1f} min on a 2-core CPU"
-    steps, batch = cfg["train"]["steps"], cfg["train"]["batch_size"]
+    steps, batch = run.train.steps, run.train.batch_size
     return f"{steps * batch:,} samples ({steps:,} steps x global batch {batch})"

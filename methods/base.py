@@ -9,7 +9,8 @@
 - Optional: `cross_attention_maps(images, tokens)` (figures; none by default), `other_weights()` + `evaluating(w)`
   (a second set of weights evaluated and logged beside the configured one), and the class metadata below, which
   the experiment side reads instead of naming methods: SCALE_FIELDS, TINY_SECONDS_PER_STEP_B32, ADDED_DEFAULTS,
-  synthetic_captions_needed(cfg).
+  derived(cfg, train), synthetic_captions_needed(cfg); and `release_layout` (the official release format holds
+  this model: `export --format release`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ class Method(nn.Module):
     ADDED_DEFAULTS: ClassVar[dict[str, object]] = {}
 
     @classmethod
+    def derived(cls, cfg, train) -> dict[str, object]:
+        """Config field -> the value a rule derives for a run of `cfg` (this method's Config) trained as `train`
+        (a TrainConfig), where the run uses something other than the field as written (e.g. a teacher momentum set
+        by the length of the run); `run.py config` prints them. None by default."""
+        return {}
+
+    @classmethod
     def synthetic_captions_needed(cls, cfg) -> str:
         """The setting of `cfg` (this method's Config) that needs synthetic captions in the training shards (raw
         alt-text cannot feed it), or "" when none does; the preflight checks the shards for it."""
@@ -57,6 +65,12 @@ class Method(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    @property
+    def release_layout(self) -> bool:
+        """Whether the official COSMOS release checkpoint layout (student + EMA teacher, methods/interop.py) holds
+        this model; `run.py export --format release` and `init=<release file>` need it."""
+        return False
 
     def eval_encoders(self) -> Encoders:
         """The weights evaluation uses; methods with a teacher make this configurable (student / teacher)."""

@@ -92,6 +92,10 @@ class COSMOS(MultiCropMethod):
     def synthetic_captions_needed(cls, cfg: COSMOSConfig) -> str:
         return "caption=textcrop" if cfg.caption == "textcrop" else ""  # text crops need more than alt-text
 
+    @property
+    def release_layout(self) -> bool:
+        return self.cfg.distills  # the release holds the distillation temperature
+
     def __init__(self, cfg: COSMOSConfig, encoders):
         super().__init__(cfg, encoders)
         d = encoders.embed_dim

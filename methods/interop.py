@@ -191,7 +191,7 @@ def load_release(method, path: str | Path) -> None:
     """Load a COSMOS release file strictly into every part of a COSMOS method (student and EMA teacher): for
     evaluation (either weights) or continued training. Keys are compared in the release's own names."""
     path = Path(path)
-    if not hasattr(method, "teacher") or not hasattr(method, "distill"):
+    if not method.release_layout:
         raise CheckpointError(f"{path}: a COSMOS release loads into method=cosmos with distillation on")
     student, teacher = _release_states(path)
     expected = release_state_dict(method)

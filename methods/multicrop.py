@@ -168,8 +168,18 @@ class MultiCropMethod(Method):
         finally:
             self._eval_weights = before
 
+    @staticmethod
+    def base_momentum(cfg, total_steps: int) -> float:
+        """The teacher's base momentum in a run of total_steps: ema_momentum, or with ema_horizon > 0 the momentum
+        whose averaging horizon is that share of the run."""
+        return horizon_momentum(cfg.ema_horizon, total_steps) if cfg.ema_horizon else cfg.ema_momentum
+
+    @classmethod
+    def derived(cls, cfg, train) -> dict[str, object]:
+        return {"ema_momentum": cls.base_momentum(cfg, train.steps)} if cfg.ema_horizon else {}
+
     def _ema(self, step: int, total_steps: int) -> None:
-        base = horizon_momentum(self.cfg.ema_horizon, total_steps) if self.cfg.ema_horizon else self.cfg.ema_momentum
+        base = self.base_momentum(self.cfg, total_steps)
         self.teacher.update(self.student, ema_momentum(base, self.cfg.ema_schedule, step, total_steps))
 
     def on_before_step(self, step: int, total_steps: int) -> None:

@@ -152,31 +152,31 @@ def test_benchmark_v5_sets_the_data_and_the_rules_and_v4_runs_keep_their_fingerp
     from methods.modules import OFFICIAL_EMA_HORIZON
 
     cosmos = C.resolve({"method": "cosmos", "benchmark": "v5"})
-    assert (cosmos["data"]["scenes"], cosmos["context_length"], cosmos["cosmos"]["views"],
-            cosmos["cosmos"]["ema_horizon"], cosmos["cosmos"]["local_size"]) == \
+    assert (cosmos.data.scenes, cosmos.context_length, cosmos.cosmos.views,
+            cosmos.cosmos.ema_horizon, cosmos.cosmos.local_size) == \
         ("tiny-v5", 48, "scaled", OFFICIAL_EMA_HORIZON, 0)
     clip = C.resolve({"method": "clip", "benchmark": "v5"})
-    assert clip["data"]["scenes"] == "tiny-v5" and "views" not in clip["clip"]  # only the fields a method has
-    assert C.resolve({"method": "cosmos", "benchmark": "v5", "cosmos.views": "official"})["cosmos"]["views"] == \
+    assert clip.data.scenes == "tiny-v5" and not hasattr(clip.clip, "views")  # only the fields a method has
+    assert C.resolve({"method": "cosmos", "benchmark": "v5", "cosmos.views": "official"}).cosmos.views == \
         "official", "an explicit override still wins"
     for method in ("clip", "cosmos"):  # v5 is the tiny default; v4 is the plain tiny profile (the golden
         # fingerprints of tests/test_fingerprints.py hold every v4 cell's name from before v5 existed)
         assert C.resolve({"method": method}) == C.resolve({"method": method, "benchmark": "v5"})
         v4 = C.resolve({"method": method, "benchmark": "v4"})
-        assert v4["data"]["scenes"] == "tiny" and v4["benchmark"] == "v4"
-    assert C.resolve({"method": "clip", "scale": "small"})["benchmark"] == "", "no benchmark version off tiny"
+        assert v4.data.scenes == "tiny" and v4.benchmark == "v4"
+    assert C.resolve({"method": "clip", "scale": "small"}).benchmark == "", "no benchmark version off tiny"
     weights = tmp_path / "w.pt"
     weights.write_bytes(b"weights")
     for given in ("checkpoint", "init"):  # given weights keep their own text context
-        assert C.resolve({"method": "clip", given: str(weights)})["context_length"] == 0
-        assert C.resolve({"method": "clip", given: ""})["context_length"] == 48, "an empty path gives no weights"
+        assert C.resolve({"method": "clip", given: str(weights)}).context_length == 0
+        assert C.resolve({"method": "clip", given: ""}).context_length == 48, "an empty path gives no weights"
     for method in ("cosmos", "silc"):  # an explicit teacher momentum runs as given: the horizon rule yields
-        own = C.resolve({"method": method, f"{method}.ema_momentum": 0.95})[method]
-        assert (own["ema_momentum"], own["ema_horizon"]) == (0.95, 0)
-        assert C.resolve({"method": method})[method]["ema_horizon"] == OFFICIAL_EMA_HORIZON
-        both = C.resolve({"method": method, f"{method}.ema_momentum": 0.95, f"{method}.ema_horizon": 0.02})[method]
-        assert (both["ema_momentum"], both["ema_horizon"]) == (0.95, 0.02), "a horizon set as well still wins"
-    old = C.resolve({"method": "clip", "benchmark": "v4"})
+        own = C.resolve({"method": method, f"{method}.ema_momentum": 0.95}).method_config
+        assert (own.ema_momentum, own.ema_horizon) == (0.95, 0)
+        assert C.resolve({"method": method}).method_config.ema_horizon == OFFICIAL_EMA_HORIZON
+        both = C.resolve({"method": method, f"{method}.ema_momentum": 0.95, f"{method}.ema_horizon": 0.02}).method_config
+        assert (both.ema_momentum, both.ema_horizon) == (0.95, 0.02), "a horizon set as well still wins"
+    old = C.resolve({"method": "clip", "benchmark": "v4"}).to_dict()
     del old["benchmark"]  # a record from before the key existed was made on v4
     assert C.typed(old).benchmark == "v4"
     assert BENCHMARKS["v5"]["context_length"] == context_rule(caption_token_lengths("tiny-v5"))
@@ -194,5 +194,5 @@ def test_the_ablations_momentum_rows_train_with_their_momentum_on_every_benchmar
         for cell in cells(manifests.load("ablations"), "tiny", seeds=(0,), rows=["EMA momentum = 0.9",
                                                                                "EMA momentum = 0.999"],
                           overrides={"benchmark": bench}):
-            own = cell.config["cosmos"]
-            assert own["ema_horizon"] == 0 and str(own["ema_momentum"]) == cell.row.split("= ")[1], (bench, cell.row)
+            own = cell.config.cosmos
+            assert own.ema_horizon == 0 and str(own.ema_momentum) == cell.row.split("= ")[1], (bench, cell.row)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -60,7 +61,7 @@ def test_fingerprint_ignores_non_semantic_keys_only():
     assert C.fingerprint(base) == C.fingerprint(C.resolve({"method": "clip", "train.log_every": 3}))
     assert C.fingerprint(base) == C.fingerprint(C.resolve({"method": "clip", "eval.paths.coco_images": "/data/coco"}))
     legacy = C.resolve({"method": "clip", "eval.coco_images": "/data/coco"})  # the older spelling of a location
-    assert legacy["eval"]["paths"] == {"coco_images": "/data/coco"} and C.fingerprint(legacy) == C.fingerprint(base)
+    assert legacy.eval.paths == {"coco_images": "/data/coco"} and C.fingerprint(legacy) == C.fingerprint(base)
     with pytest.raises(C.ConfigError, match="valid keys in 'eval.paths'"):
         C.resolve({"method": "clip", "eval.paths.coco": "/data/coco"})
     assert C.fingerprint(base) != C.fingerprint(C.resolve({"method": "clip", "train.lr": 1e-4}))
@@ -83,21 +84,21 @@ def test_keys_added_later_keep_logged_runs_fingerprints_at_their_old_default():
     for method in ("clip", "slip", "silc", "cosmos"):
         at_old = C.resolve({"method": method} | {k: v for k, v in old_values.items() if k.split(".")[0] in
                                                   ("data", "train", "eval", method, "context_length")})
-        assert C.fingerprint(at_old) == C.fingerprint(_as_logged_before_the_keys_existed(at_old)), method
+        assert C.fingerprint(at_old) == C.fingerprint(_as_logged_before_the_keys_existed(at_old.to_dict())), method
     # a default that changed the computation changes the fingerprint: SiLC's interpolation, COSMOS's text crops,
     # EMA order and interpolation, and for every method the segmentation class names
     # (segmentation now scores with SCLIP's name files, so every default run differs from its logged one)
     for method in ("clip", "slip", "silc", "cosmos"):
         base = C.resolve({"method": method})
-        assert C.fingerprint(base) != C.fingerprint(_as_logged_before_the_keys_existed(base))
+        assert C.fingerprint(base) != C.fingerprint(_as_logged_before_the_keys_existed(base.to_dict()))
     assert C.fingerprint(C.resolve({"method": "clip"})) != C.fingerprint(C.resolve({"data.augment": "device"}))
 
 
 def test_values_parse_to_the_field_types():
     cfg = C.resolve({"train.lr": "0.01", "data.resampled": "true", "clip.crop_scale": "0.5,1.0",
                      "eval.sets": "retrieval/scenes"})
-    assert cfg["train"]["lr"] == 0.01 and cfg["data"]["resampled"] is True
-    assert cfg["clip"]["crop_scale"] == (0.5, 1.0) and cfg["eval"]["sets"] == ("retrieval/scenes",)
+    assert cfg.train.lr == 0.01 and cfg.data.resampled is True
+    assert cfg.clip.crop_scale == (0.5, 1.0) and cfg.eval.sets == ("retrieval/scenes",)
 
 
 def test_dry_run_lists_cells_and_runs_nothing(capsys, tmp_path):
@@ -175,23 +176,23 @@ def test_paper_recipes_resolve_the_official_scripts_values():
     from experiments.recipes import RECIPES
 
     cfg = C.resolve({"method": "cosmos", "scale": "paper", "data.shards": "/d"})  # default recipe: cc3m
-    assert (cfg["recipe"], cfg["train"]["batch_size"], cfg["train"]["steps"]) == ("cc3m", 1024, 32 * 2768)
-    assert (cfg["train"]["precision"], cfg["cosmos"]["ema_momentum"], cfg["cosmos"]["ema_order"]) == \
+    assert (cfg.recipe, cfg.train.batch_size, cfg.train.steps) == ("cc3m", 1024, 32 * 2768)
+    assert (cfg.train.precision, cfg.cosmos.ema_momentum, cfg.cosmos.ema_order) == \
         ("fp16", 0.999, "before_step")
     # CC12M: ceil(10,010,225 / 4096) = 2444 batches, rounded up to 16 loader workers: 2448 per epoch
     cc12m = C.resolve({"method": "silc", "scale": "paper", "data.shards": "/d", "recipe": "cc12m"})
-    assert (cc12m["train"]["batch_size"], cc12m["train"]["steps"], cc12m["silc"]["ema_momentum"]) == \
+    assert (cc12m.train.batch_size, cc12m.train.steps, cc12m.silc.ema_momentum) == \
         (4096, 32 * 2448, 0.99)
-    assert C.fingerprint(cfg) == C.fingerprint(cfg | {"recipe": "", "recipe_samples": 0})  # only its values count
+    assert C.fingerprint(cfg) == C.fingerprint(dataclasses.replace(cfg, recipe="", recipe_samples=0))  # only its values count
     slip = C.resolve({"method": "slip", "scale": "paper", "data.shards": "/d", "recipe": "slip_yfcc15m",
                       "recipe_samples": "14000000"})
-    t = slip["train"]
-    assert (t["lr"], t["weight_decay"], t["warmup"], t["warmup_start"], t["min_lr"], t["steps"]) == \
+    t = slip.train
+    assert (t.lr, t.weight_decay, t.warmup, t.warmup_start, t.min_lr, t.steps) == \
         (3e-3, 0.1, 3417, 1e-6, 1e-5, 25 * 3417)  # floor(14e6 / 4096) = 3417 steps per epoch, 1 epoch of warmup
-    assert slip["slip"]["interpolation"] == "bilinear" and slip["eval"]["imagenet_templates"] == "slip7"
+    assert slip.slip.interpolation == "bilinear" and slip.eval.imagenet_templates == "slip7"
     clip = C.resolve({"method": "clip", "scale": "paper", "data.shards": "/d", "recipe": "slip_yfcc15m",
                       "recipe_samples": "14000000"})
-    assert (clip["train"]["lr"], clip["train"]["weight_decay"]) == (5e-4, 0.5)
+    assert (clip.train.lr, clip.train.weight_decay) == (5e-4, 0.5)
     with pytest.raises(C.ConfigError, match="recipe slip_yfcc15m takes its training-set size from your data"):
         C.resolve({"method": "slip", "scale": "paper", "data.shards": "/d", "recipe": "slip_yfcc15m"})
     with pytest.raises(C.ConfigError, match="applies at scale=paper only"):
@@ -219,10 +220,24 @@ def test_config_prints_the_resolved_config_and_its_fingerprint(capsys):
     out, err = capsys.readouterr()
     cfg = json.loads(out)
     expected = C.resolve({"method": "cosmos", "scale": "tiny", "train.steps": "7"})
-    assert cfg == json.loads(json.dumps(expected, default=list))
+    assert cfg == json.loads(json.dumps(expected.to_dict(), default=list))
     assert cfg["cosmos"]["local_size"] == 0 and cfg["train"]["steps"] == 7  # v5's local-size rule, the override
-    assert err.strip() == f"fingerprint: {C.fingerprint(expected)}"
+    assert err.splitlines()[0] == f"fingerprint: {C.fingerprint(expected)}"
     assert main(["config", "cosmos.local_cropz=1"]) == 2  # validated like train
+
+
+def test_config_prints_what_a_rule_derives_as_the_run_uses_it(capsys):
+    """v5's horizon rule sets COSMOS's teacher momentum from the run's length: `config` says the value the run
+    uses (the method's own rule, methods/multicrop.py), not only the field's default; a run without the rule has
+    none."""
+    from methods.modules import OFFICIAL_EMA_HORIZON, horizon_momentum
+
+    assert main(["config", "method=cosmos", "scale=tiny"]) == 0
+    err = capsys.readouterr().err
+    used = horizon_momentum(OFFICIAL_EMA_HORIZON, C.resolve({"method": "cosmos"}).train.steps)
+    assert 0.1 < used < 0.2 and f"derived: cosmos.ema_momentum = {used:.6g}" in err
+    assert C.resolve({"method": "cosmos", "cosmos.ema_momentum": "0.99"}).derived == {}  # the rule yields to it
+    assert main(["config", "method=clip"]) == 0 and "derived" not in capsys.readouterr().err
 
 
 def test_train_help_lists_every_key_with_its_default_and_documentation(capsys):

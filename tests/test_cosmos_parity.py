@@ -125,7 +125,7 @@ def test_a_cosmos_step_equals_the_official_computation_in_float64(parity_encoder
     cfg = C.resolve(tiny_overrides("cosmos", **{"encoder": parity_encoder, "cosmos.local_size": 96,
                                                 "cosmos.local_crops": 6}))
     torch.manual_seed(0)
-    method = build_method("cosmos", C.method_config(cfg), parity_encoder).double().train()
+    method = build_method("cosmos", cfg.method_config, parity_encoder).double().train()
     with torch.no_grad():  # a teacher that differs from the student, as after some training
         for p in method.teacher.parameters():
             p.add_(0.01 * torch.randn_like(p))
@@ -148,6 +148,6 @@ def test_a_cosmos_step_equals_the_official_computation_in_float64(parity_encoder
     # the interpolation is DINO's: with the earlier rule the step differs
     size = C.resolve(tiny_overrides("cosmos", **{"encoder": parity_encoder, "cosmos.local_size": 96,
                                                  "cosmos.local_crops": 6, "cosmos.pos_interp": "size"}))
-    other = build_method("cosmos", C.method_config(size), parity_encoder).double()
+    other = build_method("cosmos", size.method_config, parity_encoder).double()
     other.load_state_dict(method.state_dict())
     assert abs(other(batch)["loss"].item() - out["loss"].item()) > 1e-9

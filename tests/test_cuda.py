@@ -35,7 +35,7 @@ def test_bf16_autocast_stays_close_to_fp32_for_a_cosmos_step():
 
     cfg = C.resolve(tiny_overrides("cosmos"))
     torch.manual_seed(0)
-    method = build_method("cosmos", C.method_config(cfg), cfg["encoder"]).cuda()
+    method = build_method("cosmos", cfg.method_config, cfg.encoder).cuda()
     batch = {k: v.cuda() for k, v in random_batch(method.views, 8, method.encoders.context_length).items()}
     full = method(batch)["loss"].item()
     with autocast_context("bf16", torch.device("cuda")):
@@ -60,7 +60,7 @@ def test_evaluation_on_the_gpu_equals_the_cpu(scenes):
 
     cfg = C.resolve(tiny_overrides())
     torch.manual_seed(0)
-    method = build_method("clip", C.method_config(cfg), cfg["encoder"]).eval()
+    method = build_method("clip", cfg.method_config, cfg.encoder).eval()
     sets = ("retrieval/scenes", "classification/scenes", "segmentation/scenes")
     on_cpu = evaluate(method, EvalConfig(sets=sets, batch_size=64), scenes)
     on_gpu = evaluate(method.cuda(), EvalConfig(sets=sets, batch_size=64), scenes)

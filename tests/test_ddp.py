@@ -67,7 +67,7 @@ def _method_worker(rank: int, world: int, init: str, out: str, name: str) -> Non
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
     torch.manual_seed(0)
-    method = build_method(name, C.method_config(C.resolve(tiny_overrides(name))), "ViT-Micro-8-32")
+    method = build_method(name, C.resolve(tiny_overrides(name)).method_config, "ViT-Micro-8-32")
     ddp = torch.nn.parallel.DistributedDataParallel(method)
     batch = {k: v.chunk(world)[rank] for k, v in views_batch(method, 8).items()}
     out_d = ddp(batch)
@@ -90,7 +90,7 @@ def test_two_gloo_processes_give_the_one_process_loss_for_distilled_methods(tmp_
     out = str(tmp_path / "rank0.pt")
     mp.spawn(_method_worker, args=(2, f"file://{tmp_path / 'init'}", out, name), nprocs=2, join=True)
     torch.manual_seed(0)
-    ref = build_method(name, C.method_config(C.resolve(tiny_overrides(name))), "ViT-Micro-8-32")
+    ref = build_method(name, C.resolve(tiny_overrides(name)).method_config, "ViT-Micro-8-32")
     ref_out = ref(views_batch(ref, 8))
     expected = torch.stack([ref_out[k].detach() for k in sorted(ref_out) if k.endswith("loss")])
     assert torch.allclose(torch.load(out, weights_only=True), expected, atol=1e-5)

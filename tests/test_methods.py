@@ -33,7 +33,7 @@ def _unit(*shape, seed=0):
 def _build(name):
     cfg = C.resolve(tiny_overrides(name))
     torch.manual_seed(0)
-    return build_method(name, C.method_config(cfg), cfg["encoder"])
+    return build_method(name, cfg.method_config, cfg.encoder)
 
 
 def _batch(method, b=4):
@@ -147,7 +147,7 @@ def test_cosine_momentum_runs_from_base_to_one():
 def test_evaluation_weights_are_switchable(name):
     for weights in ("student", "teacher"):
         cfg = C.resolve(tiny_overrides(name, **{f"{name}.eval_weights": weights}))
-        method = build_method(name, C.method_config(cfg), cfg["encoder"])
+        method = build_method(name, cfg.method_config, cfg.encoder)
         expected = method.teacher_encoders() if weights == "teacher" else method.encoders
         assert method.eval_encoders() is expected
 
@@ -169,7 +169,7 @@ TABLE5 = {
 @pytest.mark.parametrize("row", TABLE5)
 def test_every_table5_row_trains_as_a_cosmos_config(row):
     cfg = C.resolve(tiny_overrides("cosmos", **{f"cosmos.{k}": v for k, v in TABLE5[row].items()}))
-    method = build_method("cosmos", C.method_config(cfg), cfg["encoder"])
+    method = build_method("cosmos", cfg.method_config, cfg.encoder)
     out = method(_batch(method))
     out["loss"].backward()
     assert ("distill_loss" in out) == (row != "multi-crop")
@@ -180,8 +180,8 @@ def test_every_table5_row_trains_as_a_cosmos_config(row):
 def test_padding_mask_changes_cross_attention_only_when_enabled():
     base = _build("cosmos")
     torch.manual_seed(0)
-    masked = build_method("cosmos", C.method_config(C.resolve(tiny_overrides(
-        "cosmos", **{"cosmos.mask_text_padding": True}))), "ViT-Micro-8-32")
+    masked = build_method("cosmos", C.resolve(tiny_overrides(
+        "cosmos", **{"cosmos.mask_text_padding": True})).method_config, "ViT-Micro-8-32")
     masked.load_state_dict(base.state_dict())
     batch = _batch(base)
     assert not torch.allclose(base(batch)["distill_loss"], masked(batch)["distill_loss"])

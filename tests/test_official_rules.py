@@ -183,13 +183,13 @@ def test_multi_crop_methods_interpolate_local_positions_the_dino_way():
 
     for name in ("silc", "cosmos"):
         cfg = C.resolve(tiny_overrides(name))
-        method = build_method(name, C.method_config(cfg), cfg["encoder"]).double()
+        method = build_method(name, cfg.method_config, cfg.encoder).double()
         for enc in (method.encoders, method.teacher_encoders()):
             assert enc.pos_interp == "dino"
             pe = enc.model.visual.positional_embedding
             assert torch.equal(enc.positional_embedding(2, 2), dino_interpolation(pe, 2, 2))
         size = C.resolve(tiny_overrides(name, **{f"{name}.pos_interp": "size"}))
-        other = build_method(name, C.method_config(size), cfg["encoder"]).double()
+        other = build_method(name, size.method_config, cfg.encoder).double()
         other.load_state_dict(method.state_dict())
         pe = other.encoders.model.visual.positional_embedding
         assert not torch.allclose(other.encoders.positional_embedding(2, 2), dino_interpolation(pe, 2, 2))

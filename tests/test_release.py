@@ -57,7 +57,7 @@ def release_file(tmp_path):
 def _cosmos(**extra):
     cfg = C.resolve(tiny_overrides("cosmos", **extra))
     torch.manual_seed(0)
-    return build_method("cosmos", C.method_config(cfg), cfg["encoder"]), cfg
+    return build_method("cosmos", cfg.method_config, cfg.encoder), cfg
 
 
 def test_a_release_file_with_the_full_key_set_loads_strictly_into_student_and_teacher(release_file):
@@ -136,9 +136,9 @@ def test_training_continues_from_a_release_file(release_file, scenes, tmp_path):
     last = torch.load(tmp_path / "checkpoints" / C.fingerprint(cfg) / "last.pt", weights_only=True)["model"]
     from methods.modules import ema_momentum, horizon_momentum
 
-    own = cfg["cosmos"]  # the base momentum: ema_momentum, or the horizon's share of the run (v5's rule)
-    base = horizon_momentum(own["ema_horizon"], 1) if own["ema_horizon"] else own["ema_momentum"]
-    m = ema_momentum(base, own["ema_schedule"], 0, 1)
+    own = cfg.cosmos  # the base momentum: ema_momentum, or the horizon's share of the run (v5's rule)
+    base = horizon_momentum(own.ema_horizon, 1) if own.ema_horizon else own.ema_momentum
+    m = ema_momentum(base, own.ema_schedule, 0, 1)
     key = "visual.transformer.resblocks.0.mlp.c_fc.weight"
     expected = teacher[key] * m + (1 - m) * student[key]
     assert torch.allclose(last[f"teacher.module.encoders.model.{key}"], expected, atol=1e-7)

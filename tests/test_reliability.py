@@ -305,7 +305,7 @@ def test_a_killed_runs_record_becomes_interrupted_when_a_rerun_resumes_it(scenes
     (tmp_path / "1" / "run.json").write_text(json.dumps(
         {"status": "RUNNING", "host": {"hostname": socket.gethostname()}, "heartbeat": "2026-01-01T00:00:00"}))
     (tmp_path / "1" / "info.json").write_text(json.dumps({"fingerprint": C.fingerprint(cfg), "pid": dead.pid}))
-    (tmp_path / "1" / "config.json").write_text(json.dumps(cfg))
+    (tmp_path / "1" / "config.json").write_text(json.dumps(cfg.to_dict()))
     run = run_training(cfg, tmp_path)
     record = json.loads((tmp_path / "1" / "run.json").read_text())
     assert record["status"] == "INTERRUPTED" and record["resumed_by"] == str(run._id)

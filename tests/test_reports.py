@@ -27,7 +27,7 @@ def _fake_runs(runs_dir: Path, todo, skip_row: str | None = None) -> None:
         value = 10.0 * (rows.index(cell.row) + 1) + cell.seed
         metrics = {k: value for k in manifests.columns(manifests.load("table3"), "tiny")}
         (d / "run.json").write_text(json.dumps({"status": "COMPLETED", "result": metrics}))
-        (d / "config.json").write_text(json.dumps(cell.config))
+        (d / "config.json").write_text(json.dumps(cell.config.to_dict()))
         (d / "info.json").write_text(json.dumps({"fingerprint": cell.fingerprint, "data": "scenes-64px-test",
                                                 "wall_time_s": 30.0}))
         (d / "metrics.json").write_text(json.dumps({"train/loss": {"steps": [1, 2], "values": [2.0, 1.0 + n]}}))
@@ -98,7 +98,7 @@ def test_paper_rows_of_released_checkpoints_come_from_the_environment(tmp_path, 
         monkeypatch.setenv(var, str(tmp_path / f"{i}.bin"))
     todo = cells(manifest, "paper")
     assert [c.row for c in todo] == list(manifest.ROWS_BY_SCALE["paper"])
-    assert todo[3].config["checkpoint_weights"] == "teacher" and len({c.fingerprint for c in todo}) == 4
+    assert todo[3].config.checkpoint_weights == "teacher" and len({c.fingerprint for c in todo}) == 4
     assert [c.row for c in cells(manifest, "tiny", seeds=(0,))] == ["CLIP (ours)", "COSMOS (ours)"]
 
 
@@ -132,7 +132,7 @@ def test_a_pre_registered_decision_and_the_caveats_are_written_into_the_report(t
         value = i2t.get(cell.row.split()[0], 8.0) + 0.1 * cell.seed
         metrics = {k: value for k in manifest.COLUMNS}
         (d / "run.json").write_text(json.dumps({"status": "COMPLETED", "result": metrics}))
-        (d / "config.json").write_text(json.dumps(cell.config))
+        (d / "config.json").write_text(json.dumps(cell.config.to_dict()))
         (d / "info.json").write_text(json.dumps({"fingerprint": cell.fingerprint, "data": "scenes", "wall_time_s": 1}))
         (d / "metrics.json").write_text(json.dumps({"train/loss": {"steps": [1], "values": [1.0]}}))
     write_table("diagnosis", manifest, todo, tmp_path / "runs", tmp_path / "out")

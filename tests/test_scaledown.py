@@ -33,7 +33,7 @@ def test_the_official_horizon_gives_0_999_over_cc3m_and_the_same_share_of_a_shor
 def test_a_horizon_sets_the_momentum_of_each_ema_step_from_the_run_length(name):
     cfg = C.resolve(tiny_overrides(name, **{f"{name}.ema_horizon": 0.05}))
     torch.manual_seed(0)
-    method = build_method(name, C.method_config(cfg), cfg["encoder"])
+    method = build_method(name, cfg.method_config, cfg.encoder)
     with torch.no_grad():
         for p in method.student.parameters():
             p.add_(torch.randn_like(p))
@@ -63,8 +63,8 @@ def test_gentle_views_keep_only_the_scaled_blur():
 @pytest.mark.parametrize("name", MULTICROP)
 def test_the_views_rule_reaches_every_crop_of_a_method(name):
     cfg = C.resolve(tiny_overrides(name, **{f"{name}.views": "gentle"}))
-    method = build_method(name, C.method_config(cfg), cfg["encoder"])
-    size, local = method.encoders.image_size, cfg[name]["local_size"]
+    method = build_method(name, cfg.method_config, cfg.encoder)
+    size, local = method.encoders.image_size, getattr(cfg, name).local_size
     views = method.image_views()
     assert views["global1"].augment.blur_scale == size / 224 and views["local"].augment.blur_scale == local / 96
     assert all(not v.augment.jitter and not v.augment.flip for v in views.values())
@@ -138,7 +138,7 @@ def test_the_local_crop_rule_is_official_at_224_px_and_keeps_a_token_grid_at_64(
 @pytest.mark.parametrize("name", MULTICROP)
 def test_local_size_0_takes_the_rule(name):
     cfg = C.resolve(tiny_overrides(name, **{f"{name}.local_size": 0}))
-    method = build_method(name, C.method_config(cfg), cfg["encoder"])
+    method = build_method(name, cfg.method_config, cfg.encoder)
     assert method.image_views()["local"].size == local_size_rule(32, 8) == 16
 
 
@@ -151,7 +151,7 @@ def test_the_context_rule_holds_every_test_caption(scenes):
     assert context % 8 == 0 and max(lengths) <= context < max(lengths) + 8
     assert sum(n > 16 for n in lengths) > len(lengths) / 2  # the micro encoder's own 16 tokens cut most of them
     cfg = C.resolve(tiny_overrides("clip", context_length=context))
-    method = build_method("clip", C.method_config(cfg), cfg["encoder"], cfg["context_length"])
+    method = build_method("clip", cfg.method_config, cfg.encoder, cfg.context_length)
     assert method.encoders.context_length == context
     assert method.encoders.model.positional_embedding.shape[0] == context
     assert method.encoders.tokenizer()(["a red square"]).shape == (1, context)
@@ -161,9 +161,9 @@ def test_the_context_rule_holds_every_test_caption(scenes):
 
 def test_context_length_0_keeps_every_logged_fingerprint():
     cfg = C.resolve(tiny_overrides("clip", benchmark="v4"))  # v5 sets a context of its own
-    assert cfg["context_length"] == 0
+    assert cfg.context_length == 0
     assert C.fingerprint(cfg) != C.fingerprint(C.resolve(tiny_overrides("clip", benchmark="v4", context_length=16)))
-    plain = {k: v for k, v in cfg.items() if k != "context_length"}  # a config logged before the key existed
+    plain = {k: v for k, v in cfg.to_dict().items() if k != "context_length"}  # a config logged before the key existed
     assert C.fingerprint(plain) == C.fingerprint(cfg)
 
 

@@ -29,13 +29,13 @@ class ListLogger:
 
 
 def _run(cfg, ckpt_dir, logger=None, hook=None):
-    torch.manual_seed(cfg["seed"])
-    method = build_method(cfg["method"], C.method_config(cfg), cfg["encoder"])
+    torch.manual_seed(cfg.seed)
+    method = build_method(cfg.method, cfg.method_config, cfg.encoder)
     if hook:
         hook(method)
     urls, scenes = train_urls(cfg)
     eval_cfg = EvalConfig(batch_size=64)
-    metrics = train(method, urls, C.section(cfg, "train"), C.section(cfg, "data"), seed=cfg["seed"],
+    metrics = train(method, urls, cfg.train, cfg.data, seed=cfg.seed,
                     ckpt_dir=ckpt_dir, logger=logger or ListLogger(),
                     evaluate=lambda m, _step: evaluate(m, eval_cfg, scenes), progress=False)
     return method, metrics
@@ -182,7 +182,7 @@ def test_a_teacher_method_logs_its_student_beside_the_evaluated_teacher(scenes, 
     assert {"retrieval/scenes/i2t_r1", "student/retrieval/scenes/i2t_r1"} <= set(metrics)
     assert ("student/retrieval/scenes/i2t_r1", metrics["student/retrieval/scenes/i2t_r1"], 2) in run.scalars
     torch.manual_seed(0)
-    method = build_method("cosmos", C.method_config(cfg), cfg["encoder"]).eval()
+    method = build_method("cosmos", cfg.method_config, cfg.encoder).eval()
     with torch.no_grad():  # a student apart from its teacher, so the two sets of numbers differ
         for p in method.encoders.parameters():
             p.add_(0.5 * torch.randn_like(p))
@@ -193,7 +193,7 @@ def test_a_teacher_method_logs_its_student_beside_the_evaluated_teacher(scenes, 
     assert other == {f"student/{k}": v for k, v in student.items()} and student != teacher
     assert method.eval_encoders() is method.teacher_encoders()  # restored after the block
     assert evaluate_other_weights(method, EvalConfig(sets=ev.sets, other_weights=()), scenes) == {}
-    clip = build_method("clip", C.method_config(C.resolve(tiny_overrides())), "ViT-Micro-8-32")
+    clip = build_method("clip", C.resolve(tiny_overrides()).method_config, "ViT-Micro-8-32")
     assert evaluate_other_weights(clip, ev, scenes) == {}  # one set of weights: nothing more
 
 
