@@ -1,6 +1,8 @@
 """Reports from logged runs: `python -m analysis.make <manifest>` writes reports/tables/<name>.tex,
 reports/<name>.md and reports/figures/<name>-*.png from the runs logged so far, training nothing (a missing cell
-shows as "-", its claims as not measured). `run.py <manifest>` calls the same `write_outputs` after training;
+shows as "-", its claims as not measured). Rendering only reads the runs folder: restoring archived records into
+it is the command line's own step before (`run.py <manifest>`: the cells with --archive, and the budget study's
+records a tiny report's 10x section reads). `run.py <manifest>` calls the same `write_outputs` after training;
 `run.py <manifest> --report-only` and `run.py compare` are thin calls of this module."""
 
 from __future__ import annotations
@@ -133,22 +135,29 @@ def compare(name: str, better: str, worse: str, metric: str, scale: str = "tiny"
 REFERENCE = "budget"  # the tiny tables' reference: the budget study (reports/budget.md)
 
 
+def reference_cells(name: str, manifest, scale: str, todo: list[Cell]) -> list[Cell]:
+    """The cells a tiny report's reference section reads: its own rows and seeds with 10x the training, as the
+    budget study trained them (none for the budget study itself, other scales, or rows that set their own
+    length). `run.py <manifest>` restores their archived records (reports/records) before rendering."""
+    if scale != "tiny" or name == REFERENCE or not todo:
+        return []
+    if any("train.steps" in row for row in manifests.rows(manifest, scale).values()):
+        return []  # its rows set their own training length: not judged at the tiny budget
+    return _budget_cells(todo, manifests.load(REFERENCE))
+
+
 def _reference(name: str, manifest, scale: str, todo: list[Cell], runs_dir: Path, columns: dict) -> str:
     """A tiny report's reference: its own rows and claims with 10x the training, read from the budget study's
-    archived runs (restored from reports/records and verified, nothing trained), or where to get them."""
-    if scale != "tiny" or name == REFERENCE or not todo:
+    runs in runs_dir (`run.py <manifest>` restores them from the committed records first; nothing is trained or
+    written here), or where to get them."""
+    longer = reference_cells(name, manifest, scale, todo)
+    if not longer:
         return ""
-    if any("train.steps" in row for row in manifests.rows(manifest, scale).values()):
-        return ""  # its rows set their own training length: not judged at the tiny budget
-    longer = _budget_cells(todo, manifests.load(REFERENCE))
-    from experiments.archive import DEFAULT, restore
-
     from .cells import Cells
     from .load import load_runs
     from .report import judge_claims, markdown_table
     from .tables import cell_stats
 
-    restore(DEFAULT, runs_dir, {c.fingerprint for c in longer})  # verified; the ones present are kept
     df = load_runs(runs_dir)
     runs = cell_runs(df, longer)
     steps = longer[0].config.train.steps

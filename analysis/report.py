@@ -7,6 +7,8 @@ import math
 
 import pandas as pd
 
+from experiments import manifests
+
 from .statistics import holm, pending, verdict
 
 TAGS = {"A": "authors' release", "T": "third party quoting the paper's LaTeX", "U": "unverified summary"}
@@ -72,7 +74,6 @@ def paper_table(paper: dict) -> str:
 
 def _seed_rule(manifest, scale: str) -> str:
     """The header line of a manifest whose rule gives some rows more seeds (ROW_SEEDS, docs/statistics.md)."""
-    from experiments import manifests
 
     more = ", ".join(f"{row} {len(seeds)}" for row, seeds in manifest.ROW_SEEDS.items())
     return (f"- **Seeds**: {more} (the rows of its primary comparisons, by a rule registered before their runs: "

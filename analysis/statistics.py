@@ -41,6 +41,8 @@ import math
 
 import numpy as np
 
+from methods.evals import EVALUATORS
+
 N_BOOT = 1000
 Z = 1.959963984540054  # the standard normal's 0.975 quantile
 
@@ -97,7 +99,6 @@ def holm(pvalues: list[float]) -> list[float]:
 
 def _rule(key: str):
     """(the evaluator owning a metric key, its dataset spec "<task>/<dataset>", the metric name)."""
-    from methods.evals import EVALUATORS
 
     task, dataset, metric = key.split("/", 2)
     return EVALUATORS.get(task), f"{task}/{dataset}", metric

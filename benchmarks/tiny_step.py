@@ -28,7 +28,7 @@ import torch  # noqa: E402
 
 from experiments import config as C  # noqa: E402
 from experiments.experiment import train_urls  # noqa: E402
-from experiments.scales import COMPARISON_EVALS  # noqa: E402
+from experiments.comparison import COMPARISON_EVALS  # noqa: E402
 from methods import build_method  # noqa: E402
 from methods.evals import evaluate  # noqa: E402
 from methods.train import train  # noqa: E402

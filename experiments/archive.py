@@ -34,6 +34,10 @@ import warnings
 import zipfile
 from pathlib import Path
 
+from analysis.statistics import metric_batch, n_items
+from methods.progress import bar
+
+from . import config as C
 from .layout import CURVE, ITEMS, RUN_FILES, checkpoint_dir, completed_runs
 
 DEFAULT = Path("reports/records")
@@ -150,9 +154,7 @@ def verify(record: Path, run: dict[str, bytes]) -> None:
 
     import numpy as np
 
-    from analysis.statistics import metric_batch
 
-    from . import config as C
 
     fp = record.name
     try:
@@ -183,8 +185,6 @@ def verify(record: Path, run: dict[str, bytes]) -> None:
 
 
 def _n_items(key: str, items: dict) -> int:
-    from analysis.statistics import n_items
-
     return n_items(key, items) or 1
 
 def _new_run_dir(runs_dir: Path) -> Path:
@@ -212,7 +212,6 @@ def restore(archive: Path, runs_dir: Path, fingerprints=None) -> list[str]:
     have = set(completed_runs(runs_dir))
     wanted = None if fingerprints is None else set(fingerprints)
     out = []
-    from methods.progress import bar
 
     for record in bar(sorted(p for p in archive.iterdir() if not p.name.startswith(".")), "restore", unit="run"):
         fp = record.name

@@ -29,6 +29,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, TupleConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from methods import METHODS
+from methods.data.scenes import PRESETS
+from methods.encoders import MAX_CONTEXT, ZOO, known_encoder
 from methods.evals import PATH_KEYS, EvalConfig, check_sets
 from methods.train import DataConfig, TrainConfig
 
@@ -263,8 +265,6 @@ def _build(node: DictConfig):
 
 def validate(run: RunConfig) -> None:
     """Cross-field checks that need the whole config (each section's own checks ran when it was built)."""
-    from methods.data.scenes import PRESETS
-    from methods.encoders import MAX_CONTEXT, ZOO, known_encoder
 
     if not known_encoder(run.encoder):
         raise ConfigError(f"unknown encoder {run.encoder!r}; valid choices: {', '.join(ZOO)} (or any open_clip "

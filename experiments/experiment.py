@@ -19,7 +19,18 @@ from pathlib import Path
 from sacred import SETTINGS, Experiment
 from sacred.utils import apply_backspaces_and_linefeeds
 
+from methods import build_method
+from methods.checkpoint import atomic_write
+from methods.data.scenes import ensure_scenes, preset
+from methods.data.stream import expand_shards
 from methods.errors import DiskFullError
+from methods.evals import evaluate, evaluate_other_weights
+from methods.evals.attention import attention_maps
+from methods.evals.attention import save_maps as write
+from methods.evals.clip_benchmark import results
+from methods.flops import flops_per_sample
+from methods.interop import load_init, load_into
+from methods.train import train
 
 from . import config as C
 from .config import RunConfig
@@ -57,11 +68,9 @@ class SacredLogger:
 def train_urls(run: RunConfig) -> tuple[list[str], Path | None]:
     """Training shard URLs and, for the synthetic benchmark, its folder (generated on first use)."""
     if run.data.dataset == "scenes":
-        from methods.data.scenes import ensure_scenes, preset
 
         root = ensure_scenes(preset(run.data.scenes), generate_here=launch_rank() == 0)
         return sorted(str(p) for p in (root / "train").glob("*.tar")), root
-    from methods.data.stream import expand_shards
 
     return expand_shards(run.data.shards), None
 
@@ -135,7 +144,6 @@ def run_main(rc: RunConfig, run, runs_dir: Path) -> dict:
 def _run_main(rc: RunConfig, run, runs_dir: Path) -> dict:
     import torch
 
-    from methods import build_method
 
     fp = C.fingerprint(rc)
     run.info |= {"fingerprint": fp, "pid": os.getpid(), "environment": numeric_environment()}
@@ -147,12 +155,10 @@ def _run_main(rc: RunConfig, run, runs_dir: Path) -> dict:
     torch.manual_seed(rc.seed)
     method = build_method(rc.method, rc.method_config, rc.encoder, rc.context_length)
     if rc.init and not rc.checkpoint:
-        from methods.interop import load_init
 
         load_init(method, rc.init)  # a resumed run's checkpoint overrides it in train()
         run.info["init"] = rc.init
     if not rc.checkpoint and launch_rank() == 0:  # the compute axis of budget comparisons (one rank)
-        from methods.flops import flops_per_sample
 
         with torch.random.fork_rng(devices=[]):
             run.info["flops_per_sample"] = flops_per_sample(method, FLOP_COUNT_BATCH)
@@ -179,7 +185,6 @@ def run_data(rc: RunConfig, run) -> tuple[list[str], Path | None]:
         urls, scenes = train_urls(rc)
         run.info["data"] = scenes.name if scenes else rc.data.shards
     if scenes is None and any(s.endswith("/scenes") for s in rc.eval.sets):
-        from methods.data.scenes import ensure_scenes, preset  # trained on shards, evaluated on the benchmark
 
         scenes = ensure_scenes(preset(rc.data.scenes), generate_here=launch_rank() == 0)
     return urls, scenes
@@ -188,8 +193,6 @@ def run_data(rc: RunConfig, run) -> tuple[list[str], Path | None]:
 def train_and_evaluate(method, rc, urls: list[str], scenes, run, ckpt_dir: Path, items: dict) -> dict:
     """The training loop with the run's evaluations: every train.eval_every steps (each kept beside the checkpoint
     as a curve point, so it survives a resumed run) and at the end."""
-    from methods.evals import evaluate, evaluate_other_weights
-    from methods.train import train
 
     curve = rc.train.eval_every > 0
 
@@ -227,8 +230,6 @@ def save_maps(method, scenes: Path, n: int, run) -> None:
     """Attention / similarity maps of n benchmark test images, stored as the run's attention_maps.npz."""
     import tempfile
 
-    from methods.evals.attention import attention_maps
-    from methods.evals.attention import save_maps as write
 
     method.eval()
     with tempfile.TemporaryDirectory() as tmp:
@@ -255,7 +256,6 @@ def save_clip_benchmark(metrics: dict, rc: RunConfig, fp: str, run) -> None:
     import json
     import tempfile
 
-    from methods.evals.clip_benchmark import results
 
     records = results(metrics, rc.encoder, rc.checkpoint or f"trained:{fp}", rc.eval.path)
     if records:
@@ -273,7 +273,6 @@ def save_curve_point(ckpt_dir: Path, step: int, metrics: dict, items: dict) -> N
     import numpy as np
 
     from .layout import curve_point_dir
-    from methods.checkpoint import atomic_write
 
     folder = curve_point_dir(ckpt_dir, step)
     folder.mkdir(parents=True, exist_ok=True)
@@ -288,8 +287,6 @@ def evaluate_checkpoint(method, rc: RunConfig, scenes, run, items: dict | None =
     """An eval-only run: load the checkpoint strictly into the weights evaluation uses, evaluate, record."""
     import time
 
-    from methods.evals import evaluate
-    from methods.interop import load_into
 
     t0 = time.time()
     load_into(method.eval_encoders(), rc.checkpoint, rc.checkpoint_weights)

@@ -12,8 +12,11 @@ import json
 from collections.abc import Mapping
 
 from methods import METHODS
+from methods.data.scenes import preset
 from methods.data.stream import MAX_PIXELS
+from methods.encoders import CONFIG_FILE, LOCAL_DIR, local_dir
 from methods.evals import PATH_KEYS
+from methods.interop import weights_file
 
 # Keys that change how a run executes but not what it computes, and the locations of evaluation data (eval.paths:
 # where a dataset lies, not what it is): excluded from the fingerprint. Records written before eval.paths existed
@@ -40,7 +43,6 @@ def fingerprint(cfg) -> str:
     """Hash of the resolved config minus non-semantic keys: equal fingerprints = the same experiment. `cfg` is a
     RunConfig or a recorded config.json; the hash reads the recorded (dict) form, the one form every record of
     every schema version has, so its lookups below are of that dict."""
-    from methods.data.scenes import preset
 
     if not isinstance(cfg, Mapping):
         cfg = cfg.to_dict()
@@ -50,7 +52,6 @@ def fingerprint(cfg) -> str:
     sem = {k: ({f: v for f, v in val.items() if kept(k, f, v)} if isinstance(val, dict) else val)
            for k, val in cfg.items() if isinstance(val, dict) or kept(k, None, val)}
     if cfg.get("checkpoint"):  # an eval-only run: what is evaluated is the file's content, wherever it lies
-        from methods.interop import weights_file
 
         sem = {"checkpoint_sha256": file_sha256(weights_file(cfg["checkpoint"])),
                "checkpoint_weights": cfg["checkpoint_weights"], "encoder": encoder_identity(cfg["encoder"]),
@@ -65,7 +66,6 @@ def fingerprint(cfg) -> str:
     sem.pop("benchmark", None)  # acts only through the values it sets (experiments/scales.py BENCHMARKS)
     sem.pop("recipe_samples", None)
     if cfg.get("init"):  # the starting weights are the file's content, wherever it lies
-        from methods.interop import weights_file
 
         sem["init"] = file_sha256(weights_file(cfg["init"]))
     else:
@@ -78,7 +78,6 @@ def fingerprint(cfg) -> str:
 def encoder_identity(name: str) -> str:
     """An encoder as the fingerprint sees it: its name, or for open_clip's local-dir:FOLDER the content of the
     folder's model config (not where the folder lies)."""
-    from methods.encoders import CONFIG_FILE, LOCAL_DIR, local_dir
 
     folder = local_dir(name)
     if folder is None:

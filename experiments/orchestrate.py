@@ -1,15 +1,21 @@
-"""Run a manifest: plan its cells (experiments/plan.py), reuse completed runs by fingerprint, train what is
-missing (a half-trained cell resumes from its checkpoint), then hand the runs to analysis/make.py, which writes
-the table, figures and report. Nothing here renders."""
+"""Run a manifest: plan its cells (experiments/plan.py), restore archived records (--archive), reuse completed
+runs by fingerprint, train what is missing (a half-trained cell resumes from its checkpoint), restore the records
+a tiny report's 10x section reads, then hand the runs to analysis/make.py, which writes the table, figures and
+report and only reads the runs folder. Nothing here renders."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from analysis.make import reference_cells, write_outputs
+
+from . import archive as A
 from . import config as C
 from . import manifests
+from .experiment import launch_rank, run_training
 from .layout import completed_runs
 from .plan import Cell, cells
+from .preflight import writable_folder
 from .scales import estimate
 
 
@@ -22,7 +28,6 @@ def run_cell(config: C.RunConfig, runs_dir: Path, mongo_url: str | None = None, 
 
     from filelock import FileLock, Timeout
 
-    from .experiment import run_training
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: all ranks train the cell together, unlocked
         run_training(config, runs_dir, mongo_url)
@@ -88,11 +93,9 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
     cells are restored first, and where each cell's run is archived when it completes."""
     import time
 
-    from .experiment import launch_rank
 
     if jobs < 1:
         raise C.ConfigError(f"--jobs must be >= 1, got {jobs}")
-    from .preflight import writable_folder
 
     for folder, what in ((runs_dir, "runs dir"), (out_dir, "output folder"), (archive, "archive")):
         if folder is None:
@@ -106,8 +109,6 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
     todo = cells(manifest, scale, seeds, rows, overrides)
     on_done = None
     if archive is not None and launch_rank() == 0:
-        from . import archive as A
-
         restored = A.restore(archive, runs_dir, {c.fingerprint for c in todo})
         if restored:
             print(f"restored {len(restored)} run(s) of this manifest from the archive {archive}")
@@ -153,8 +154,10 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
         A.export(runs_dir, [c.fingerprint for c in todo], archive)
     if dry_run or launch_rank() != 0:  # under torchrun rank 0 records runs and writes outputs
         return None
-    from analysis.make import write_outputs
 
+    reference = reference_cells(name, manifest, scale, todo)  # the tiny report's 10x section reads these
+    if reference:  # restored (verified) from the committed records: the one step that writes before rendering
+        A.restore(A.DEFAULT, runs_dir, {c.fingerprint for c in reference})
     path = write_outputs(name, manifest, todo, runs_dir, out_dir)
     missing = sum(c.fingerprint not in done for c in todo)
     print(f"{name}: {len(todo)} cells, {trained} trained now, {len(todo) - trained - missing} reused"

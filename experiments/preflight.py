@@ -9,14 +9,16 @@ import tempfile
 from pathlib import Path
 
 from methods import METHODS
+from methods.data.scenes import data_root, preset, scenes_dir
+from methods.data.stream import expand_shards, recaption_share
 from methods.evals import check_paths
 
 from .errors import ConfigError
 
+
 @functools.lru_cache(maxsize=8)
 def _recaption_share(urls: tuple[str, ...]) -> tuple[int, int]:
     """recaption_share once per shard set (a manifest preflights every cell on the same shards)."""
-    from methods.data.stream import recaption_share
 
     return recaption_share(list(urls))
 
@@ -26,7 +28,6 @@ def preflight(run, runs_dir) -> None:
     any work: the training shards exist and can feed the readers, text-crop runs have synthetic captions, every
     evaluation data path exists, runs_dir (its checkpoints/ too) is writable, and so is the benchmark's data folder
     when the benchmark is still to be generated. A failure is a ConfigError naming the path."""
-    from methods.data.stream import expand_shards
 
     try:
         check_paths(run.eval)
@@ -56,7 +57,6 @@ def preflight(run, runs_dir) -> None:
     uses_scenes = (run.data.dataset == "scenes" and not run.checkpoint) or any(
         s.endswith("/scenes") for s in run.eval.sets)
     if uses_scenes:
-        from methods.data.scenes import data_root, preset, scenes_dir
 
         if not (scenes_dir(preset(run.data.scenes)) / "meta.json").exists():  # to be generated: where?
             writable_folder(data_root(), "benchmark data folder ($SUITE_DATA)")

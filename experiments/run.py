@@ -26,9 +26,26 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python experiments/run.py` from a checkout
 # sacred 0.8.7 imports pkg_resources (setuptools < 81 still has it): its deprecation notice is not the user's news
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+
+from analysis.make import compare
+from experiments import config as C
+from experiments import manifests, plan
+from experiments import recipes as R
+from experiments.errors import ConfigError
+from experiments.experiment import run_training
+from experiments.layout import completed_runs
+from experiments.plan import cells
+from experiments.scales import BENCHMARKS, SCALES, TINY_BENCHMARK, estimate_seconds
+from experiments.slurm import SlurmOptions, slurm_script
+from methods import METHODS, build_method, interop
+from methods.checkpoint import load
+from methods.data.prepare import SOURCES, prepare
+from methods.data.scenes import PRESETS, ensure_scenes
+from methods.errors import SuiteError, one_line
+from methods.interop import checkpoint_encoder
 
 
 # --- option groups, each defined once and shared by the commands that take it -------------------------------
@@ -86,7 +103,6 @@ def _config_options(p: argparse.ArgumentParser, argv: list[str], example: str) -
     p.add_argument("overrides", nargs="*", help=f"key=value, e.g. {example}")
     if not {"-h", "--help"} & set(argv):
         return
-    from experiments import config as C
 
     method = next((a.split("=", 1)[1] for a in argv if a.startswith("method=")), None)
     p.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -102,8 +118,6 @@ def _verbosity(args) -> None:
 
 
 def _overrides(items: list[str]) -> dict[str, str]:
-    from experiments.errors import ConfigError
-
     out = {}
     for item in items:
         if "=" not in item:
@@ -114,8 +128,6 @@ def _overrides(items: list[str]) -> dict[str, str]:
 
 
 def _seeds(text: str | None) -> tuple[int, ...] | None:
-    from experiments.errors import ConfigError
-
     try:
         return tuple(int(s) for s in text.split(",")) if text else None
     except ValueError:
@@ -126,8 +138,6 @@ def _seeds(text: str | None) -> tuple[int, ...] | None:
 
 
 def cmd_list(args) -> int:
-    from experiments import manifests
-
     for name in manifests.names():
         m = manifests.load(name)
         print(f"{name:16s} {m.TITLE}  [scales: {', '.join(m.SCALES)}; rows: {len(m.ROWS)}; "
@@ -137,14 +147,11 @@ def cmd_list(args) -> int:
 
 def _run_config(args, needs_checkpoint: bool = False):
     """The resolved config of train's and eval's key=value arguments (an eval's checkpoint may name its encoder)."""
-    from experiments import config as C
-    from experiments.errors import ConfigError
 
     overrides = _overrides(args.overrides)
     if needs_checkpoint and not overrides.get("checkpoint"):
         raise ConfigError("eval needs checkpoint=PATH (a local open_clip, Hugging Face, COSMOS or suite checkpoint)")
     if overrides.get("checkpoint") and "encoder" not in overrides:  # the checkpoint may name its own
-        from methods.interop import checkpoint_encoder
 
         named = checkpoint_encoder(overrides["checkpoint"])
         if named:
@@ -157,7 +164,6 @@ def _run_config(args, needs_checkpoint: bool = False):
 def cmd_train(args, needs_checkpoint: bool = False) -> int:
     """One training run of `key=value` overrides and its evaluations, recorded by sacred."""
     run_config = _run_config(args, needs_checkpoint)
-    from experiments.experiment import run_training
 
     run = run_training(run_config, args.runs_dir, args.mongo)
     print(run_summary(run, args.runs_dir))
@@ -176,7 +182,6 @@ def cmd_config(args) -> int:
     would run, without running it."""
     import json
 
-    from experiments import config as C
 
     run = C.resolve(_overrides(args.overrides))
     print(json.dumps(run.to_dict(), indent=2, default=list))
@@ -190,8 +195,6 @@ def cmd_export(args) -> int:
     """Export a trained run's weights: `open_clip` writes a folder (open_clip_config.json +
     open_clip_model.safetensors, the evaluation weights as configured) that `open_clip.create_model_and_transforms(
     "local-dir:OUT")` loads; `release` writes a COSMOS method in the official release layout (student + teacher)."""
-    from experiments.errors import ConfigError
-    from methods import interop
 
     if not (args.source.is_dir() or args.source.is_file()):
         raise ConfigError(f"export: {args.source} is neither a run folder nor a checkpoint file")
@@ -220,10 +223,6 @@ def _export_method(source: Path, runs_dir: Path | None):
     runs/checkpoints/<fp>/last.pt; built from the run's config.json when the checkpoint predates recording it)."""
     import json
 
-    from experiments import config as C
-    from experiments.errors import ConfigError
-    from methods import build_method, interop
-    from methods.checkpoint import load
 
     if source.is_file():
         return interop.method_from_checkpoint(source)
@@ -254,8 +253,6 @@ def run_summary(run, runs_dir: Path) -> str:
 
 def cmd_data(args) -> int:
     """Generate the synthetic benchmark (a scenes preset) into the data folder."""
-    from experiments.errors import ConfigError
-    from methods.data.scenes import PRESETS, ensure_scenes
 
     if args.scale not in PRESETS:
         raise ConfigError(f"unknown scale {args.scale!r}; valid choices: {', '.join(PRESETS)}")
@@ -265,8 +262,6 @@ def cmd_data(args) -> int:
 
 
 def _data_args(p: argparse.ArgumentParser, argv=()) -> None:
-    from experiments.scales import BENCHMARKS, TINY_BENCHMARK
-
     default = BENCHMARKS[TINY_BENCHMARK]["data.scenes"]
     p.add_argument("name", choices=["scenes"])
     p.add_argument("--scale", "--preset", dest="scale", default=default,
@@ -276,8 +271,6 @@ def _data_args(p: argparse.ArgumentParser, argv=()) -> None:
 
 def cmd_prepare(args) -> int:
     """Convert local data into webdataset shards."""
-    from experiments.errors import ConfigError
-    from methods.data.prepare import prepare
 
     try:
         stats = prepare(args.source, args.input, args.output, args.captions, args.shard_size, args.image_col,
@@ -290,8 +283,6 @@ def cmd_prepare(args) -> int:
 
 
 def _prepare_args(p: argparse.ArgumentParser, argv=()) -> None:
-    from methods.data.prepare import SOURCES
-
     p.add_argument("source", choices=SOURCES)
     p.add_argument("input", type=Path, help="image folder, or img2dataset output folder")
     p.add_argument("output", type=Path, help="folder for shard-NNNNNN.tar")
@@ -303,7 +294,6 @@ def _prepare_args(p: argparse.ArgumentParser, argv=()) -> None:
 
 def cmd_manifest(args) -> int:
     """Train the missing cells of a manifest, then write its LaTeX table, figures and report."""
-    from experiments import manifests, plan
     from experiments.orchestrate import run_manifest
 
     name = args.command
@@ -311,7 +301,6 @@ def cmd_manifest(args) -> int:
     rows = plan.parse_rows(args.rows, manifests.load(name), args.scale) if args.rows else None
     overrides = _overrides([*args.set, *args.overrides])
     if args.slurm:
-        from experiments.slurm import SlurmOptions, slurm_script
 
         todo = plan.cells(manifests.load(name), args.scale, seeds, rows, overrides)
         opts = SlurmOptions(args.nodes, args.gpus_per_node, args.time, args.partition, args.account,
@@ -334,9 +323,6 @@ def _manifest_args(p: argparse.ArgumentParser, argv=()) -> None:
 
 def cmd_recipes(args) -> int:
     """Each method's resolved paper-scale config beside the official value and its source, field by field."""
-    from experiments import config as C
-    from experiments import recipes as R
-    from methods import METHODS
 
     if args.scale != "paper":
         raise C.ConfigError(f"recipes apply at scale=paper only, got --scale {args.scale}")
@@ -368,9 +354,6 @@ def cmd_recipes(args) -> int:
 
 
 def _recipes_args(p: argparse.ArgumentParser, argv=()) -> None:
-    from experiments import recipes as R
-    from methods import METHODS
-
     p.add_argument("--recipe", default=None, help=f"one of {', '.join(R.RECIPES)} (default: all)")
     p.add_argument("--method", default=None, help=f"one of {', '.join(METHODS)} (default: all)")
     p.add_argument("--scale", default="paper", help="recipes apply at paper scale only")
@@ -383,12 +366,7 @@ def cmd_all(args) -> int:
     measured minutes, or with --dry-run the estimated minutes of the cells still to train (each counted once)."""
     import time
 
-    from experiments import manifests
-    from experiments.errors import ConfigError
-    from experiments.layout import completed_runs
     from experiments.orchestrate import run_manifest
-    from experiments.plan import cells
-    from experiments.scales import SCALES, estimate_seconds
 
     overrides = _overrides([*args.set, *args.overrides])
     if args.scale not in SCALES:
@@ -429,7 +407,6 @@ def _all_args(p: argparse.ArgumentParser, argv=()) -> None:
 
 def cmd_compare(args) -> int:
     """Any two rows of a manifest on any logged metric, judged as the reports judge a paper's claim."""
-    from analysis.make import compare
 
     print(compare(args.manifest, args.better, args.worse, args.metric, args.scale, _seeds(args.seeds),
                   args.runs_dir, _overrides(args.set)))
@@ -485,7 +462,6 @@ MANIFEST = Command(cmd_manifest, (_runs_options, _table_options, _manifest_args)
 def parser(name: str, argv: list[str] = ()) -> argparse.ArgumentParser:
     """The parser of one command (a manifest's name gives the manifest command's); ConfigError for an unknown
     manifest, naming the valid commands."""
-    from experiments import manifests
 
     command = COMMANDS.get(name)
     if command is None:
@@ -499,9 +475,6 @@ def parser(name: str, argv: list[str] = ()) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    from experiments.errors import ConfigError
-    from methods.errors import SuiteError, one_line
-
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0

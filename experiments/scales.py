@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 
+from methods import METHODS
+from methods.data.scenes import preset
+from methods.data.scenes.generate import sample_record
+from methods.data.text import join_sentences
+from methods.encoders import MAX_CONTEXT
+from methods.modules import OFFICIAL_EMA_HORIZON
+
+from .comparison import COMPARISON_EVALS
+
 SCALES = ("tiny", "small", "paper")
-# What every method comparison evaluates on the synthetic benchmark (one set, so runs are shared between tables).
-COMPARISON_EVALS = ("retrieval/scenes", "classification/scenes", "compositional/scenes", "perception/scenes",
-                    "segmentation/scenes")
 
 _PROFILES: dict[str, dict] = {
     # tiny: the fast path. Chosen by two rules stated before any table was run at these settings:
@@ -67,10 +73,6 @@ def caption_token_lengths(scenes: str = "tiny", split: str = "test", encoder: st
     depend on the scene alone), so nothing is rendered."""
     import open_clip
 
-    from methods.data.scenes import preset
-    from methods.data.scenes.generate import sample_record
-    from methods.data.text import join_sentences
-    from methods.encoders import MAX_CONTEXT
 
     cfg = preset(scenes)
     captions = [join_sentences(c) for i in range(cfg.split_size(split))
@@ -82,7 +84,6 @@ def caption_token_lengths(scenes: str = "tiny", split: str = "test", encoder: st
 def scale_overrides(scale: str, method: str) -> dict:
     """Dotted-key overrides of `scale` for `method`: the shared profile, then the method's own sizes
     (`Method.SCALE_FIELDS`)."""
-    from methods import METHODS  # torch: only when a config resolves (manifests stay torch-free)
 
     own = METHODS[method].SCALE_FIELDS.get(scale, {}) if method in METHODS else {}
     return dict(_PROFILES[scale]) | {f"{method}.{k}": v for k, v in own.items()}
@@ -113,8 +114,6 @@ def benchmark_overrides(name: str, method: str, given: dict | None = None) -> di
     """Dotted-key overrides of benchmark `name` for `method` ("*.<field>" kept where the method has the field;
     ema_horizon "official": the official run's EMA horizon, methods.modules.OFFICIAL_EMA_HORIZON), less the rules
     that yield (YIELDS_TO) to a key set in `given` (a run's own overrides)."""
-    from methods import METHODS
-    from methods.modules import OFFICIAL_EMA_HORIZON
 
     fields = {f.name for f in dataclasses.fields(METHODS[method].Config)} if method in METHODS else set()
     given = given or {}
@@ -144,7 +143,6 @@ TINY_TABLE_LIMIT_S = 15 * 60  # the tiny profile's rule: table3 with 3 seeds wit
 def estimate_seconds(run) -> float | None:
     """Wall seconds of a run (a RunConfig) on the reference 2-core CPU at tiny scale (None for what the table does
     not cover)."""
-    from methods import METHODS
 
     per_step = METHODS[run.method].TINY_SECONDS_PER_STEP_B32
     if run.checkpoint or run.scale != "tiny" or per_step is None:

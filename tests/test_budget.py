@@ -111,10 +111,17 @@ def test_budget_study_end_to_end_keeps_every_evaluation_and_judges_claims_along_
                             overrides=overrides)
 
 
+def _tree(folder) -> dict:
+    """Every file under `folder` (relative path -> bytes) and every folder (-> None)."""
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))}
+
+
 def test_each_tiny_report_shows_its_rows_and_claims_with_10x_the_training(tmp_path):
-    """The budget study's versions of a tiny manifest's cells are its own cells (same config, 10x the steps), and
-    the report reads them from the committed records, restored and verified into the runs folder."""
-    from analysis.make import _budget_cells, _reference
+    """The budget study's versions of a tiny manifest's cells are its own cells (same config, 10x the steps); the
+    report reads them from the runs folder, where `run.py <manifest>` restores (and verifies) the committed records
+    as its own step before rendering: rendering never writes there."""
+    from analysis.make import _budget_cells, _reference, reference_cells
+    from experiments import archive as A
     from experiments import manifests
     from experiments.plan import cells
 
@@ -126,8 +133,19 @@ def test_each_tiny_report_shows_its_rows_and_claims_with_10x_the_training(tmp_pa
         want = {(r, c.seed): c.fingerprint for r, b in rows.items() for c in cells(budget, "tiny", rows=[b])}
         assert want.items() <= longer.items(), name  # every seed the study trains (8 for CLIP and COSMOS)
     table3 = manifests.load("table3")
+
+    def restored(todo, runs):  # the explicit step of run.py <manifest>
+        A.restore(A.DEFAULT, runs, {c.fingerprint for c in reference_cells("table3", table3, "tiny", todo)})
+        return runs
+
     v4 = cells(table3, "tiny", overrides={"benchmark": "v4"})  # the v4 study: every row archived at 3+ seeds
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    assert "No archived run of these rows with 1000 steps" in _reference("table3", table3, "tiny", v4, fresh, {})
+    assert _tree(fresh) == {}, "rendering restores nothing"
+    before = _tree(restored(v4, tmp_path))
     text = _reference("table3", table3, "tiny", v4, tmp_path, {"compositional/scenes/mean": "avg"})
+    assert _tree(tmp_path) == before, "rendering reads the runs folder and writes nothing there"
     assert text.startswith("## The same rows with 10x the training (1000 steps")
     assert "| COSMOS |" in text and "restored from the committed records" in text
     assert "COSMOS beats CLIP on compositional understanding (SugarCrepe avg) (primary): **" in text
@@ -136,13 +154,31 @@ def test_each_tiny_report_shows_its_rows_and_claims_with_10x_the_training(tmp_pa
     diagnosis = manifests.load("diagnosis")
     assert _reference("diagnosis", diagnosis, "tiny", cells(diagnosis, "tiny"), tmp_path, {}) == "", \
         "its rows set their own training length"
-    fresh = tmp_path / "fresh"
     never = cells(table3, "tiny", overrides={"benchmark": "v5", "train.lr": 3.1e-4})  # configs nobody archived
     assert "No archived run of these rows with 1000 steps on this benchmark yet" in \
-        _reference("table3", table3, "tiny", never, fresh, {})
-    v5 = _reference("table3", table3, "tiny", cells(table3, "tiny", overrides={"benchmark": "v5"}), tmp_path / "v5",
-                    {})
+        _reference("table3", table3, "tiny", never, restored(never, tmp_path / "never"), {})
+    now = cells(table3, "tiny", overrides={"benchmark": "v5"})
+    v5 = _reference("table3", table3, "tiny", now, restored(now, tmp_path / "v5"), {})
     assert v5.startswith("## The same rows") and "No archived run" not in v5  # v5's CLIP and COSMOS are archived
+
+
+def test_python_m_analysis_make_leaves_the_runs_folder_byte_identical(tmp_path):
+    """`python -m analysis.make` renders from what is logged: the runs folder (runs, restored records, their curve
+    points) is byte for byte what it was, while the report still holds the 10x section read from it."""
+    from analysis.make import main, reference_cells
+    from experiments import archive as A
+    from experiments import manifests
+    from experiments.plan import cells
+
+    table3 = manifests.load("table3")
+    runs = tmp_path / "runs"
+    A.restore(A.DEFAULT, runs, {c.fingerprint for c in reference_cells("table3", table3, "tiny",
+                                                                        cells(table3, "tiny", rows=["CLIP"]))})
+    before = _tree(runs)
+    assert any(k.endswith("run.json") for k in before), "records restored"
+    assert main(["table3", "--runs-dir", str(runs), "--out", str(tmp_path / "out")]) == 0
+    assert _tree(runs) == before
+    assert "## The same rows with 10x the training" in (tmp_path / "out" / "table3.md").read_text()
 
 
 def test_clip_tiny_row_is_the_budget_studys_clip_row():

@@ -205,3 +205,69 @@ def test_no_file_outside_a_method_branches_on_a_method_name():
             if path not in allowed:
                 bad += [f"{path.relative_to(ROOT)}:{n}" for n in _method_name_branches(path.read_text(), names)]
     assert not bad, f"method names branched on outside methods/<name>.py: {', '.join(bad)}"
+
+
+# The rooms of the house, bottom to top (README, "Layout"): a module imports its own room and the rooms below it,
+# never one above; and another room only at the top of the file (an import inside a function hides an edge from
+# the reader and from the drawing). A module belongs to the room of its longest listed prefix.
+ROOMS = (
+    ("library", ("methods",)),  # methods/ but its evaluators: Method contract, encoders, data, the loop
+    ("evaluators", ("methods.evals",)),  # evaluator plug-ins and the readers of their data (the benchmark's too)
+    ("runs", ("experiments",)),  # configs, scales, recipes, manifests, plans, fingerprints, the sacred run
+    ("analysis", ("analysis",)),  # logged runs -> statistics -> tables, figures, reports
+    ("commands", ("experiments.run", "experiments.orchestrate", "experiments.archive")),  # the CLI and its steps
+)
+
+
+def _room(module: str) -> int:
+    hits = [(len(prefix), level) for level, (_, prefixes) in enumerate(ROOMS) for prefix in prefixes
+            if module == prefix or module.startswith(prefix + ".")]
+    return max(hits)[1] if hits else -1
+
+
+def _cross_room_imports(path, module: str, is_pkg: bool):
+    """(line, imported suite module, inside a function) of every import of `path` that leaves its room."""
+    here = module.split(".") if is_pkg else module.split(".")[:-1]
+    tree = ast.parse(path.read_text())
+    in_function = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                   for n in ast.walk(f)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = here[:len(here) - node.level + 1] if node.level else []
+            root = ".".join(base + ([node.module] if node.module else []))
+            targets = [f"{root}.{a.name}" for a in node.names]
+        else:
+            continue
+        for t in targets:
+            if t.split(".")[0] in ("methods", "experiments", "analysis") and _room(t) != _room(module):
+                yield node.lineno, t, id(node) in in_function
+
+
+def test_imports_only_go_down_and_only_at_the_top_of_a_file():
+    bad = []
+    for pkg in ("methods", "experiments", "analysis"):
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            is_pkg = parts[-1] == "__init__"
+            module = ".".join(parts[:-1] if is_pkg else parts)
+            for line, target, in_function in _cross_room_imports(path, module, is_pkg):
+                if _room(target) > _room(module):
+                    bad.append(f"{path.relative_to(ROOT)}:{line} imports {target} from a room above")
+                elif in_function:
+                    bad.append(f"{path.relative_to(ROOT)}:{line} imports {target} inside a function")
+    assert not bad, "\n".join(bad)
+
+
+def test_the_room_rule_sees_an_upward_and_a_hidden_import(tmp_path):
+    """The rule above can fail: an evaluator reader in the data layer and a lazy import are both caught."""
+    upward = tmp_path / "evalsets.py"
+    upward.write_text("from ...evals.datasets import LabelledImages\n")
+    assert [(t, f) for _, t, f in _cross_room_imports(upward, "methods.data.scenes.evalsets", False)] == \
+        [("methods.evals.datasets.LabelledImages", False)]
+    assert _room("methods.evals.datasets.LabelledImages") > _room("methods.data.scenes.evalsets")
+    hidden = tmp_path / "late.py"
+    hidden.write_text("def f():\n    from methods.train import train\n")
+    assert [(t, f) for _, t, f in _cross_room_imports(hidden, "experiments.late", False)] == \
+        [("methods.train.train", True)]

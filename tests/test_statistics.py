@@ -102,7 +102,7 @@ def test_a_run_records_items_that_reproduce_every_logged_metric(scenes, tmp_path
     from analysis.cells import load_items
     from experiments import config as C
     from experiments.experiment import run_training
-    from experiments.scales import COMPARISON_EVALS
+    from experiments.comparison import COMPARISON_EVALS
 
     from .conftest import tiny_overrides
 

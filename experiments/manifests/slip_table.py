@@ -11,7 +11,7 @@ Budget: tiny = 2 rows x 3 seeds (6.0 min with --jobs 2 on 2 cores; they evaluate
 not table3's cells).
 """
 
-from experiments.scales import COMPARISON_EVALS as _COMPARISON_EVALS
+from experiments.comparison import COMPARISON_EVALS as _COMPARISON_EVALS
 
 from ._shared import V5_TOP1 as _V5_TOP1
 

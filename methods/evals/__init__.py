@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from ..progress import bar
 from . import classification, compositional, linear_probe, perception, retrieval, segmentation
 from .config import EvalConfig
 from .evaluator import Evaluator
@@ -50,7 +51,6 @@ def evaluate(method, cfg: EvalConfig, scenes: Path | None = None, items: dict | 
     """Every configured evaluation -> flat {"<task>/<dataset>/<metric>": value}. With `items`, it also gets each
     evaluation's per-test-item records under "<task>/<dataset>/<field>" (ranks, correctness and groups, per-image
     confusion matrices): what analysis/statistics.py resamples, through the evaluator's own rule."""
-    from ..progress import bar
 
     check_sets(cfg.sets)
     metrics: dict[str, float] = {}

@@ -18,7 +18,7 @@ from open_clip.transform import image_transform
 from PIL import Image
 
 from ..data.text import join_sentences
-from ..data.scenes.evalsets import read_split
+from .scenesets import read_split
 
 
 def _unit_range(x: torch.Tensor) -> torch.Tensor:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..data.scenes import evalsets
-from . import datasets
+from . import datasets, scenesets
 from .evaluator import Evaluator, group_mean, percent
 from .finite import require_finite
 
@@ -90,5 +89,5 @@ def _wds(cfg, scenes):
     return classification_set(cfg.path("wds_classification_dir"))
 
 
-EVALUATOR = Evaluator("classification", {"scenes": evalsets.classification, "imagenet": _imagenet, "wds": _wds},
+EVALUATOR = Evaluator("classification", {"scenes": scenesets.classification, "imagenet": _imagenet, "wds": _wds},
                       run, unit, resample, paths={"imagenet": ("imagenet_dir",), "wds": ("wds_classification_dir",)})

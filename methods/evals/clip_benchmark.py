@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..data.stream import read_all
-from .datasets import ImageTextSet, LabelledImages, _require
+from .datasets import ImageTextSet, LabelledImages, require_path
 
 IMAGE_MEMBERS = ("webp", "png", "jpg", "jpeg")
 _LAYOUT = ("a CLIP_benchmark wds folder: <dir>/test/nshards.txt, <dir>/test/0.tar..., classnames.txt and "
@@ -22,7 +22,7 @@ _LAYOUT = ("a CLIP_benchmark wds folder: <dir>/test/nshards.txt, <dir>/test/0.ta
 
 
 def _shards(root: Path, split: str) -> list[str]:
-    nshards = _require(root / split / "nshards.txt", "CLIP_benchmark nshards.txt", _LAYOUT)
+    nshards = require_path(root / split / "nshards.txt", "CLIP_benchmark nshards.txt", _LAYOUT)
     try:
         n = int(nshards.read_text().strip())
     except ValueError:
@@ -35,7 +35,7 @@ def _shards(root: Path, split: str) -> list[str]:
 
 
 def _lines(path: Path) -> list[str]:
-    return [line.strip() for line in _require(path, path.name, _LAYOUT).read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in require_path(path, path.name, _LAYOUT).read_text(encoding="utf-8").splitlines()
             if line.strip()]
 
 
@@ -50,7 +50,7 @@ def is_retrieval(root: str | Path) -> bool:
 
 def classification_set(root: str | Path, split: str = "test") -> LabelledImages:
     """A CLIP_benchmark classification set: images, `cls` labels, its class names and templates."""
-    root = _require(root, "CLIP_benchmark classification folder", _LAYOUT)
+    root = require_path(root, "CLIP_benchmark classification folder", _LAYOUT)
     if is_retrieval(root):
         raise ValueError(f"{root} is a retrieval set (dataset_type.txt); use retrieval/wds")
     classnames = _lines(root / "classnames.txt")
@@ -68,7 +68,7 @@ def classification_set(root: str | Path, split: str = "test") -> LabelledImages:
 
 def retrieval_set(root: str | Path, split: str = "test") -> ImageTextSet:
     """A CLIP_benchmark retrieval set: images and their captions (`txt`, one per line)."""
-    root = _require(root, "CLIP_benchmark retrieval folder", _LAYOUT)
+    root = require_path(root, "CLIP_benchmark retrieval folder", _LAYOUT)
     images, captions, owner = [], [], []
     for s in read_all(_shards(root, split)):
         lines = [c.strip() for c in s.get("txt", b"").decode("utf-8", "replace").splitlines() if c.strip()]

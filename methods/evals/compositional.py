@@ -8,8 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data.scenes import evalsets
-from . import probes
+from . import probes, scenesets
 from .embed import embed_images, embed_texts
 from .evaluator import Evaluator, per_group_resample
 
@@ -45,6 +44,6 @@ def _svo(cfg, scenes):
     return probes.svo_probes(cfg.path("svo_dir"))
 
 
-EVALUATOR = Evaluator("compositional", {"scenes": evalsets.compositional, "sugarcrepe": _sugarcrepe, "svo": _svo},
+EVALUATOR = Evaluator("compositional", {"scenes": scenesets.compositional, "sugarcrepe": _sugarcrepe, "svo": _svo},
                       run, lambda metric: "correct", per_group_resample,
                       paths={"sugarcrepe": ("sugarcrepe_dir", "coco_images"), "svo": ("svo_dir",)})

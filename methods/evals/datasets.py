@@ -1,4 +1,4 @@
-"""Readers for real evaluation data at user-given local paths (the benchmark's own: methods/data/scenes/evalsets.py).
+"""Readers for real evaluation data at user-given local paths (the benchmark's own: methods/data/scenes/scenesets.py).
 
 Nothing is downloaded. A reader returns plain lists (image sources = file paths or encoded bytes); images are
 decoded lazily by `ImageSource`, where a corrupt image is skipped and counted instead of raising.
@@ -15,7 +15,6 @@ from pathlib import Path
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
-
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".JPEG")
 
@@ -57,7 +56,7 @@ class ImageSource(Dataset):
             return torch.zeros(3, self.size, self.size), 0
 
 
-def _require(path: str | Path, what: str, layout: str) -> Path:
+def require_path(path: str | Path, what: str, layout: str) -> Path:
     p = Path(path) if path else None
     if p is None or not p.exists():
         raise FileNotFoundError(f"{what} not found at {str(path)!r}; expected layout: {layout}")
@@ -71,8 +70,8 @@ _COCO_LAYOUT = ("images folder (e.g. coco/val2017/*.jpg) + captions json: captio
 
 def coco_captions(images_dir: str | Path, captions_json: str | Path, split: str = "test") -> ImageTextSet:
     """COCO retrieval from the official val2017 captions json or the Karpathy split json (its `split` part)."""
-    images_dir = _require(images_dir, "COCO images folder", _COCO_LAYOUT)
-    data = json.loads(_require(captions_json, "COCO captions json", _COCO_LAYOUT).read_text())
+    images_dir = require_path(images_dir, "COCO images folder", _COCO_LAYOUT)
+    data = json.loads(require_path(captions_json, "COCO captions json", _COCO_LAYOUT).read_text())
     if "annotations" in data:  # official captions_*.json: every image of the file with all its captions
         index = {img["id"]: i for i, img in enumerate(data["images"])}
         images = [str(images_dir / img["file_name"]) for img in data["images"]]
@@ -86,12 +85,12 @@ def flickr30k(images_dir: str | Path, annotations: str | Path) -> ImageTextSet:
     split, the common protocol) or a list of {"image", "caption": [captions]} as the official COSMOS code reads
     (its flickr30k_val.json, BLIP's 1k val split, which the COSMOS paper reports; flickr30k_test.json alike):
     the whole file, images looked up by file name in images_dir."""
-    data = json.loads(_require(annotations, "Flickr30k annotation json", _FLICKR_LAYOUT).read_text())
+    data = json.loads(require_path(annotations, "Flickr30k annotation json", _FLICKR_LAYOUT).read_text())
     if isinstance(data, dict):
         return karpathy(images_dir, data, "test")
     if not isinstance(data, list) or not all(isinstance(a, dict) and "image" in a and "caption" in a for a in data):
         raise ValueError(f"{annotations}: not a Flickr30k annotation file; expected {_FLICKR_LAYOUT}")
-    images_dir = Path(_require(images_dir, "Flickr30k images folder", _FLICKR_LAYOUT))
+    images_dir = Path(require_path(images_dir, "Flickr30k images folder", _FLICKR_LAYOUT))
     images, captions, owner = [], [], []
     for a in data:
         caps = a["caption"] if isinstance(a["caption"], list) else [a["caption"]]
@@ -108,7 +107,7 @@ _FLICKR_LAYOUT = ("flickr30k-images/*.jpg + dataset_flickr30k.json (Karpathy: {'
 def karpathy(images_dir: str | Path, data: dict | str | Path, split: str = "test") -> ImageTextSet:
     """A Karpathy-split json (dataset_coco.json / dataset_flickr30k.json): the images of `split`."""
     if not isinstance(data, dict):
-        data = json.loads(_require(data, "Karpathy split json", _COCO_LAYOUT).read_text())
+        data = json.loads(require_path(data, "Karpathy split json", _COCO_LAYOUT).read_text())
     images_dir = Path(images_dir)
     images, captions, owner = [], [], []
     for img in (x for x in data["images"] if x["split"] == split):
@@ -137,7 +136,7 @@ def image_folder(root: str | Path, classnames: list[str] | None = None,
     otherwise folder names with '_' read as spaces and the templates default to 'a photo of a {}.'."""
     from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES, OPENAI_IMAGENET_TEMPLATES
 
-    root = _require(root, "image folder", "<root>/<class name or wnid>/<image>.jpg")
+    root = require_path(root, "image folder", "<root>/<class name or wnid>/<image>.jpg")
     folders = sorted(p for p in root.iterdir() if p.is_dir())
     if not folders:
         raise FileNotFoundError(f"no class folders under {root}; expected <root>/<class>/<image>.jpg")

@@ -3,7 +3,7 @@
 An evaluator module (retrieval.py, classification.py, ...) defines one `EVALUATOR`:
     task       the metric keys' first part: "<task>/<dataset>/<metric>"
     readers    dataset name -> read(cfg, scenes) -> the task's data (the synthetic benchmark's reader comes from
-               methods/data/scenes/evalsets.py; real datasets read local paths from cfg.paths)
+               methods/data/scenes/scenesets.py; real datasets read local paths from cfg.paths)
     paths      dataset name -> the eval.paths keys it reads (checked before any training)
     run        run(method, data, cfg, items) -> {metric: value}; fills `items` with per-test-item arrays
     unit       unit(metric) -> the items field whose first axis is the test items a metric averages over

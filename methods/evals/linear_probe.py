@@ -7,8 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data.scenes import evalsets
-from . import datasets
+from . import datasets, scenesets
 from .evaluator import Evaluator, percent
 from .finite import require_finite
 
@@ -67,5 +66,5 @@ def _imagenet(cfg, scenes):
     return datasets.image_folder(cfg.path("linear_train_dir")), datasets.image_folder(cfg.path("imagenet_dir"))
 
 
-EVALUATOR = Evaluator("linear", {"scenes": evalsets.linear, "imagenet": _imagenet}, run, unit, resample,
+EVALUATOR = Evaluator("linear", {"scenes": scenesets.linear, "imagenet": _imagenet}, run, unit, resample,
                       paths={"imagenet": ("linear_train_dir", "imagenet_dir")})

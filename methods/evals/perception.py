@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.scenes import evalsets
-from . import probes
+from . import probes, scenesets
 from .embed import embed_images, embed_texts
 from .evaluator import Evaluator, per_group_resample
 
@@ -25,6 +24,6 @@ def run(method, data: probes.ImagePairs, cfg, items: dict) -> dict[str, float]:
     return probes.per_group(correct, patterns) | {"skipped_images": float((~ok_a).sum() + (~ok_b).sum())}
 
 
-EVALUATOR = Evaluator("perception", {"scenes": evalsets.perception,
+EVALUATOR = Evaluator("perception", {"scenes": scenesets.perception,
                                      "mmvp": lambda cfg, scenes: probes.mmvp_vlm(cfg.path("mmvp_dir"))},
                       run, lambda metric: "correct", per_group_resample, paths={"mmvp": ("mmvp_dir",)})

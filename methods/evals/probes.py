@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .datasets import IMAGE_EXTS, _require
+from .datasets import IMAGE_EXTS, require_path
 from .finite import require_finite
 
 
@@ -99,11 +99,11 @@ _SUGARCREPE_LAYOUT = ("<dir>/{add_att,add_obj,replace_att,replace_obj,replace_re
 
 def sugarcrepe(json_dir: str | Path, images_dir: str | Path) -> CaptionPairs:
     """SugarCrepe's 7 json files (Hsieh et al. 2023) over COCO val2017 images, from local paths."""
-    json_dir = _require(json_dir, "SugarCrepe json folder", _SUGARCREPE_LAYOUT)
-    images_dir = _require(images_dir, "COCO val2017 images folder", _SUGARCREPE_LAYOUT)
+    json_dir = require_path(json_dir, "SugarCrepe json folder", _SUGARCREPE_LAYOUT)
+    images_dir = require_path(images_dir, "COCO val2017 images folder", _SUGARCREPE_LAYOUT)
     out = CaptionPairs([], [], [], [])
     for kind in SUGARCREPE_TYPES:
-        data = json.loads(_require(json_dir / f"{kind}.json", f"SugarCrepe {kind}.json", _SUGARCREPE_LAYOUT)
+        data = json.loads(require_path(json_dir / f"{kind}.json", f"SugarCrepe {kind}.json", _SUGARCREPE_LAYOUT)
                           .read_text())
         for item in data.values():
             out.images.append(str(images_dir / item["filename"]))
@@ -119,8 +119,8 @@ _MMVP_LAYOUT = ("<root>/Questions.csv (columns 'Question ID', 'Type', 'Statement
 
 def mmvp_vlm(root: str | Path) -> ImagePairs:
     """MMVP-VLM (Tong et al. 2024) from a local copy: 9 patterns x 15 pairs of (image, statement)."""
-    root = _require(root, "MMVP-VLM folder", _MMVP_LAYOUT)
-    with open(_require(root / "Questions.csv", "MMVP-VLM Questions.csv", _MMVP_LAYOUT), newline="") as f:
+    root = require_path(root, "MMVP-VLM folder", _MMVP_LAYOUT)
+    with open(require_path(root / "Questions.csv", "MMVP-VLM Questions.csv", _MMVP_LAYOUT), newline="") as f:
         rows = sorted(csv.DictReader(f), key=lambda r: int(r["Question ID"]))
     if len(rows) % 2:
         raise ValueError(f"MMVP-VLM Questions.csv has an odd number of rows ({len(rows)}); expected pairs")
@@ -143,9 +143,9 @@ _SVO_LAYOUT = ("<root>/svo_probes.csv (columns sentence, pos_image_id, neg_image
 def svo_probes(root: str | Path) -> ImageChoices:
     """SVO-Probes (Hendricks & Nematzadeh 2021) from a local copy; the type is which of subject / verb / object
     the negative image changes. A missing image file counts as corrupt (skipped and counted)."""
-    root = _require(root, "SVO-Probes folder", _SVO_LAYOUT)
+    root = require_path(root, "SVO-Probes folder", _SVO_LAYOUT)
     out = ImageChoices([], [], [], [])
-    with open(_require(root / "svo_probes.csv", "svo_probes.csv", _SVO_LAYOUT), newline="") as f:
+    with open(require_path(root / "svo_probes.csv", "svo_probes.csv", _SVO_LAYOUT), newline="") as f:
         for row in csv.DictReader(f):
             kind = next((k for k in ("subj", "verb", "obj") if str(row.get(f"{k}_neg", "")).lower() == "true"),
                         None)

@@ -14,8 +14,7 @@ import re
 
 import torch
 
-from ..data.scenes import evalsets
-from . import datasets
+from . import datasets, scenesets
 from .evaluator import Evaluator, percent
 from .finite import require_finite
 
@@ -108,7 +107,7 @@ def _wds(cfg, scenes):
     return retrieval_set(cfg.path("wds_retrieval_dir"))
 
 
-EVALUATOR = Evaluator("retrieval", {"scenes": evalsets.retrieval, "coco": _coco, "flickr30k": _flickr, "wds": _wds},
+EVALUATOR = Evaluator("retrieval", {"scenes": scenesets.retrieval, "coco": _coco, "flickr30k": _flickr, "wds": _wds},
                       run, unit, resample, paths={"coco": ("coco_images", "coco_captions"),
                                                   "flickr30k": ("flickr_images", "flickr_karpathy"),
                                                   "wds": ("wds_retrieval_dir",)})

@@ -14,8 +14,7 @@ import numpy as np
 import torch
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
-from ..data.scenes import evalsets
-from . import sclip, segsets
+from . import scenesets, sclip, segsets
 from .embed import device_of
 from .evaluator import Evaluator
 
@@ -92,5 +91,5 @@ def _reader(name: str):
                                                       names=cfg.seg_names)
 
 
-EVALUATOR = Evaluator("segmentation", {"scenes": evalsets.segmentation} | {n: _reader(n) for n in segsets.BENCHMARKS},
+EVALUATOR = Evaluator("segmentation", {"scenes": scenesets.segmentation} | {n: _reader(n) for n in segsets.BENCHMARKS},
                       run, unit, resample, paths={n: (b.path_key,) for n, b in segsets.BENCHMARKS.items()})

@@ -166,15 +166,15 @@ def read_benchmark(name: str, root: str | Path, names_dir: str = "", templates: 
     layout when the root, its folders or the split list are missing, or when an image has no label map."""
     from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 
-    from .datasets import _require
+    from .datasets import require_path
 
     bench = BENCHMARKS[name]
     layout = bench.layout()
-    root = _require(root, f"{name} ({bench.path_key})", layout)
-    img_dir = _require(root / bench.images, f"{name} image folder", layout)
-    mask_dir = _require(root / bench.masks, f"{name} label-map folder", layout)
+    root = require_path(root, f"{name} ({bench.path_key})", layout)
+    img_dir = require_path(root / bench.images, f"{name} image folder", layout)
+    mask_dir = require_path(root / bench.masks, f"{name} label-map folder", layout)
     if bench.split_file:
-        split = _require(root / bench.split_file, f"{name} split list", layout)
+        split = require_path(root / bench.split_file, f"{name} split list", layout)
         ids = [ln.strip() for ln in split.read_text().splitlines() if ln.strip()]
     else:
         ids = sorted(str(p.relative_to(img_dir))[:-len(bench.img_suffix)]

@@ -375,7 +375,7 @@ def colour_survival(colours: tuple[str, ...], views: int = 400, seed: int = 0) -
 
 def classification(cfg, n: int = 4000) -> dict[str, float]:
     """Zero-shot top-1 (percent) that a label-free shortcut reaches on the test split (label: the dominant, large
-    object's category, evalsets.classification): colour-only picks the category most often seen with the dominant
+    object's category, scenesets.classification): colour-only picks the category most often seen with the dominant
     object's colour on n training scenes; present-category picks at random among the categories in the image (a
     model that sees the categories but not which is large); chance is one over the categories."""
     from .generate import scene_for

@@ -1,7 +1,9 @@
-"""The benchmark's own evaluation sets, one reader per evaluator task (the `scenes` dataset of each task).
+"""The synthetic benchmark's evaluation sets, one reader per evaluator task (the `scenes` dataset of each task).
 
 Each reader takes (cfg, root): the run's EvalConfig and the generated benchmark's folder, and returns the data
-type its evaluator scores (methods/evals/<task>.py)."""
+type its evaluator scores (methods/evals/<task>.py). The evaluators own these readers, as they own the readers of
+real data (datasets.py, probes.py, segsets.py): the data layer (methods/data/scenes) only generates the benchmark
+and never imports an evaluator."""
 
 from __future__ import annotations
 
@@ -9,25 +11,27 @@ import io
 import json
 from pathlib import Path
 
-from ..stream import read_all
-from .vocab import BACKGROUNDS, CATEGORIES, CLASSIFICATION_TEMPLATES, TEXTURES
+from PIL import Image
+
+from ..data.scenes.vocab import BACKGROUNDS, CATEGORIES, CLASSIFICATION_TEMPLATES, TEXTURES
+from ..data.stream import read_all
+from ..data.text import join_sentences
+from .datasets import ImageTextSet, LabelledImages, require_path
+from .probes import CaptionPairs, ImagePairs
+from .sclip import SegmentationProtocol
+from .segsets import SegmentationSet
 
 _MISSING = "(run `run.py data scenes`)"
 
 
 def read_split(root: Path, split: str) -> list[dict]:
     """Raw samples (bytes members + parsed json) of one split of the synthetic benchmark, in key order."""
-    from ...evals.datasets import _require
-
-    folder = _require(Path(root) / split, f"scenes split {split!r}", f"<scenes>/<split>/<split>-NNNNNN.tar {_MISSING}")
+    folder = require_path(Path(root) / split, f"scenes split {split!r}", f"<scenes>/<split>/<split>-NNNNNN.tar {_MISSING}")
     return [s | {"meta": json.loads(s["json"])} for s in read_all(sorted(str(p) for p in folder.glob("*.tar")))]
 
 
 def retrieval(cfg, root: Path, split: str = "test"):
     """Image <-> long-caption retrieval: each image with its three long captions."""
-    from ...evals.datasets import ImageTextSet
-    from ..text import join_sentences
-
     images, captions, owner = [], [], []
     for i, s in enumerate(read_split(root, split)):
         images.append(s["jpg"])
@@ -39,8 +43,6 @@ def retrieval(cfg, root: Path, split: str = "test"):
 
 def classification(cfg, root: Path, split: str = "test"):
     """The dominant object's category, with the benchmark's class names and templates."""
-    from ...evals.datasets import LabelledImages
-
     samples = read_split(root, split)
     labels = [CATEGORIES.index(s["meta"]["scene"]["objects"][0]["category"]) for s in samples]
     return LabelledImages([s["jpg"] for s in samples], labels, list(CATEGORIES), list(CLASSIFICATION_TEMPLATES))
@@ -48,8 +50,6 @@ def classification(cfg, root: Path, split: str = "test"):
 
 def linear(cfg, root: Path):
     """(train, test) labelled images: the first cfg.linear_train_size train samples and the test split."""
-    from ...evals.datasets import LabelledImages
-
     train = classification(cfg, root, "train")
     n = min(cfg.linear_train_size, len(train.images))
     return LabelledImages(train.images[:n], train.labels[:n], train.classnames, train.templates), \
@@ -59,11 +59,6 @@ def linear(cfg, root: Path):
 def segmentation(cfg, root: Path):
     """The test split with its exact class maps: label 0 = background, named by synonyms as SCLIP's VOC21 list does
     (here the benchmark's backdrops), 1..16 = categories; logit scale 40; the whole image in one window."""
-    from PIL import Image
-
-    from ...evals.sclip import SegmentationProtocol
-    from ...evals.segsets import SegmentationSet
-
     samples = read_split(root, "test")
     size = Image.open(io.BytesIO(samples[0]["jpg"])).size[0]
     background = ", ".join(["background"] + [f"{c} background" for c in BACKGROUNDS] +
@@ -75,10 +70,7 @@ def segmentation(cfg, root: Path):
 
 def compositional(cfg, root: Path):
     """The 7 SugarCrepe-style hard-negative sets over the test split."""
-    from ...evals.datasets import _require
-    from ...evals.probes import CaptionPairs
-
-    spec = json.loads(_require(Path(root) / "probes" / "compositional.json", "scenes compositional probes",
+    spec = json.loads(require_path(Path(root) / "probes" / "compositional.json", "scenes compositional probes",
                                f"<scenes>/probes/compositional.json {_MISSING}").read_text())
     jpg = {s["__key__"]: s["jpg"] for s in read_split(root, "test")}
     items = [(kind, it) for kind, rows in spec.items() for it in rows]
@@ -88,10 +80,7 @@ def compositional(cfg, root: Path):
 
 def perception(cfg, root: Path):
     """The MMVP-style pairs (probes/perception-*.tar; members <pattern>-<pair>-{a,b}.jpg/json)."""
-    from ...evals.datasets import _require
-    from ...evals.probes import ImagePairs
-
-    folder = _require(Path(root) / "probes", "scenes perception probes", "<scenes>/probes/perception-*.tar")
+    folder = require_path(Path(root) / "probes", "scenes perception probes", "<scenes>/probes/perception-*.tar")
     sides: dict[tuple, dict] = {}
     for s in read_all(sorted(str(p) for p in folder.glob("perception-*.tar"))):
         meta = json.loads(s["json"])
