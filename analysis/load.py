@@ -25,6 +25,17 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def environment(env) -> str | None:
+    """A run's numeric environment (info.json, experiments/experiment.py numeric_environment) in one phrase; None
+    where the record has none. Two runs of one config agree to the bit only in the same environment."""
+    if not isinstance(env, dict) or not env:
+        return None
+    threads = env.get("threads")
+    parts = [f"torch {env.get('torch', '?')}", env.get("cuda_device") or env.get("cpu_capability") or "?",
+             f"{threads} thread{'s' if threads != 1 else ''}"]
+    return ", ".join(str(p) for p in parts)
+
+
 def load_runs(runs_dir: str | Path, status: str | None = "COMPLETED") -> pd.DataFrame:
     """One row per run: run_id, status, fingerprint, flattened config (prefixed 'config.'), result metrics."""
     rows, excluded = [], []
@@ -38,7 +49,8 @@ def load_runs(runs_dir: str | Path, status: str | None = "COMPLETED") -> pd.Data
             continue
         row = {"run_id": run_json.parent.name, "status": run.get("status"), "fingerprint": info.get("fingerprint"),
                "data": info.get("data"), "wall_time_s": info.get("wall_time_s"),
-               "skipped_samples": info.get("skipped_samples"), "flops_per_sample": info.get("flops_per_sample")}
+               "skipped_samples": info.get("skipped_samples"), "flops_per_sample": info.get("flops_per_sample"),
+               "environment": environment(info.get("environment"))}
         row |= {f"config.{k}": v for k, v in _flatten(cfg).items()}
         result = run.get("result") or {}
         metrics = {k: v for k, v in result.items() if isinstance(v, (int, float))} if isinstance(result, dict) else {}

@@ -220,9 +220,9 @@ def cell_runs(df, todo: list[Cell]):
             last = hit.iloc[-1]
             records.append({"row": c.row, "seed": c.seed, "run_id": last["run_id"], "data": last["data"],
                             "fingerprint": c.fingerprint, "wall_time_s": last["wall_time_s"],
-                            "flops_per_sample": last.get("flops_per_sample")})
+                            "flops_per_sample": last.get("flops_per_sample"), "environment": last.get("environment")})
     return pd.DataFrame(records, columns=["row", "seed", "run_id", "data", "fingerprint", "wall_time_s",
-                                          "flops_per_sample"])
+                                          "flops_per_sample", "environment"])
 
 
 def make(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir: Path = Path("runs"),

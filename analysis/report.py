@@ -81,6 +81,20 @@ def _seed_rule(manifest, scale: str) -> str:
             "the manifest's docstring; the rule in docs/statistics.md.")
 
 
+def _environment_line(runs: pd.DataFrame) -> list[str]:
+    """The numeric environment the runs were made in (torch, CPU kernels or GPU, threads): a table regenerates to
+    the digit only in the same one, so a table that mixes them says which runs ran where."""
+    if not len(runs) or "environment" not in runs or runs["environment"].isna().all():
+        return []
+    groups = runs.groupby(runs["environment"].fillna("not recorded"), sort=True)
+    if len(groups) == 1:
+        return [f"- **Numeric environment**: {runs['environment'].iloc[0]} (every run; a rerun reproduces these "
+                "numbers to the digit in this environment only)."]
+    parts = [f"{env} ({', '.join(f'{r.row} seed {r.seed}' for r in g.itertuples())})" for env, g in groups]
+    return [f"- **Numeric environment: mixed**: {'; '.join(parts)}. A rerun in one environment changes the others' "
+            "rows in their last digits."]
+
+
 def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.DataFrame, stats: pd.DataFrame,
            columns: dict[str, str], figures: list[str], claims: list[tuple] | None = None, cells=None,
            sections: list[str] = (), reference: str = "", excluded: list[str] = (), benchmark: str = "") -> str:
@@ -95,6 +109,7 @@ def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.Dat
              f"- **Compute**: {runs['wall_time_s'].fillna(0).sum() / 60:.1f} min of training and evaluation "
              "wall time over these runs." if len(runs) else "- **Compute**: none yet.",
              *([f"- **Excluded as damaged**: {', '.join(excluded)}."] if excluded else []),
+             *_environment_line(runs),
              *([_seed_rule(manifest, scale)] if manifest.ROW_SEEDS else []),
              "- Numbers in the first table are ours, measured at this scale; the paper's numbers below are theirs, "
              "cited with confidence tags, on the paper's data and models.",

@@ -96,7 +96,7 @@ def scale_overrides(scale: str, method: str) -> dict:
 # tokens; tested), and for the multi-crop methods the scaled views, the official EMA horizon and the local crop
 # size rule (32 px at 64 px / patch 16, the tiny profile's value already). The tiny encoder rule's patch-16 towers
 # stay: v5 changes the benchmark and these rules only. "*.<field>" applies to any method that has the field.
-# The tiny scale's default is v5 (switched once its tiny tables had run, 2026-12-05); records written before the
+# The tiny scale's default is v5 (switched once its tiny tables had run); records written before the
 # key existed were made on v4 (LEGACY_BENCHMARK). Other scales have no benchmark version (the key is "").
 TINY_BENCHMARK = "v5"
 LEGACY_BENCHMARK = "v4"

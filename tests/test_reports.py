@@ -234,3 +234,28 @@ def test_a_report_states_its_seed_rule_where_the_manifest_has_one():
     assert "- **Seeds**: CLIP 8, COSMOS 8 (the rows of its primary comparisons" in budget
     assert "every other row 3." in budget
     assert "**Seeds**" not in report.render("table3", manifests.load("table3"), *args)
+
+
+def test_the_report_names_the_numeric_environment_and_a_mixed_one_run_by_run(tmp_path):
+    """A table regenerates to the digit only in the numeric environment its runs were made in (torch, CPU kernels,
+    threads: experiments/experiment.py numeric_environment); the report says which, and names the runs of each
+    when a table mixes them (how a committed SLIP row made at another thread count stopped reproducing)."""
+    from analysis.load import environment, load_runs
+    from analysis.make import cell_runs
+    from analysis.report import _environment_line
+
+    todo = cells(manifests.load("table3"), "tiny", seeds=(0, 1), rows=["SLIP"])
+    _fake_runs(tmp_path, todo)
+    for n, threads in ((1, 2), (2, 1)):
+        info = json.loads((tmp_path / str(n) / "info.json").read_text())
+        info["environment"] = {"torch": "2.14.1", "threads": threads, "cpu_capability": "AVX512"}
+        (tmp_path / str(n) / "info.json").write_text(json.dumps(info))
+    runs = cell_runs(load_runs(tmp_path), todo)
+    [line] = _environment_line(runs)
+    assert line == ("- **Numeric environment: mixed**: torch 2.14.1, AVX512, 1 thread (SLIP seed 1); torch 2.14.1, "
+                    "AVX512, 2 threads (SLIP seed 0). A rerun in one environment changes the others' rows in their "
+                    "last digits.")
+    same = runs.assign(environment=environment({"torch": "2.14.1", "threads": 2, "cpu_capability": "AVX2"}))
+    assert _environment_line(same) == ["- **Numeric environment**: torch 2.14.1, AVX2, 2 threads (every run; a "
+                                       "rerun reproduces these numbers to the digit in this environment only)."]
+    assert _environment_line(runs.assign(environment=None)) == [], "records from before it was kept say nothing"

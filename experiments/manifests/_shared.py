@@ -9,7 +9,7 @@ ABLATION_COLUMNS = {"retrieval/scenes/i2t_r1": "I2T R@1", "retrieval/scenes/t2i_
 ABLATION_COLUMNS_BY_SCALE = {"paper": {"retrieval/coco/i2t_r1": "COCO I2T", "retrieval/coco/t2i_r1": "COCO T2I",
                                        "classification/imagenet/top1": "IN top-1"}}
 
-# Caveats measured on benchmark v5 (2026-12-05), each naming the runs it was measured on (the report they appear in
+# Caveats measured on benchmark v5, each naming the runs it was measured on (the report they appear in
 # may hold more seeds by now).
 V5_TEACHER = (
     "On benchmark v5 the tiny profile follows the official EMA horizon (1.1% of a run): at 100 steps the momentum is "

@@ -10,25 +10,16 @@ point at 100 steps is not the 100-step tiny run. The report says per claim from 
 never separates, and draws each gap with its interval against samples and against FLOPs (torch's counter over
 forward + backward at the run's batch; multi-crop methods spend several times CLIP's compute per sample).
 
-Command: python experiments/run.py budget --jobs 2 --archive [--seeds 0] [--rows CLIP,COSMOS]   (resumable:
-finished cells are reused, a killed cell resumes from its checkpoint and keeps the evaluations it had logged;
---archive restores the committed records in reports/records/ first, so a fresh clone rebuilds the report with
---report-only --archive, and archives each cell as it completes)
-Budget: tiny = 9 distinct rows x 3 seeds x 1,000 steps with 10 evaluations each. Measured on this 2-core CPU with
---jobs 2 (one machine; meanwhile only editing, one
-40-s test file and one 20-s report): the Table 5 rows with COSMOS, 18 cells,
-86.9 min; then CLIP, SLIP and SiLC, 9 cells, 39.1 min. Only the tiny scale (the small and paper profiles log
-their own curves with train.eval_every). The 8-seed rule below adds 10 cells (CLIP and COSMOS, seeds 3-7): the
-dry-run estimates them at 112 min one at a time (`run.py budget --rows CLIP,COSMOS --dry-run`); they took
-72.6 min with --jobs 2 (the CPU shared with editing and short tests for stretches: not a speed figure). Those
-costs are v4's; on benchmark v5 (the tiny default since 2026-12-05) the 37 distinct cells are estimated at 457 min
-one at a time by the dry run, whose per-step costs were measured on v4's profile (table3 on v5: 14.4 min estimated,
-9.2 measured). On v5 the primary rows' 16 cells (CLIP and COSMOS, 8 seeds) ran two at once (--jobs 2, over two
-sessions, the CPU shared at times: not a speed figure): a COSMOS cell 20-34 min, a CLIP cell 7-11 (the cells that
-ran in one piece; two COSMOS cells resumed from checkpoints). The Table 5 rows' 14 cells still to train after
-one (CLIP raw alt-text seed 0) took 95.3 min with --jobs 2 in one go (2026-12-05; the CPU shared with short tests
-for a few minutes: not a speed figure). The v4 study stays in reports/v4/
-(`--set benchmark=v4 --report-only --archive --out reports/v4`).
+Command: python experiments/run.py budget --jobs 2 --archive [--seeds 0] [--rows CLIP,COSMOS]   (resumable;
+--archive restores the committed records in reports/records/ first and archives each cell as it completes, so
+a fresh clone rebuilds the report with --report-only --archive; the v4 study: --set benchmark=v4 --report-only
+--archive --out reports/v4).
+Compute: tiny = 37 distinct cells (CLIP and COSMOS 8 seeds, the rest 3) x 1,000 steps, 10 evaluations each:
+457 min one at a time by the dry run's estimate (`run.py budget --dry-run`; measured wall times per cell are in
+the report's Compute line). Only the tiny scale: the small and paper profiles log their own curves
+(train.eval_every).
+Expected (v5, reports/budget.md): at 1,000 steps I2T R@1 CLIP ~18, COSMOS ~14.5; COSMOS ahead of CLIP on the
+SugarCrepe-style average by ~2 points; of Table 5's steps only "+ text cropping" separates.
 """
 
 from ._shared import BEFORE_TEXT_CROPPING as _BEFORE_TEXT_CROPPING
@@ -93,9 +84,9 @@ CAVEATS = {"v4": (  # measured on benchmark v4
     "'No gap larger than X' is 'not detectable with this design' (3 seeds; 8 for COSMOS vs CLIP): X, the gap "
     "detected with 80% power, is larger than the paper's small Table 5 steps. Details: docs/findings.md.",
 ), "v5": (_V5_BINDING, _V5_TOP1, _V5_MMVP, _V5_SILC_HEAD, _TEXT_CROPPING_SWITCH)}
-# Primary claims (analysis/statistics.py; the others are judged with Holm): chosen 2026-12-05 as the paper's
-# headline claim for this artefact, after the committed tiny runs and before any rerun on a new profile.
+# Primary claims (analysis/statistics.py; the others are judged with Holm): the paper's headline claim for this
+# artefact, chosen after the committed tiny runs and before any rerun on a new profile (this file's history).
 PRIMARY = ("table1/2: COSMOS beats CLIP on I2T R@1", "table3: COSMOS beats CLIP on SugarCrepe-style avg")
-# Seeds where they matter (registered 2026-12-05 before any seed above 2 ran): the rows of the primary claims
+# Seeds where they matter (registered before any seed above 2 ran: this file's history): the rows of the primary claims
 # train 8 seeds, the others keep 3 (docs/statistics.md). The diagnosis shares these two rows (R1, R0) by fingerprint.
 ROW_SEEDS = {"CLIP": tuple(range(8)), "COSMOS": tuple(range(8))}

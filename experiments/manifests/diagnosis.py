@@ -31,9 +31,8 @@ otherwise the budget study's:
   R8 CLIP at the same towers and context.
 Command: python experiments/run.py diagnosis --jobs 2 --archive   (R1 and R0 restored from reports/records/)
 Budget: tiny = 5 new rows x 3 seeds x 1,000 steps, 10 evaluations each (estimate: run.py diagnosis --dry-run).
-The 8-seed rule (ROW_SEEDS below) adds 10 cells beyond the budget study's (R2 and R5, seeds 3-7): the dry-run
-estimates them at 161 min one at a time (`run.py diagnosis --rows R2,R5 --dry-run`); they took 67.1 min with
---jobs 2 (2026-12-05; a third 1,000-step cell ran beside them for their first 12 minutes: not a speed figure).
+The 8-seed rule (ROW_SEEDS below) adds 10 cells beyond the budget study's (R2 and R5, seeds 3-7): 161 min one
+at a time by the dry run's estimate (`run.py diagnosis --rows R2,R5 --dry-run`).
 """
 
 from __future__ import annotations
@@ -69,7 +68,7 @@ SCALES = ("tiny",)
 # the tiny default (`benchmark` acts only through what it sets, so its cells keep their fingerprints).
 SETTINGS = {"tiny": {"benchmark": "v4"}}
 PAPER: dict = {}  # a study of this suite's scale-down, not a paper table
-# Measured on the archived runs (2026-12-05), after R2 and R5 reached their 8 seeds.
+# Measured on the archived runs, after R2 and R5 reached their 8 seeds.
 CAVEATS = {"v4": (
     "The decision reads seeds 0-2, as it was registered. Over all 8 seeds R2's mean is 11.95 (A's bar: 12.0, "
     "inside R2's own interval of ±1.2) and R5 - R0 is +7.7 [+6.4, +9.0]: read on 8 seeds the letters would give "
@@ -115,10 +114,10 @@ def _decision(mean, gap) -> list[str]:
 
 
 DECISION = _decision
-# Primary claims (analysis/statistics.py; the others are judged with Holm): chosen 2026-12-05 as the paper's
-# headline claim for this artefact, after the committed tiny runs and before any rerun on a new profile.
+# Primary claims (analysis/statistics.py; the others are judged with Holm): the paper's headline claim for this
+# artefact, chosen after the committed tiny runs and before any rerun on a new profile (this file's history).
 PRIMARY = ("the gentle views beat the official ones",)
-# Seeds where they matter (registered 2026-12-05 before any seed above 2 ran): the rows of A and B train 8 seeds
+# Seeds where they matter (registered before any seed above 2 ran: this file's history): the rows of A and B train 8 seeds
 # (R0 and R1 are the budget study's COSMOS and CLIP, shared by fingerprint); the decision rule above still reads
 # the 3 seeds it was registered on (analysis/make.py), the claims all of a row's seeds.
 ROW_SEEDS = {row: tuple(range(8)) for row in ROWS if row.split()[0] in ("R0", "R1", "R2", "R5")}

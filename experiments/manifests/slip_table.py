@@ -32,7 +32,7 @@ PAPER = {"CLIP": {"Zero-shot top-1": (37.6, "A"), "Linear top-1": (66.5, "A")},
          "SLIP": {"Zero-shot top-1": (42.8, "A"), "Linear top-1": (72.1, "A")}}
 CLAIMS = [("SLIP beats CLIP zero-shot", "SLIP", "CLIP", "classification/scenes/top1"),
           ("SLIP beats CLIP with a linear probe", "SLIP", "CLIP", "linear/scenes/top1")]
-# Primary claims (analysis/statistics.py; the others are judged with Holm): chosen 2026-12-05 as the paper's
-# headline claim for this artefact, after the committed tiny runs and before any rerun on a new profile.
+# Primary claims (analysis/statistics.py; the others are judged with Holm): the paper's headline claim for this
+# artefact, chosen after the committed tiny runs and before any rerun on a new profile (this file's history).
 PRIMARY = ("SLIP beats CLIP zero-shot",)
 CAVEATS = {"v5": (_V5_TOP1,)}

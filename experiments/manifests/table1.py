@@ -32,7 +32,7 @@ PAPER = {"COSMOS": {"COCO I2T": (53.1, "A"), "COCO T2I": (40.1, "A"), "Flickr I2
                     "Flickr T2I": (68.6, "A"), "IN top-1": (37.1, "A")},
          "CLIP": {"COCO I2T": (40.2, "T"), "COCO T2I": (27.2, "T")}}
 CLAIMS = [(f"COSMOS beats CLIP on {h}", "COSMOS", "CLIP", k) for k, h in COLUMNS.items()]
-# Primary claims (analysis/statistics.py; the others are judged with Holm): chosen 2026-12-05 as the paper's
-# headline claim for this artefact, after the committed tiny runs and before any rerun on a new profile.
+# Primary claims (analysis/statistics.py; the others are judged with Holm): the paper's headline claim for this
+# artefact, chosen after the committed tiny runs and before any rerun on a new profile (this file's history).
 PRIMARY = ("COSMOS beats CLIP on I2T R@1",)
 CAVEATS = {"v5": (_V5_BINDING, _V5_TOP1)}

@@ -41,6 +41,6 @@ CLAIMS = [("COSMOS beats CLIP on image-to-text retrieval", "COSMOS (ours)", "CLI
 CLAIMS_BY_SCALE = {"paper": [(f"COSMOS 30M beats {o} on {h}", "COSMOS 30M", o, k)
                              for o in ("OpenCLIP 400M", "OpenCLIP 1B", "OpenCLIP 2B")
                              for k, h in COLUMNS_BY_SCALE["paper"].items() if k.startswith("retrieval/")]}
-# Primary claims (analysis/statistics.py; the others are judged with Holm): chosen 2026-12-05 as the paper's
-# headline claim for this artefact, after the committed tiny runs and before any rerun on a new profile.
+# Primary claims (analysis/statistics.py; the others are judged with Holm): the paper's headline claim for this
+# artefact, chosen after the committed tiny runs and before any rerun on a new profile (this file's history).
 PRIMARY = ("COSMOS beats CLIP on image-to-text retrieval",)

@@ -5,8 +5,8 @@ only if both images pick their own statement), SugarCrepe (7 hard-negative types
 COSMOS ahead on compositional understanding. Here the four methods of the suite are trained under one recipe and
 scored by the same evaluators. At tiny/small scale the synthetic benchmark's probes stand in: its 7
 SugarCrepe-style hard-negative sets, its 6 MMVP-style patterns, and its relation hard negatives
-(replace-relation) for SVO. At paper scale the real benchmarks are read from local paths (eval.sugarcrepe_dir,
-eval.mmvp_dir, eval.coco_images).
+(replace-relation) for SVO. At paper scale the real benchmarks are read from local paths
+(eval.paths.sugarcrepe_dir, eval.paths.mmvp_dir, eval.paths.coco_images).
 
 Command: python experiments/run.py table3 [--scale tiny|small|paper] [--seeds 0,1,2]
 Budget: tiny = 4 rows x 3 seeds of the tiny profile on this 2-core CPU (13.7 min from nothing, data included);
@@ -51,6 +51,6 @@ CAVEATS = {"v4": (  # measured on benchmark v4
     "At the tiny budget SiLC and COSMOS evaluate an EMA teacher that still holds about a third of its random "
     "initialisation (momentum 0.99 over 100 steps).",
 ), "v5": (_V5_MMVP, _V5_SILC_HEAD, _V5_TEACHER)}
-# Primary claims (analysis/statistics.py; the others are judged with Holm): chosen 2026-12-05 as the paper's
-# headline claim for this artefact, after the committed tiny runs and before any rerun on a new profile.
+# Primary claims (analysis/statistics.py; the others are judged with Holm): the paper's headline claim for this
+# artefact, chosen after the committed tiny runs and before any rerun on a new profile (this file's history).
 PRIMARY = ("COSMOS beats CLIP on compositional understanding (SugarCrepe avg)",)

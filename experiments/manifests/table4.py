@@ -46,6 +46,6 @@ CLAIMS = [("COSMOS segments better than CLIP (mIoU)", "COSMOS", "CLIP", "segment
           ("COSMOS segments better than CLIP with CSA (mIoU)", "COSMOS", "CLIP", "segmentation/scenes/miou_csa")]
 CLAIMS_BY_SCALE = {"paper": [(f"COSMOS 30M segments {h} better than OpenCLIP 1B", "COSMOS 30M", "OpenCLIP 1B", k)
                              for k, h in COLUMNS_BY_SCALE["paper"].items()]}
-# Primary claims (analysis/statistics.py; the others are judged with Holm): chosen 2026-12-05 as the paper's
-# headline claim for this artefact, after the committed tiny runs and before any rerun on a new profile.
+# Primary claims (analysis/statistics.py; the others are judged with Holm): the paper's headline claim for this
+# artefact, chosen after the committed tiny runs and before any rerun on a new profile (this file's history).
 PRIMARY = ("COSMOS segments better than CLIP (mIoU)",)
