@@ -19,6 +19,7 @@ the key and the valid choices, before any work.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import json
@@ -111,14 +112,20 @@ def schema(method: str) -> type:
                    "__module__": __name__})
 
 
-def _node(method: str) -> DictConfig:
-    """A writable structured config of `method`'s defaults (OmegaConf marks frozen sections read-only)."""
+@functools.lru_cache(maxsize=None)
+def _defaults_node(method: str) -> DictConfig:
+    """`method`'s defaults as a structured config, made once per process (it constructs each section once)."""
     node = OmegaConf.structured(schema(method))
     for name in node:
         if isinstance(node[name], DictConfig):
             OmegaConf.set_readonly(node[name], False)
     OmegaConf.set_readonly(node, False)
     return node
+
+
+def _node(method: str) -> DictConfig:
+    """A writable structured config of `method`'s defaults (a copy: OmegaConf marks frozen sections read-only)."""
+    return copy.deepcopy(_defaults_node(method))
 
 
 def defaults(method: str) -> dict:

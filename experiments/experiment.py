@@ -68,7 +68,6 @@ class SacredLogger:
 def train_urls(run: RunConfig) -> tuple[list[str], Path | None]:
     """Training shard URLs and, for the synthetic benchmark, its folder (generated on first use)."""
     if run.data.dataset == "scenes":
-
         root = ensure_scenes(preset(run.data.scenes), generate_here=launch_rank() == 0)
         return sorted(str(p) for p in (root / "train").glob("*.tar")), root
 
@@ -155,7 +154,6 @@ def _run_main(rc: RunConfig, run, runs_dir: Path) -> dict:
     torch.manual_seed(rc.seed)
     method = build_method(rc.method, rc.method_config, rc.encoder, rc.context_length)
     if rc.init and not rc.checkpoint:
-
         load_init(method, rc.init)  # a resumed run's checkpoint overrides it in train()
         run.info["init"] = rc.init
     if not rc.checkpoint and launch_rank() == 0:  # the compute axis of budget comparisons (one rank)
@@ -185,7 +183,6 @@ def run_data(rc: RunConfig, run) -> tuple[list[str], Path | None]:
         urls, scenes = train_urls(rc)
         run.info["data"] = scenes.name if scenes else rc.data.shards
     if scenes is None and any(s.endswith("/scenes") for s in rc.eval.sets):
-
         scenes = ensure_scenes(preset(rc.data.scenes), generate_here=launch_rank() == 0)
     return urls, scenes
 

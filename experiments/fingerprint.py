@@ -41,37 +41,32 @@ ADDED_KEYS = {("context_length", None): 0, ("data", "augment"): "workers", ("dat
 
 def fingerprint(cfg) -> str:
     """Hash of the resolved config minus non-semantic keys: equal fingerprints = the same experiment. `cfg` is a
-    RunConfig or a recorded config.json; the hash reads the recorded (dict) form, the one form every record of
-    every schema version has, so its lookups below are of that dict."""
+    RunConfig or a recorded config.json: the hash reads the recorded (dict) form, which records of every schema
+    version have, and looks only at its semantic part."""
+    record = cfg if isinstance(cfg, Mapping) else cfg.to_dict()
 
-    if not isinstance(cfg, Mapping):
-        cfg = cfg.to_dict()
     def kept(k, f, v):
         return (k, f) not in NON_SEMANTIC and ADDED_KEYS.get((k, f), object()) != v
 
     sem = {k: ({f: v for f, v in val.items() if kept(k, f, v)} if isinstance(val, dict) else val)
-           for k, val in cfg.items() if isinstance(val, dict) or kept(k, None, val)}
-    if cfg.get("checkpoint"):  # an eval-only run: what is evaluated is the file's content, wherever it lies
-
-        sem = {"checkpoint_sha256": file_sha256(weights_file(cfg["checkpoint"])),
-               "checkpoint_weights": cfg["checkpoint_weights"], "encoder": encoder_identity(cfg["encoder"]),
-               "method": cfg["method"], "eval": sem["eval"]}
-        if cfg.get("context_length"):
-            sem["context_length"] = cfg["context_length"]
-        return hashlib.sha256(json.dumps(sem, sort_keys=True, default=list).encode()).hexdigest()[:16]
-    sem["encoder"] = encoder_identity(cfg["encoder"])
-    sem.pop("checkpoint", None)
-    sem.pop("checkpoint_weights", None)
-    sem.pop("recipe", None)
-    sem.pop("benchmark", None)  # acts only through the values it sets (experiments/scales.py BENCHMARKS)
-    sem.pop("recipe_samples", None)
-    if cfg.get("init"):  # the starting weights are the file's content, wherever it lies
-
-        sem["init"] = file_sha256(weights_file(cfg["init"]))
+           for k, val in record.items() if isinstance(val, dict) or kept(k, None, val)}
+    if sem.get("checkpoint"):  # an eval-only run: what is evaluated is the file's content, wherever it lies
+        evaluated = {"checkpoint_sha256": file_sha256(weights_file(sem["checkpoint"])),
+                     "checkpoint_weights": sem["checkpoint_weights"], "encoder": encoder_identity(sem["encoder"]),
+                     "method": sem["method"], "eval": sem["eval"]}
+        if sem.get("context_length"):
+            evaluated["context_length"] = sem["context_length"]
+        return hashlib.sha256(json.dumps(evaluated, sort_keys=True, default=list).encode()).hexdigest()[:16]
+    sem["encoder"] = encoder_identity(sem["encoder"])
+    for key in ("checkpoint", "checkpoint_weights", "recipe", "recipe_samples",
+                "benchmark"):  # recipe and benchmark act only through the values they set (scales.BENCHMARKS)
+        sem.pop(key, None)
+    if sem.get("init"):  # the starting weights are the file's content, wherever it lies
+        sem["init"] = file_sha256(weights_file(sem["init"]))
     else:
         sem.pop("init", None)  # added after runs were logged: absent = a run from scratch
-    if cfg["data"]["dataset"] == "scenes":  # the generated data itself (settings + generator version)
-        sem["scenes_fingerprint"] = preset(cfg["data"]["scenes"]).fingerprint()
+    if sem["data"]["dataset"] == "scenes":  # the generated data itself (settings + generator version)
+        sem["scenes_fingerprint"] = preset(sem["data"]["scenes"]).fingerprint()
     return hashlib.sha256(json.dumps(sem, sort_keys=True, default=list).encode()).hexdigest()[:16]
 
 

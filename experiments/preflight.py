@@ -57,7 +57,6 @@ def preflight(run, runs_dir) -> None:
     uses_scenes = (run.data.dataset == "scenes" and not run.checkpoint) or any(
         s.endswith("/scenes") for s in run.eval.sets)
     if uses_scenes:
-
         if not (scenes_dir(preset(run.data.scenes)) / "meta.json").exists():  # to be generated: where?
             writable_folder(data_root(), "benchmark data folder ($SUITE_DATA)")
 

@@ -301,7 +301,6 @@ def cmd_manifest(args) -> int:
     rows = plan.parse_rows(args.rows, manifests.load(name), args.scale) if args.rows else None
     overrides = _overrides([*args.set, *args.overrides])
     if args.slurm:
-
         todo = plan.cells(manifests.load(name), args.scale, seeds, rows, overrides)
         opts = SlurmOptions(args.nodes, args.gpus_per_node, args.time, args.partition, args.account,
                             args.cpus_per_task, args.mem, **({"logs": args.logs} if args.logs else {}))

@@ -313,3 +313,46 @@ def test_evaluation_shows_a_bar_per_set_on_request_and_none_in_logs(scenes, caps
     assert "evaluate" in err and "retrieval/scenes" in err and "classification/scenes" in err and "1/2" in err
     evaluate(method, cfg, scenes)  # stderr is not a terminal here: no bar
     assert "evaluate" not in capsys.readouterr().err
+
+
+def test_every_command_has_help_and_the_cli_is_a_table(capsys):
+    """Each command's parser comes from the command table (experiments/run.py COMMANDS, a manifest's name for the
+    manifest command): `run.py <cmd> --help` works for every one; the dispatch is a lookup, not an if-chain, and
+    asks the Method contract, not hasattr, what a method is."""
+    import ast
+
+    from experiments import manifests
+    from experiments.run import COMMANDS
+
+    for name in [*COMMANDS, *manifests.names()]:
+        with pytest.raises(SystemExit) as exit_:
+            main([name, "--help"])
+        assert exit_.value.code == 0, name
+        assert f"usage: run.py {name}" in capsys.readouterr().out, name
+    source = (ROOT / "experiments" / "run.py").read_text()
+    assert "hasattr(" not in source
+    compares_argv = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Compare)
+                     and "argv[0]" in ast.unparse(n.left) and not isinstance(n.ops[0], ast.In)]
+    assert not compares_argv, "a command chosen by comparing argv[0]"
+
+
+def test_a_run_builds_its_typed_config_once(scenes, tmp_path, monkeypatch):
+    """resolve() builds the frozen RunConfig once; the sacred run rebuilds it once from the dict it records (what
+    is recorded is what runs); nothing else along the way builds one, and the method's Config is made once per
+    build (its defaults once per process, before)."""
+    from experiments.experiment import run_training
+    from methods.cosmos import COSMOSConfig
+
+    from .conftest import tiny_overrides
+
+    builds, configs = [], []
+    real_build, real_post_init = C._build, COSMOSConfig.__post_init__
+    monkeypatch.setattr(C, "_build", lambda node: builds.append(1) or real_build(node))
+    monkeypatch.setattr(COSMOSConfig, "__post_init__", lambda self: configs.append(1) or real_post_init(self))
+    run = C.resolve(tiny_overrides("cosmos", **{"train.steps": 1, "eval.sets": "[retrieval/scenes]",
+                                                "eval.maps": 0}))
+    assert len(builds) == 1
+    builds.clear(), configs.clear()
+    assert run_training(run, tmp_path).status == "COMPLETED"
+    assert len(builds) == 1, "the run rebuilds the typed config once, from what sacred records"
+    assert len(configs) == 1

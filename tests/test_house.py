@@ -271,3 +271,29 @@ def test_the_room_rule_sees_an_upward_and_a_hidden_import(tmp_path):
     hidden.write_text("def f():\n    from methods.train import train\n")
     assert [(t, f) for _, t, f in _cross_room_imports(hidden, "experiments.late", False)] == \
         [("methods.train.train", True)]
+
+
+# The run config is read by attribute (experiments/config.py RunConfig). Dict lookups remain only where a recorded
+# config.json is read as it was written (records of every schema version): the fingerprint's hash of it (it reads
+# its `record` / `sem` dicts, not `cfg`), and `typed` / `_upgrade`, which turn a record back into the typed form.
+RECORD_READERS = {("experiments/config.py", "_upgrade"): 2, ("experiments/config.py", "typed"): 1}
+
+
+def test_the_run_config_is_read_by_attribute():
+    lookup = re.compile(r"\b(cfg|config|run_config|rc)(\[\"|\.get\()")
+    found: dict = {}
+    for pkg in ("experiments", "methods"):
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            if path.parent.name == "scenes" and path.name == "card.py":
+                continue  # its `cfg` is a benchmark preset's settings, not a run config
+            tree = ast.parse(path.read_text())
+            for fn in ast.walk(tree):
+                if not isinstance(fn, ast.FunctionDef):
+                    continue
+                n = len(lookup.findall(ast.get_source_segment(path.read_text(), fn) or ""))
+                inner = sum(len(lookup.findall(ast.get_source_segment(path.read_text(), g) or ""))
+                            for g in ast.walk(fn) if g is not fn and isinstance(g, ast.FunctionDef))
+                if n - inner:
+                    found[(str(path.relative_to(ROOT)), fn.name)] = n - inner
+    assert found == RECORD_READERS, found
+    assert sum(found.values()) <= 5
