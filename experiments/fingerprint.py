@@ -24,7 +24,11 @@ from methods.interop import weights_file
 # the command line as eval.paths.<key>.
 # data.split: with one rank both splits read the same stream; with more, "samples" reproduces it exactly and
 # "shards" draws other (equally distributed) batches of the same global size.
-NON_SEMANTIC = {("data", "workers"), ("data", "split"), ("train", "ckpt_every"), ("train", "log_every"),
+# data.workers is the number of reader streams per rank (each reads its own shards, methods/data/stream.py), so it
+# changes which samples meet in a batch (measured: SLIP's table3 row at 2 workers differs from 0 or 1 in every
+# column): it enters the fingerprint from 2 on; 0 and 1 read one stream, the same one, and stay out (every logged
+# tiny run had 0, so none was renamed). The number of ranks is not in the config: a run reproduces at its own.
+NON_SEMANTIC = {("data", "split"), ("train", "ckpt_every"), ("train", "log_every"),
                 ("train", "compile"), ("train", "tensorboard"),
                 ("eval", "batch_size"), ("eval", "workers"), ("eval", "maps"), ("eval", "paths"),
                 ("eval", "other_weights")} | \
@@ -50,6 +54,8 @@ def fingerprint(cfg) -> str:
 
     sem = {k: ({f: v for f, v in val.items() if kept(k, f, v)} if isinstance(val, dict) else val)
            for k, val in record.items() if isinstance(val, dict) or kept(k, None, val)}
+    if isinstance(sem.get("data"), dict) and sem["data"].get("workers", 0) <= 1:  # one reader stream either way
+        sem["data"].pop("workers", None)
     if sem.get("checkpoint"):  # an eval-only run: what is evaluated is the file's content, wherever it lies
         evaluated = {"checkpoint_sha256": file_sha256(weights_file(sem["checkpoint"])),
                      "checkpoint_weights": sem["checkpoint_weights"], "encoder": encoder_identity(sem["encoder"]),

@@ -57,7 +57,9 @@ def test_list_prints_every_manifest(capsys):
 
 def test_fingerprint_ignores_non_semantic_keys_only():
     base = C.resolve({"method": "clip"})
-    assert C.fingerprint(base) == C.fingerprint(C.resolve({"method": "clip", "data.workers": 7}))
+    assert C.fingerprint(base) == C.fingerprint(C.resolve({"method": "clip", "data.workers": 1}))  # one stream
+    assert C.fingerprint(base) != C.fingerprint(C.resolve({"method": "clip", "data.workers": 2})), \
+        "each worker reads its own shards: 2 workers make other batches (another experiment)"
     assert C.fingerprint(base) == C.fingerprint(C.resolve({"method": "clip", "train.log_every": 3}))
     assert C.fingerprint(base) == C.fingerprint(C.resolve({"method": "clip", "eval.paths.coco_images": "/data/coco"}))
     legacy = C.resolve({"method": "clip", "eval.coco_images": "/data/coco"})  # the older spelling of a location

@@ -8,7 +8,10 @@ file in the same commit and say why. Cells added since are appended without touc
 seeds 3-7 of the rows ROW_SEEDS gives 8 seeds). When v5 became the tiny default (2026-12-05), the tiny cells of the
 manifests that do not pin v4 took v5 fingerprints, and every tiny cell planned with benchmark=v4 ("name|tiny-v4|
 row|seed") kept the fingerprint it had before, checked against the file's previous entries when it was rewritten. Then the ablations' two EMA-momentum rows on
-v5 (v5's horizon rule had replaced their momentum; it now yields to an explicit one) took new names, nothing else."""
+v5 (v5's horizon rule had replaced their momentum; it now yields to an explicit one) took new names, nothing else.
+Then data.workers entered the fingerprint from 2 workers on (each worker reads its own shards, so the batches
+differ: measured on SLIP's table3 row): the small and paper cells (8 workers) took new names; every tiny cell (0
+workers) and every archived record kept its own."""
 
 from __future__ import annotations
 
