@@ -143,7 +143,6 @@ def run_main(rc: RunConfig, run, runs_dir: Path) -> dict:
 def _run_main(rc: RunConfig, run, runs_dir: Path) -> dict:
     import torch
 
-
     fp = C.fingerprint(rc)
     run.info |= {"fingerprint": fp, "pid": os.getpid(), "environment": numeric_environment()}
     if launch_rank() == 0 and run._id is not None:
@@ -157,7 +156,6 @@ def _run_main(rc: RunConfig, run, runs_dir: Path) -> dict:
         load_init(method, rc.init)  # a resumed run's checkpoint overrides it in train()
         run.info["init"] = rc.init
     if not rc.checkpoint and launch_rank() == 0:  # the compute axis of budget comparisons (one rank)
-
         with torch.random.fork_rng(devices=[]):
             run.info["flops_per_sample"] = flops_per_sample(method, FLOP_COUNT_BATCH)
     items: dict = {}  # per-test-item records of the final evaluation (analysis/statistics.py)
@@ -227,7 +225,6 @@ def save_maps(method, scenes: Path, n: int, run) -> None:
     """Attention / similarity maps of n benchmark test images, stored as the run's attention_maps.npz."""
     import tempfile
 
-
     method.eval()
     with tempfile.TemporaryDirectory() as tmp:
         run.add_artifact(str(write(attention_maps(method, scenes, n), Path(tmp) / "attention_maps.npz")))
@@ -252,7 +249,6 @@ def save_clip_benchmark(metrics: dict, rc: RunConfig, fp: str, run) -> None:
     clip_benchmark.json: a list of records, one per task (methods/evals/clip_benchmark.py)."""
     import json
     import tempfile
-
 
     records = results(metrics, rc.encoder, rc.checkpoint or f"trained:{fp}", rc.eval.path)
     if records:
@@ -283,7 +279,6 @@ def save_curve_point(ckpt_dir: Path, step: int, metrics: dict, items: dict) -> N
 def evaluate_checkpoint(method, rc: RunConfig, scenes, run, items: dict | None = None) -> dict:
     """An eval-only run: load the checkpoint strictly into the weights evaluation uses, evaluate, record."""
     import time
-
 
     t0 = time.time()
     load_into(method.eval_encoders(), rc.checkpoint, rc.checkpoint_weights)

@@ -28,7 +28,6 @@ def run_cell(config: C.RunConfig, runs_dir: Path, mongo_url: str | None = None, 
 
     from filelock import FileLock, Timeout
 
-
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: all ranks train the cell together, unlocked
         run_training(config, runs_dir, mongo_url)
         return "trained"
@@ -92,7 +91,6 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
     missing, their claims as not measured). `archive`: a run archive (experiments/archive.py) whose runs of these
     cells are restored first, and where each cell's run is archived when it completes."""
     import time
-
 
     if jobs < 1:
         raise C.ConfigError(f"--jobs must be >= 1, got {jobs}")

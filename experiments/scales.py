@@ -73,7 +73,6 @@ def caption_token_lengths(scenes: str = "tiny", split: str = "test", encoder: st
     depend on the scene alone), so nothing is rendered."""
     import open_clip
 
-
     cfg = preset(scenes)
     captions = [join_sentences(c) for i in range(cfg.split_size(split))
                 for c in sample_record(cfg, split, i)[1]["long_captions"]]

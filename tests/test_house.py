@@ -215,7 +215,8 @@ ROOMS = (
     ("evaluators", ("methods.evals",)),  # evaluator plug-ins and the readers of their data (the benchmark's too)
     ("runs", ("experiments",)),  # configs, scales, recipes, manifests, plans, fingerprints, the sacred run
     ("analysis", ("analysis",)),  # logged runs -> statistics -> tables, figures, reports
-    ("commands", ("experiments.run", "experiments.orchestrate", "experiments.archive")),  # the CLI and its steps
+    ("commands", ("experiments.run", "experiments.commands", "experiments.orchestrate",
+                  "experiments.archive")),  # the CLI and its steps
 )
 
 
