@@ -176,8 +176,8 @@ def cmd_export(args) -> int:
     method = _export_method(args.source, args.runs_dir)
     if args.format == "release":
         if not method.release_layout:
-            raise ConfigError(f"export --format release: the release layout holds a COSMOS model, not "
-                              f"{method.name}")
+            raise ConfigError(f"export --format release: the release layout holds a COSMOS model with distillation "
+                              f"and the softmax image-text term, not this {method.name}")
         out = interop.export_release(method, args.out)
     else:
         out = interop.export_open_clip(method, args.out)

@@ -19,7 +19,7 @@ def build_method(name: str, cfg, encoder: str, context_length: int = 0) -> Metho
 
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; valid choices: {', '.join(METHODS)}")
-    return METHODS[name](cfg, build_encoders(encoder, context_length))
+    return METHODS[name](cfg, build_encoders(encoder, context_length, **METHODS[name].encoder_options(cfg)))
 
 
 __all__ = ["METHODS", "Method", "build_method"]

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import contrastive
 from .encoders import Encoders
 
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clamps the learnable temperature at 100
@@ -40,7 +41,7 @@ class Method(nn.Module):
     TINY_SECONDS_PER_STEP_B32: ClassVar[float | None] = None
     # Config fields added after runs were logged -> the value that reproduces the old behaviour exactly: at that
     # value a field stays out of the fingerprint, so logged runs keep their identity when the schema grows.
-    ADDED_DEFAULTS: ClassVar[dict[str, object]] = {}
+    ADDED_DEFAULTS: ClassVar[dict[str, object]] = {"contrastive": "softmax"}  # every Config's (ContrastiveConfig)
 
     @classmethod
     def derived(cls, cfg, train) -> dict[str, object]:
@@ -48,6 +49,12 @@ class Method(nn.Module):
         (a TrainConfig), where the run uses something other than the field as written (e.g. a teacher momentum set
         by the length of the run); `run.py config` prints them. None by default."""
         return {}
+
+    @classmethod
+    def encoder_options(cls, cfg) -> dict:
+        """open_clip model arguments `cfg` (this method's Config) needs: the image-text term's initialisation
+        (methods/contrastive.py)."""
+        return contrastive.encoder_options(cfg)
 
     @classmethod
     def synthetic_captions_needed(cls, cfg) -> str:

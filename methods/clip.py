@@ -12,12 +12,12 @@ import torch
 import torch.nn.functional as F
 
 from .base import Method
+from .contrastive import ContrastiveConfig, diagnostics, image_text_loss
 from .data.views import ImageView, TextView
-from .losses import info_nce
 
 
 @dataclasses.dataclass(frozen=True)
-class CLIPConfig:
+class CLIPConfig(ContrastiveConfig):
     caption: str = "random"
     """Caption mode of the text view (raw / random / short / long). The COSMOS paper's CLIP baseline on
     re-captioned data samples one caption per image; the paper does not say how, so uniform over all captions."""
@@ -27,6 +27,7 @@ class CLIPConfig:
     """Resize interpolation of the crop: bicubic (open_clip, COSMOS) or bilinear (the SLIP code's CLIP)."""
 
     def __post_init__(self):
+        super().__post_init__()
         TextView(self.caption)  # raises on an unknown caption mode, naming the valid ones
         ImageView(1, interpolation=self.interpolation)
         lo, hi = self.crop_scale
@@ -38,7 +39,7 @@ class CLIP(Method):
     name = "clip"
     Config = CLIPConfig
     TINY_SECONDS_PER_STEP_B32 = 0.19  # experiments/scales.py says how it was measured
-    ADDED_DEFAULTS = {"interpolation": "bicubic"}
+    ADDED_DEFAULTS = Method.ADDED_DEFAULTS | {"interpolation": "bicubic"}
 
     @property
     def views(self) -> dict[str, object]:
@@ -49,5 +50,5 @@ class CLIP(Method):
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         img = F.normalize(self.encoders.image_forward(batch["image"])[0], dim=-1)
         txt = F.normalize(self.encoders.text_forward(batch["text"])[0], dim=-1)
-        loss = info_nce(img, txt, self.encoders.logit_scale)
-        return {"loss": loss, "clip_loss": loss.detach(), "logit_scale": self.encoders.logit_scale.detach().exp()}
+        loss = image_text_loss(self.cfg, img[None], txt[None], self.encoders)
+        return {"loss": loss, "clip_loss": loss.detach()} | diagnostics(self.cfg, self.encoders)

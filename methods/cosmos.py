@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .contrastive import diagnostics, image_text_loss
 from .data.views import TextView
-from .losses import cosmos, multi_info_nce
+from .losses import cosmos
 from .modules import CrossAttentionPool, LogitScale, encode_views, views_first
 from .multicrop import MultiCropConfig, MultiCropMethod
 
@@ -94,7 +95,8 @@ class COSMOS(MultiCropMethod):
 
     @property
     def release_layout(self) -> bool:
-        return self.cfg.distills  # the release holds the distillation temperature
+        # the release holds the distillation temperature, and no sigmoid-loss bias
+        return self.cfg.distills and self.cfg.contrastive == "softmax"
 
     def __init__(self, cfg: COSMOSConfig, encoders):
         super().__init__(cfg, encoders)
@@ -125,8 +127,8 @@ class COSMOS(MultiCropMethod):
         txt, t_tokens = encode_views(enc.text_forward, texts)  # (T, B, D), (T, B, L, W)
         img = g_img if l_img is None else torch.cat([g_img, l_img])
         clip_img = img if cfg.clip_on_local_crops else g_img
-        clip_loss = multi_info_nce(F.normalize(clip_img, dim=-1), F.normalize(txt, dim=-1), enc.logit_scale)
-        out = {"clip_loss": clip_loss.detach(), "logit_scale": enc.logit_scale.detach().exp()}
+        clip_loss = image_text_loss(cfg, F.normalize(clip_img, dim=-1), F.normalize(txt, dim=-1), enc)
+        out = {"clip_loss": clip_loss.detach()} | diagnostics(cfg, enc)
         loss = clip_loss
         if cfg.distills:
             s_img, s_txt = self._student_views(img, txt, g_tokens[0], t_tokens[0], texts[0])

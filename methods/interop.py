@@ -192,7 +192,8 @@ def load_release(method, path: str | Path) -> None:
     evaluation (either weights) or continued training. Keys are compared in the release's own names."""
     path = Path(path)
     if not method.release_layout:
-        raise CheckpointError(f"{path}: a COSMOS release loads into method=cosmos with distillation on")
+        raise CheckpointError(f"{path}: a COSMOS release loads into method=cosmos with distillation on and the "
+                              "softmax image-text term (cosmos.contrastive=softmax)")
     student, teacher = _release_states(path)
     expected = release_state_dict(method)
     for part, given in (("student", student), ("teacher", teacher)):
@@ -266,6 +267,8 @@ def model_config(encoders: Encoders) -> dict:
         open_clip.get_model_config(encoders.name)
     cfg = json.loads(json.dumps(cfg))  # a copy
     cfg.setdefault("text_cfg", {})["context_length"] = encoders.context_length
+    if encoders.logit_bias is not None:  # the sigmoid loss's bias: open_clip makes the parameter from this key
+        cfg["init_logit_bias"] = float(encoders.logit_bias.detach())
     return cfg
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .base import Method
+from .contrastive import ContrastiveConfig
 from .data.views import DINO_GLOBAL1, DINO_GLOBAL2, DINO_LOCAL, Augment, ImageView
 from .encoders import POS_INTERP
 from .modules import EMA_SCHEDULES, EMATeacher, ema_momentum, encode_views, horizon_momentum, views_first
@@ -27,7 +28,7 @@ EMA_ORDERS = ("after_step", "before_step")
 
 
 @dataclasses.dataclass(frozen=True)
-class MultiCropConfig:
+class MultiCropConfig(ContrastiveConfig):
     local_crops: int = 6
     """Number of local crops (COSMOS: 6; SiLC: 8)."""
     local_size: int = 96
@@ -62,6 +63,7 @@ class MultiCropConfig:
     classification were logged for both) or the student."""
 
     def __post_init__(self):
+        super().__post_init__()
         if not 0 <= self.local_crops <= 64 or not 0 <= self.local_size <= 1024:
             raise ValueError(f"local_crops must lie in [0, 64] and local_size in [0, 1024] px (0: by rule), got "
                              f"{self.local_crops}, {self.local_size}")
@@ -125,7 +127,7 @@ class MultiCropMethod(Method):
     # of its random initialisation (0.999 would hold 90%): the ablations' "evaluate the student" and "EMA momentum"
     # rows measure what that costs at tiny (docs/findings.md, "The budget study"); at 1,000 steps 0.99^1000 < 1e-4.
     SCALE_FIELDS = {"tiny": {"local_size": 32, "ema_momentum": 0.99}}
-    ADDED_DEFAULTS = {"ema_order": "after_step", "pos_interp": "size", "ema_horizon": 0.0, "views": "official"}
+    ADDED_DEFAULTS = Method.ADDED_DEFAULTS | {"ema_order": "after_step", "pos_interp": "size", "ema_horizon": 0.0, "views": "official"}
 
     def init_teacher(self, student: nn.Module) -> None:
         # the student's parts are this method's own submodules already: keep the grouping unregistered, or every

@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .contrastive import diagnostics, image_text_loss
 from .data.views import TextView
-from .losses import dino, dino_health, dino_targets, multi_info_nce
+from .losses import dino, dino_health, dino_targets
 from .modules import DINOHead
 from .multicrop import MultiCropConfig, MultiCropMethod
 
@@ -67,7 +68,7 @@ class SiLC(MultiCropMethod):
         g_raw, _, l_raw = self.encode_crops(batch, project=False)
         img = F.normalize(enc.project_image_tokens(g_raw), dim=-1)  # (2, B, D)
         txt = F.normalize(enc.text_forward(batch["text"])[0], dim=-1)
-        clip_loss = multi_info_nce(img, txt[None], enc.logit_scale)
+        clip_loss = image_text_loss(cfg, img, txt[None], enc)
         student = self.head(g_raw if l_raw is None else torch.cat([g_raw, l_raw]))  # (2 + n, B, K)
         t_raw = self.teacher_image(batch, project=False)[0]
         with torch.no_grad():
@@ -77,5 +78,5 @@ class SiLC(MultiCropMethod):
         health = dino_health(targets)
         self.head.update_center(teacher.flatten(0, 1), cfg.center_momentum)
         loss = clip_loss + cfg.distill_weight * distill_loss
-        return {"loss": loss, "clip_loss": clip_loss.detach(), "distill_loss": distill_loss.detach(),
-                "logit_scale": enc.logit_scale.detach().exp()} | health
+        return {"loss": loss, "clip_loss": clip_loss.detach(), "distill_loss": distill_loss.detach()} | \
+            diagnostics(cfg, enc) | health

@@ -15,13 +15,14 @@ import torch
 import torch.nn.functional as F
 
 from .base import Method
+from .contrastive import ContrastiveConfig, diagnostics, image_text_loss
 from .data.views import SIMCLR, ImageView, TextView
-from .losses import info_nce, simclr
+from .losses import simclr
 from .modules import ProjectionMLP, encode_views, views_first
 
 
 @dataclasses.dataclass(frozen=True)
-class SLIPConfig:
+class SLIPConfig(ContrastiveConfig):
     caption: str = "random"
     """Caption mode of the text view (as CLIP's; see methods.data.views.TextView)."""
     clip_scale: tuple[float, float] = (0.5, 1.0)
@@ -38,6 +39,7 @@ class SLIPConfig:
     RandomResizedCrop default; recipe=slip_yfcc15m sets it)."""
 
     def __post_init__(self):
+        super().__post_init__()
         TextView(self.caption)
         ImageView(1, tuple(self.clip_scale), interpolation=self.interpolation)
         ImageView(1, tuple(self.ssl_scale_range))
@@ -50,7 +52,7 @@ class SLIP(Method):
     Config = SLIPConfig
     SCALE_FIELDS = {"tiny": {"ssl_hidden": 512, "ssl_dim": 128}}
     TINY_SECONDS_PER_STEP_B32 = 0.35
-    ADDED_DEFAULTS = {"interpolation": "bicubic"}
+    ADDED_DEFAULTS = Method.ADDED_DEFAULTS | {"interpolation": "bicubic"}
 
     def __init__(self, cfg: SLIPConfig, encoders):
         super().__init__(cfg, encoders)
@@ -69,9 +71,9 @@ class SLIP(Method):
                               views_first(batch["image"], batch["ssl1"], batch["ssl2"]))
         img = F.normalize(raw[0] @ enc.model.visual.proj, dim=-1)
         txt = F.normalize(enc.text_forward(batch["text"])[0], dim=-1)
-        clip_loss = info_nce(img, txt, enc.logit_scale)
+        clip_loss = image_text_loss(self.cfg, img[None], txt[None], enc)
         # the head runs per view, as in SLIP's code, so BatchNorm statistics are per view
         ssl_loss = simclr(self.ssl_head(raw[1]), self.ssl_head(raw[2]), self.cfg.ssl_temperature)
         loss = clip_loss + self.cfg.ssl_scale * ssl_loss
-        return {"loss": loss, "clip_loss": clip_loss.detach(), "ssl_loss": ssl_loss.detach(),
-                "logit_scale": enc.logit_scale.detach().exp()}
+        return {"loss": loss, "clip_loss": clip_loss.detach(), "ssl_loss": ssl_loss.detach()} | \
+            diagnostics(self.cfg, enc)

@@ -17,15 +17,15 @@ def _batch(n=8):
     return {"image": torch.randn(n, 3, 32, 32, generator=g), "text": text}
 
 
-def _model():
+def _model(contrastive: str = "softmax"):
     torch.manual_seed(0)
-    return build_method("clip", METHODS["clip"].Config(), "ViT-Micro-8-32")
+    return build_method("clip", METHODS["clip"].Config(contrastive=contrastive), "ViT-Micro-8-32")
 
 
-def _worker(rank: int, world: int, init: str, out: str) -> None:
+def _worker(rank: int, world: int, init: str, out: str, contrastive: str = "softmax") -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
-    method = _model()
+    method = _model(contrastive)
     ddp = torch.nn.parallel.DistributedDataParallel(method)
     batch = {k: v.chunk(world)[rank] for k, v in _batch().items()}
     loss = ddp(batch)["loss"]
@@ -36,11 +36,12 @@ def _worker(rank: int, world: int, init: str, out: str) -> None:
     dist.destroy_process_group()
 
 
-def test_two_gloo_processes_match_one_process(tmp_path):
+@pytest.mark.parametrize("contrastive", ["softmax", "sigmoid"])
+def test_two_gloo_processes_match_one_process(tmp_path, contrastive):
     out = str(tmp_path / "rank0.pt")
-    mp.spawn(_worker, args=(2, f"file://{tmp_path / 'init'}", out), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, f"file://{tmp_path / 'init'}", out, contrastive), nprocs=2, join=True)
     assert not dist.is_initialized()
-    ref = _model()
+    ref = _model(contrastive)
     loss = ref(_batch())["loss"]
     loss.backward()
     got = torch.load(out, weights_only=True)
@@ -48,17 +49,18 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     # Each rank's loss covers the global batch but only its own features carry gradient, so the per-rank encoder
     # gradients sum to the full gradient and DDP's average is the single-process gradient / world size (AdamW is
     # invariant to that scale). The temperature enters every rank's logits directly: each rank holds its full
-    # gradient, and the average is the single-process one (open_clip's ClipLoss behaves the same way).
+    # gradient, and the average is the single-process one (open_clip's ClipLoss behaves the same way). The sigmoid
+    # loss's bias enters every logit as the temperature does.
     checked = 0
     for name, p in ref.named_parameters():
         if p.grad is not None:
-            factor = 1 if name.endswith("logit_scale") else 2
+            factor = 1 if name.endswith(("logit_scale", "logit_bias")) else 2
             assert torch.allclose(got["grads"][name] * factor, p.grad, atol=1e-5, rtol=1e-4), name
             checked += 1
     assert checked > 10
 
 
-def _method_worker(rank: int, world: int, init: str, out: str, name: str) -> None:
+def _method_worker(rank: int, world: int, init: str, out: str, name: str, contrastive: str) -> None:
     from experiments import config as C
 
     from .conftest import tiny_overrides
@@ -67,7 +69,8 @@ def _method_worker(rank: int, world: int, init: str, out: str, name: str) -> Non
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
     torch.manual_seed(0)
-    method = build_method(name, C.resolve(tiny_overrides(name)).method_config, "ViT-Micro-8-32")
+    method = build_method(name, C.resolve(tiny_overrides(name, **{f"{name}.contrastive": contrastive})).method_config,
+                          "ViT-Micro-8-32")
     ddp = torch.nn.parallel.DistributedDataParallel(method)
     batch = {k: v.chunk(world)[rank] for k, v in views_batch(method, 8).items()}
     out_d = ddp(batch)
@@ -78,8 +81,8 @@ def _method_worker(rank: int, world: int, init: str, out: str, name: str) -> Non
     dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("name", ["silc", "cosmos"])
-def test_two_gloo_processes_give_the_one_process_loss_for_distilled_methods(tmp_path, name):
+@pytest.mark.parametrize("name,contrastive", [("silc", "softmax"), ("cosmos", "softmax"), ("cosmos", "sigmoid")])
+def test_two_gloo_processes_give_the_one_process_loss_for_distilled_methods(tmp_path, name, contrastive):
     """Gathered contrastive terms (CLIP, COSMOS distillation) and the DINO centre's all-reduce see the global
     batch. (SLIP is left out on CPU: torch has no CPU SyncBatchNorm, so its head's BN statistics are per rank.)"""
     from experiments import config as C
@@ -88,9 +91,10 @@ def test_two_gloo_processes_give_the_one_process_loss_for_distilled_methods(tmp_
     from .test_methods import _batch as views_batch
 
     out = str(tmp_path / "rank0.pt")
-    mp.spawn(_method_worker, args=(2, f"file://{tmp_path / 'init'}", out, name), nprocs=2, join=True)
+    mp.spawn(_method_worker, args=(2, f"file://{tmp_path / 'init'}", out, name, contrastive), nprocs=2, join=True)
     torch.manual_seed(0)
-    ref = build_method(name, C.resolve(tiny_overrides(name)).method_config, "ViT-Micro-8-32")
+    ref = build_method(name, C.resolve(tiny_overrides(name, **{f"{name}.contrastive": contrastive})).method_config,
+                       "ViT-Micro-8-32")
     ref_out = ref(views_batch(ref, 8))
     expected = torch.stack([ref_out[k].detach() for k in sorted(ref_out) if k.endswith("loss")])
     assert torch.allclose(torch.load(out, weights_only=True), expected, atol=1e-5)

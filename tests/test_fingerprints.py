@@ -11,7 +11,7 @@ row|seed") kept the fingerprint it had before, checked against the file's previo
 v5 (v5's horizon rule had replaced their momentum; it now yields to an explicit one) took new names, nothing else.
 Then data.workers entered the fingerprint from 2 workers on (each worker reads its own shards, so the batches
 differ: measured on SLIP's table3 row): the small and paper cells (8 workers) took new names; every tiny cell (0
-workers) and every archived record kept its own."""
+workers) and every archived record kept its own. The siglip manifest's cells were appended."""
 
 from __future__ import annotations
 

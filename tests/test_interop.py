@@ -13,11 +13,18 @@ from methods.interop import export_open_clip, load_into, read_state_dict
 from .test_methods import _build
 
 
-@pytest.mark.parametrize("name", ["clip", "cosmos"])
-def test_exported_method_loads_in_open_clip_with_the_same_embeddings(name, tmp_path):
+@pytest.mark.parametrize("name,contrastive", [("clip", "softmax"), ("cosmos", "softmax"), ("clip", "sigmoid"),
+                                              ("cosmos", "sigmoid")])
+def test_exported_method_loads_in_open_clip_with_the_same_embeddings(name, contrastive, tmp_path):
+    """The export holds the sigmoid loss's bias as open_clip's init_logit_bias, so plain open_clip builds the
+    parameter and loads it with the weights."""
     import open_clip
 
-    method = _build(name).eval()
+    method = _build(name, **{f"{name}.contrastive": contrastive}).eval()
+    with torch.no_grad():
+        method.encoders.logit_scale.add_(0.25)  # trained values, not the initialisation, must travel
+        if contrastive == "sigmoid":
+            method.encoders.logit_bias.add_(1.5)
     folder = export_open_clip(method, tmp_path / "export")
     assert sorted(p.name for p in folder.iterdir()) == ["open_clip_config.json", "open_clip_model.safetensors"]
     model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{folder}")
@@ -27,6 +34,11 @@ def test_exported_method_loads_in_open_clip_with_the_same_embeddings(name, tmp_p
     tokens = open_clip.get_tokenizer(f"local-dir:{folder}")(["a red square", "two blue circles"])
     assert torch.equal(tokens, method.encoders.tokenizer()(["a red square", "two blue circles"]))
     assert torch.allclose(model.encode_text(tokens, normalize=True), method.encode_text(tokens), atol=1e-5)
+    assert torch.equal(model.logit_scale, method.eval_encoders().logit_scale)
+    if contrastive == "sigmoid":
+        assert torch.equal(model.logit_bias, method.eval_encoders().logit_bias)
+    else:
+        assert getattr(model, "logit_bias", None) is None
 
 
 def test_strict_load_names_missing_and_unexpected_keys(tmp_path):

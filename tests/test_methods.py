@@ -30,8 +30,8 @@ def _unit(*shape, seed=0):
     return F.normalize(torch.randn(*shape, generator=torch.Generator().manual_seed(seed)), dim=-1)
 
 
-def _build(name):
-    cfg = C.resolve(tiny_overrides(name))
+def _build(name, **extra):
+    cfg = C.resolve(tiny_overrides(name, **extra))
     torch.manual_seed(0)
     return build_method(name, cfg.method_config, cfg.encoder)
 
@@ -95,9 +95,10 @@ def test_cosmos_loss_detaches_the_teacher():
 # ---- every method through the contract ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", METHODS)
-def test_gradients_reach_the_student_and_never_the_teacher(name):
-    method = _build(name)
+@pytest.mark.parametrize("name,contrastive", [(m, c) for c in ("softmax", "sigmoid") for m in METHODS])
+def test_gradients_reach_the_student_and_never_the_teacher(name, contrastive):
+    method = _build(name, **{f"{name}.contrastive": contrastive})
+    assert (method.encoders.logit_bias is not None) == (contrastive == "sigmoid")
     out = method(_batch(method))
     assert {"loss", "clip_loss"} <= set(out) and torch.isfinite(out["loss"])
     out["loss"].backward()
@@ -247,3 +248,23 @@ def test_declared_views_are_built_by_the_pipeline(name, scenes):
         assert tuple(views[key].shape) == expected, key
     again = ViewBuilder(method.views, method.encoders.tokenizer())(sample, seed=3)
     assert all(torch.equal(views[k], again[k]) for k in views)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_the_sigmoid_switch_changes_the_image_text_term_only(name):
+    """With contrastive=sigmoid the image-text term is SigLIP's on the same embeddings (temperature 10 and bias
+    -10 at initialisation, the bias without weight decay), every other term as with softmax: SLIP's SimCLR, SiLC's
+    DINO and COSMOS's distillation are self-distillation, not image-text pairing (methods/contrastive.py)."""
+    soft, sig = _build(name), _build(name, **{f"{name}.contrastive": "sigmoid"})
+    assert sig.encoders.logit_scale.exp().item() == pytest.approx(10.0)
+    assert sig.encoders.logit_bias.item() == -10.0 and soft.encoders.logit_bias is None
+    no_decay = next(g for g in sig.param_groups(0.1) if g["weight_decay"] == 0.0)["params"]
+    assert any(p is sig.encoders.logit_bias for p in no_decay)
+    sig.load_state_dict({k: v for k, v in soft.state_dict().items()} | {
+        "encoders.model.logit_scale": sig.encoders.logit_scale.detach().clone(),
+        "encoders.model.logit_bias": sig.encoders.logit_bias.detach().clone()}, strict=False)
+    a, b = soft(_batch(soft)), sig(_batch(sig))
+    others = sorted(k for k in a if k.endswith("_loss") and k != "clip_loss")
+    for k in others:
+        assert torch.allclose(a[k], b[k], atol=1e-5), k
+    assert not torch.allclose(a["clip_loss"], b["clip_loss"]) and "logit_bias" in b and "logit_bias" not in a

@@ -98,10 +98,12 @@ def test_two_runs_of_one_config_give_bit_identical_weights_and_metrics(scenes, t
         assert torch.equal(a, b), k
 
 
-@pytest.mark.parametrize("method,augment,workers", [(m, "workers", 0) for m in METHODS] +
-                         [(m, "workers", 2) for m in METHODS] + [("cosmos", "device", 0)])
-def test_interrupted_run_resumes_to_the_same_result(scenes, tmp_path, method, augment, workers):
-    cfg = C.resolve(tiny_overrides(method, **{"data.augment": augment, "data.workers": workers}))
+@pytest.mark.parametrize("method,augment,workers,contrastive",
+                         [(m, "workers", 0, "softmax") for m in METHODS] + [(m, "workers", 2, "softmax") for m in METHODS]
+                         + [(m, "workers", 0, "sigmoid") for m in METHODS] + [("cosmos", "device", 0, "softmax")])
+def test_interrupted_run_resumes_to_the_same_result(scenes, tmp_path, method, augment, workers, contrastive):
+    cfg = C.resolve(tiny_overrides(method, **{"data.augment": augment, "data.workers": workers,
+                                              f"{method}.contrastive": contrastive}))
     straight, m_straight = _run(cfg, tmp_path / "a")
 
     def crash_after_checkpoint(method):
@@ -160,9 +162,10 @@ def test_failed_sacred_run_is_marked_failed(scenes, tmp_path, monkeypatch):
     assert json.loads((tmp_path / "1" / "run.json").read_text())["status"] == "FAILED"
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_loss_decreases_over_a_short_run(scenes, tmp_path, method):
-    cfg = C.resolve(tiny_overrides(method, **{"train.steps": 20, "train.lr": 2e-3, "train.ckpt_every": 100}))
+@pytest.mark.parametrize("method,contrastive", [(m, c) for c in ("softmax", "sigmoid") for m in METHODS])
+def test_loss_decreases_over_a_short_run(scenes, tmp_path, method, contrastive):
+    cfg = C.resolve(tiny_overrides(method, **{"train.steps": 20, "train.lr": 2e-3, "train.ckpt_every": 100,
+                                              f"{method}.contrastive": contrastive}))
     logger = ListLogger()
     _run(cfg, tmp_path, logger)
     """The total is finite and the image-text term falls. Self-distillation terms are not monotone over a short

@@ -62,9 +62,10 @@ def known_encoder(name: str) -> bool:
     return (folder / CONFIG_FILE).is_file() if folder else name in open_clip.list_models()
 
 
-def build_encoders(name: str, context_length: int = 0) -> Encoders:
+def build_encoders(name: str, context_length: int = 0, **model_options) -> Encoders:
     """A randomly initialised encoder pair by open_clip name (no download: pretrained weights load elsewhere).
-    context_length > 0 replaces the model config's text context (positional embedding, causal mask, tokenizer)."""
+    context_length > 0 replaces the model config's text context (positional embedding, causal mask, tokenizer);
+    model_options go to open_clip's model (e.g. init_logit_scale / init_logit_bias of the sigmoid loss)."""
     if not known_encoder(name):
         raise ValueError(f"unknown encoder {name!r}; valid choices: {', '.join(ZOO)} (or any open_clip ViT name, or "
                          "local-dir:FOLDER with an open_clip_config.json)")
@@ -72,7 +73,7 @@ def build_encoders(name: str, context_length: int = 0) -> Encoders:
         raise ValueError(f"context_length must lie in [0, {MAX_CONTEXT}] tokens (0: the encoder's own), "
                          f"got {context_length}")
     model = open_clip.create_model(name, pretrained=None, pretrained_text=False, load_weights=False,
-                                   force_context_length=context_length or None)
+                                   force_context_length=context_length or None, **model_options)
     encoders = Encoders(model, name)
     encoders.context_override = context_length
     return encoders
@@ -102,6 +103,11 @@ class Encoders(nn.Module):
     @property
     def logit_scale(self) -> nn.Parameter:
         return self.model.logit_scale
+
+    @property
+    def logit_bias(self) -> nn.Parameter | None:
+        """The sigmoid loss's learnable bias (open_clip's init_logit_bias), None for a model made without one."""
+        return getattr(self.model, "logit_bias", None)
 
     def tokenizer(self):
         """open_clip's tokenizer for this model, built once (each build logs several lines)."""

@@ -21,8 +21,18 @@ import numpy as np
 from .captions import where
 from .probes import COMPOSITIONAL_TYPES, PERCEPTION_PATTERNS, n_tokens
 from .render import Scene
-from .vocab import BACKGROUNDS, CATEGORIES, COLOURS, DIGIT_WORDS, POSITIONS, RELATIONS, SIZES, TEXTURES, relation, \
-    vertical_relation
+from .vocab import (
+    BACKGROUNDS,
+    CATEGORIES,
+    COLOURS,
+    DIGIT_WORDS,
+    POSITIONS,
+    RELATIONS,
+    SIZES,
+    TEXTURES,
+    relation,
+    vertical_relation,
+)
 
 ORACLES = ("bag", "bound", "bound, no relations")
 CONTEXT = 77  # CLIP's text context: the v5 gate G5 (every test long caption fits)
