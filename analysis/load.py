@@ -25,14 +25,16 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def environment(env) -> str | None:
-    """A run's numeric environment (info.json, experiments/experiment.py numeric_environment) in one phrase; None
-    where the record has none. Two runs of one config agree to the bit only in the same environment."""
+def environment(env, cpu: str | None = None) -> str | None:
+    """A run's numeric environment in one phrase: torch, the device (the CPU model sacred records in run.json's
+    host, and the kernels torch picked) and the threads (info.json, experiments/experiment.py
+    numeric_environment); None where the record has none. Two runs of one config agree to the bit only in the same
+    environment (measured: SLIP's table3 cells on an AMD EPYC and an Intel Xeon, both AVX512 at 1 thread, differ)."""
     if not isinstance(env, dict) or not env:
         return None
     threads = env.get("threads")
-    parts = [f"torch {env.get('torch', '?')}", env.get("cuda_device") or env.get("cpu_capability") or "?",
-             f"{threads} thread{'s' if threads != 1 else ''}"]
+    device = env.get("cuda_device") or ", ".join(str(p) for p in (cpu, env.get("cpu_capability")) if p) or "?"
+    parts = [f"torch {env.get('torch', '?')}", device, f"{threads} thread{'s' if threads != 1 else ''}"]
     return ", ".join(str(p) for p in parts)
 
 
@@ -50,7 +52,7 @@ def load_runs(runs_dir: str | Path, status: str | None = "COMPLETED") -> pd.Data
         row = {"run_id": run_json.parent.name, "status": run.get("status"), "fingerprint": info.get("fingerprint"),
                "data": info.get("data"), "wall_time_s": info.get("wall_time_s"),
                "skipped_samples": info.get("skipped_samples"), "flops_per_sample": info.get("flops_per_sample"),
-               "environment": environment(info.get("environment"))}
+               "environment": environment(info.get("environment"), (run.get("host") or {}).get("cpu"))}
         row |= {f"config.{k}": v for k, v in _flatten(cfg).items()}
         result = run.get("result") or {}
         metrics = {k: v for k, v in result.items() if isinstance(v, (int, float))} if isinstance(result, dict) else {}

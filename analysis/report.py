@@ -90,7 +90,11 @@ def _environment_line(runs: pd.DataFrame) -> list[str]:
     if len(groups) == 1:
         return [f"- **Numeric environment**: {runs['environment'].iloc[0]} (every run; a rerun reproduces these "
                 "numbers to the digit in this environment only)."]
-    parts = [f"{env} ({', '.join(f'{r.row} seed {r.seed}' for r in g.itertuples())})" for env, g in groups]
+    def cells(g) -> str:  # "CLIP seeds 0, 1; SLIP seed 2"
+        by_row = g.groupby("row", sort=False)["seed"].apply(list)
+        return "; ".join(f"{row} seed{'s' if len(s) > 1 else ''} {', '.join(map(str, s))}" for row, s in by_row.items())
+
+    parts = [f"{env} ({cells(g)})" for env, g in groups]
     return [f"- **Numeric environment: mixed**: {'; '.join(parts)}. A rerun in one environment changes the others' "
             "rows in their last digits."]
 

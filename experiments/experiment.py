@@ -211,7 +211,8 @@ def train_and_evaluate(method, rc, urls: list[str], scenes, run, ckpt_dir: Path,
 def numeric_environment() -> dict:
     """What decides a run's last bits besides its config: on CPU, results are bit-identical across processes,
     hash seeds, data-worker resumes and machines only at the same torch version, CPU kernel capability and
-    intra-op thread count (measured: 1 vs 2 threads give different weights after 8 steps, for every method)."""
+    intra-op thread count (measured: 1 vs 2 threads give different weights after 8 steps, for every method) and
+    CPU model (sacred records it as run.json's host.cpu; reports print both)."""
     import torch
 
     env = {"torch": str(torch.__version__), "threads": torch.get_num_threads(),  # a plain string in info.json

@@ -255,6 +255,12 @@ def test_the_report_names_the_numeric_environment_and_a_mixed_one_run_by_run(tmp
     assert line == ("- **Numeric environment: mixed**: torch 2.14.1, AVX512, 1 thread (SLIP seed 1); torch 2.14.1, "
                     "AVX512, 2 threads (SLIP seed 0). A rerun in one environment changes the others' rows in their "
                     "last digits.")
+    assert environment({"torch": "2.14.1", "threads": 1, "cpu_capability": "AVX512"}, "AMD EPYC") == \
+        "torch 2.14.1, AMD EPYC, AVX512, 1 thread", "the CPU model sacred records in run.json's host"
+    both = runs.assign(environment=["A", "A"], seed=[0, 1])
+    assert _environment_line(both)[0].startswith("- **Numeric environment**: A (every run")
+    three = pd.concat([runs, runs.iloc[:1].assign(seed=2)]).assign(environment=["A", "B", "A"])
+    assert "A (SLIP seeds 0, 2); B (SLIP seed 1)" in _environment_line(three)[0]
     same = runs.assign(environment=environment({"torch": "2.14.1", "threads": 2, "cpu_capability": "AVX2"}))
     assert _environment_line(same) == ["- **Numeric environment**: torch 2.14.1, AVX2, 2 threads (every run; a "
                                        "rerun reproduces these numbers to the digit in this environment only)."]
