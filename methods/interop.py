@@ -263,13 +263,13 @@ def load_into(encoders: Encoders, path: str | Path, which: str = "state_dict") -
 def model_config(encoders: Encoders) -> dict:
     """The open_clip model config of `encoders` as built (a `context_length` override included)."""
     folder = local_dir(encoders.name)
-    cfg = json.loads((folder / CONFIG_FILE).read_text())["model_cfg"] if folder else \
+    model_cfg = json.loads((folder / CONFIG_FILE).read_text())["model_cfg"] if folder else \
         open_clip.get_model_config(encoders.name)
-    cfg = json.loads(json.dumps(cfg))  # a copy
-    cfg.setdefault("text_cfg", {})["context_length"] = encoders.context_length
+    model_cfg = json.loads(json.dumps(model_cfg))  # a copy
+    model_cfg.setdefault("text_cfg", {})["context_length"] = encoders.context_length
     if encoders.logit_bias is not None:  # the sigmoid loss's bias: open_clip makes the parameter from this key
-        cfg["init_logit_bias"] = float(encoders.logit_bias.detach())
-    return cfg
+        model_cfg["init_logit_bias"] = float(encoders.logit_bias.detach())
+    return model_cfg
 
 
 def export_open_clip(method, out_dir: str | Path) -> Path:
