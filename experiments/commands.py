@@ -15,6 +15,7 @@ from experiments.errors import ConfigError
 from experiments.experiment import run_training
 from experiments.layout import completed_runs
 from experiments.plan import cells
+from experiments.preflight import MISSING_SHARDS
 from experiments.scales import BENCHMARKS, SCALES, TINY_BENCHMARK, estimate_seconds
 from experiments.slurm import SlurmOptions, slurm_script
 from methods import METHODS, build_method, interop
@@ -128,11 +129,10 @@ def _run_config(args, needs_checkpoint: bool = False):
         raise ConfigError("eval needs checkpoint=PATH (a local open_clip, Hugging Face, COSMOS or suite checkpoint)")
     if overrides.get("checkpoint") and "encoder" not in overrides:  # the checkpoint may name its own
 
-        named = checkpoint_encoder(overrides["checkpoint"])
-        if named:
-            overrides["encoder"] = named[0]
-            if named[1]:
-                overrides.setdefault("context_length", named[1])
+        named = checkpoint_encoder(overrides["checkpoint"]) or {}
+        for key, value in named.items():  # the encoder it names, its context and its text and image settings
+            if key == "encoder" or value:
+                overrides.setdefault(key, value)
     return C.resolve(overrides)
 
 
@@ -163,6 +163,8 @@ def cmd_config(args) -> int:
     print(f"fingerprint: {C.fingerprint(run)}", file=sys.stderr)
     for key, value in run.derived.items():
         print(f"derived: {key} = {value:.6g} (the run uses this, not the value above)", file=sys.stderr)
+    if run.data.dataset == "shards" and not run.data.shards and not run.checkpoint:
+        print(f"note: {MISSING_SHARDS} before it trains", file=sys.stderr)
     return 0
 
 
@@ -212,7 +214,8 @@ def _export_method(source: Path, runs_dir: Path | None):
     if isinstance(ckpt.get("method"), str):
         return interop.method_from_checkpoint(path, ckpt)
     run = C.typed(json.loads((source / "config.json").read_text()))
-    method = build_method(run.method, run.method_config, run.encoder, run.context_length)
+    method = build_method(run.method, run.method_config, run.encoder, run.context_length, run.text_act,
+                          run.image_norm)
     method.load_state_dict(ckpt["model"])
     return method
 

@@ -31,7 +31,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from methods import METHODS
 from methods.data.scenes import PRESETS
-from methods.encoders import MAX_CONTEXT, ZOO, known_encoder
+from methods.encoders import MAX_CONTEXT, NORMALISATIONS, TEXT_ACTIVATIONS, ZOO, known_encoder
 from methods.evals import PATH_KEYS, EvalConfig, check_sets
 from methods.train import DataConfig, TrainConfig
 
@@ -52,6 +52,10 @@ TOP_LEVEL = {  # key: (default, documentation)
     "encoder": ("ViT-B-16", "an open_clip model name (e.g. ViT-B-16) or one of the suite's tiny configs"),
     "context_length": (0, "the text context in tokens (0: the encoder's own; scales.context_rule sizes it to a "
                           "benchmark's captions)"),
+    "text_act": ("gelu", "the text tower's MLP activation: gelu, or quick_gelu (SLIP's text Transformer; the image "
+                         "tower keeps its own)"),
+    "image_norm": ("openai", "the images' normalisation mean/std in training and every evaluator: openai (CLIP's), "
+                             "imagenet (SLIP) or inception"),
     "checkpoint": ("", "a local weights file -> an eval-only run (no training) of those weights in `encoder`"),
     "checkpoint_weights": ("state_dict", "which part of a checkpoint to evaluate: state_dict, student or teacher "
                                          "(a release file)"),
@@ -279,6 +283,10 @@ def validate(run: RunConfig) -> None:
     if not 0 <= run.context_length <= MAX_CONTEXT:
         raise ConfigError(f"context_length={run.context_length} must lie in [0, {MAX_CONTEXT}] tokens "
                           "(0: the encoder's own)")
+    if run.text_act not in TEXT_ACTIVATIONS:
+        raise ConfigError(f"unknown text_act {run.text_act!r}; valid choices: {', '.join(TEXT_ACTIVATIONS)}")
+    if run.image_norm not in NORMALISATIONS:
+        raise ConfigError(f"unknown image_norm {run.image_norm!r}; valid choices: {', '.join(NORMALISATIONS)}")
     if not 0 <= run.seed < 2**32:  # numpy's and the data workers' seeds are 32-bit
         raise ConfigError(f"seed={run.seed} must lie in [0, 2**32)")
     if run.checkpoint_weights not in CHECKPOINT_WEIGHTS:
@@ -296,8 +304,6 @@ def validate(run: RunConfig) -> None:
         raise ConfigError(f"unknown data.dataset {run.data.dataset!r}; valid choices: {', '.join(DATASETS)}")
     if run.data.scenes not in PRESETS:
         raise ConfigError(f"unknown data.scenes {run.data.scenes!r}; valid choices: {', '.join(PRESETS)}")
-    if run.data.dataset == "shards" and not run.data.shards and not run.checkpoint:
-        raise ConfigError("data.dataset=shards needs data.shards=<folder of .tar or brace pattern>")
 
 
 def preflight(run: RunConfig, runs_dir) -> None:
@@ -305,7 +311,8 @@ def preflight(run: RunConfig, runs_dir) -> None:
     _preflight.preflight(run, runs_dir)
 
 
-def recipe_audit(name: str, method: str, run: RunConfig, samples: int = 0) -> list[tuple[str, object, object, str, bool]]:
+def recipe_audit(name: str, method: str, run: RunConfig, samples: int = 0
+                 ) -> list[tuple[str, object, object, str, bool]]:
     """(key, resolved value, official value, source, equal) for every audited field of a resolved config."""
     rows = []
     for key, (official, source) in recipe_fields(name, method, samples).items():

@@ -151,7 +151,7 @@ def _run_main(rc: RunConfig, run, runs_dir: Path) -> dict:
             run.info["resumes_runs"] = stale
     urls, scenes = run_data(rc, run)
     torch.manual_seed(rc.seed)
-    method = build_method(rc.method, rc.method_config, rc.encoder, rc.context_length)
+    method = build_method(rc.method, rc.method_config, rc.encoder, rc.context_length, rc.text_act, rc.image_norm)
     if rc.init and not rc.checkpoint:
         load_init(method, rc.init)  # a resumed run's checkpoint overrides it in train()
         run.info["init"] = rc.init

@@ -37,7 +37,8 @@ NON_SEMANTIC = {("data", "split"), ("train", "ckpt_every"), ("train", "log_every
 # they stay out of the fingerprint, so logged runs keep their identity (and are reused) when the schema grows.
 # A method's own are its ADDED_DEFAULTS.
 # A top-level key is (key, None).
-ADDED_KEYS = {("context_length", None): 0, ("data", "augment"): "workers", ("data", "max_pixels"): MAX_PIXELS,
+ADDED_KEYS = {("context_length", None): 0, ("text_act", None): "gelu", ("image_norm", None): "openai",
+              ("data", "augment"): "workers", ("data", "max_pixels"): MAX_PIXELS,
               ("train", "warmup_start"): 0.0, ("train", "tf32"): False,
               ("eval", "imagenet_templates"): "openai80", ("eval", "seg_names"): "dataset"} | \
     {(name, field): old for name, cls in METHODS.items() for field, old in cls.ADDED_DEFAULTS.items()}
@@ -60,8 +61,7 @@ def fingerprint(cfg) -> str:
         evaluated = {"checkpoint_sha256": file_sha256(weights_file(sem["checkpoint"])),
                      "checkpoint_weights": sem["checkpoint_weights"], "encoder": encoder_identity(sem["encoder"]),
                      "method": sem["method"], "eval": sem["eval"]}
-        if sem.get("context_length"):
-            evaluated["context_length"] = sem["context_length"]
+        evaluated |= {k: sem[k] for k in ("context_length", "text_act", "image_norm") if k in sem and sem[k]}
         return hashlib.sha256(json.dumps(evaluated, sort_keys=True, default=list).encode()).hexdigest()[:16]
     sem["encoder"] = encoder_identity(sem["encoder"])
     for key in ("checkpoint", "checkpoint_weights", "recipe", "recipe_samples",

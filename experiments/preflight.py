@@ -23,6 +23,9 @@ def _recaption_share(urls: tuple[str, ...]) -> tuple[int, int]:
     return recaption_share(list(urls))
 
 
+MISSING_SHARDS = "data.dataset=shards needs data.shards=<folder of .tar or brace pattern>"
+
+
 def preflight(run, runs_dir) -> None:
     """The filesystem checks of a validated config (`run`: its typed RunConfig, experiments/config.py), before
     any work: the training shards exist and can feed the readers, text-crop runs have synthetic captions, every
@@ -30,6 +33,8 @@ def preflight(run, runs_dir) -> None:
     when the benchmark is still to be generated. A failure is a ConfigError naming the path."""
 
     try:
+        if run.data.dataset == "shards" and not run.data.shards and not run.checkpoint:
+            raise ValueError(MISSING_SHARDS)
         check_paths(run.eval)
         if run.data.dataset == "shards" and not run.checkpoint:
             urls = expand_shards(run.data.shards)

@@ -94,6 +94,10 @@ _SLIP_TRAIN = {
     "train.min_lr": (1e-5, "main.py --lr-end 1e-5"), "train.grad_clip": (0.0, "no clipping"),
     "train.precision": ("fp16", "main.py: torch.cuda.amp autocast + GradScaler"),
     "eval.imagenet_templates": ("slip7", "templates.json['imagenet']: 7 templates"),
+    "text_act": ("quick_gelu", "models.py: the text Transformer's ResidualAttentionBlock MLP uses QuickGELU (the "
+                               "image tower is timm's ViT, GELU)"),
+    "image_norm": ("imagenet", "main.py: Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]), "
+                               "training and evaluation"),
 }
 SLIP_YFCC15M = Recipe(
     name="slip_yfcc15m", script="facebookresearch/SLIP README (8 nodes x 8 GPUs, batch 4096), main.py defaults",
@@ -108,8 +112,9 @@ SLIP_YFCC15M = Recipe(
         "clip": {"train.lr": (5e-4, "README: CLIP --lr 5e-4"), "train.weight_decay": (0.5, "README: CLIP --wd 0.5"),
                  "clip.crop_scale": ((0.5, 1.0), "main.py: RandomResizedCrop(224, scale=(0.5, 1.0))"),
                  "clip.interpolation": ("bilinear", "torchvision's RandomResizedCrop default")}},
-    deviations=("Normalisation: SLIP normalises with ImageNet's mean/std, the suite with CLIP's everywhere (no "
-                "switch: it is shared by training and every evaluator).",
+    deviations=("Evaluation resize: SLIP's val_transform resizes with torchvision's default (bilinear), the "
+                "suite's evaluators with open_clip's (bicubic) for every method (no switch: one protocol for all "
+                "rows).",
                 "Warmup: SLIP ramps by np.linspace(1e-6, lr, warmup_iters) (its last warmup step reaches lr), the "
                 "suite by start + (lr - start) * (step + 1) / warmup: the same line, one step apart (no switch).",
                 "Training set size: the official steps come from the user's yfcc15m.pkl; set recipe_samples=N "

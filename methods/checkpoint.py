@@ -147,7 +147,8 @@ class RunCheckpoint:
                      "rng": torch.get_rng_state(), "readers": self.readers, "done": done,
                      # what the weights are, so evaluation and export need no config (methods.interop)
                      "method": method.name, "method_config": dataclasses.asdict(method.cfg),
-                     "encoder": method.encoders.name, "context_length": method.encoders.context_override},
+                     "encoder": method.encoders.name, "context_length": method.encoders.context_override,
+                     "text_act": method.encoders.text_act, "image_norm": method.encoders.image_norm},
                     self.path, keep_previous=True)
 
     def kept_step(self) -> str:

@@ -24,7 +24,7 @@ from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
 from .checkpoint import load
 from .cosmos import RELEASE_NAMES, RELEASE_XATTN
-from .encoders import CONFIG_FILE, LOCAL_DIR, Encoders, local_dir
+from .encoders import CONFIG_FILE, LOCAL_DIR, NORMALISATIONS, Encoders, local_dir, normalisation_name
 from .errors import CheckpointError
 
 WEIGHTS_FILE = "open_clip_model.safetensors"
@@ -61,17 +61,34 @@ def _load_any(path: Path):
         raise CheckpointError(f"unreadable safetensors file {path}: {str(exn).splitlines()[0][:200]}") from None
 
 
-def checkpoint_encoder(path: str | Path) -> tuple[str, int] | None:
-    """The (encoder, context_length) a checkpoint names, so an evaluation needs no `encoder=`: an open_clip / HF
-    folder is `local-dir:<folder>` (its own config); a suite checkpoint records both; None for other files."""
+def checkpoint_encoder(path: str | Path) -> dict | None:
+    """The encoder settings a checkpoint names, so an evaluation needs no `encoder=`: {"encoder", "context_length",
+    "text_act", "image_norm"} (top-level run-config keys). An open_clip / HF folder is `local-dir:<folder>` with its
+    own config (its preprocess_cfg's mean/std named, or an error for constants the suite does not name); a suite
+    checkpoint records all four (older ones the first two: the others were fixed then). None for other files."""
     path = Path(path)
     if path.is_dir() and (path / CONFIG_FILE).is_file():
-        return f"{LOCAL_DIR}{path.resolve()}", 0
+        pre = _read_config(path / CONFIG_FILE).get("preprocess_cfg", {})
+        mean, std = pre.get("mean", OPENAI_DATASET_MEAN), pre.get("std", OPENAI_DATASET_STD)
+        norm = normalisation_name(mean, std)
+        if norm is None:
+            raise CheckpointError(f"{path / CONFIG_FILE}: preprocess_cfg mean {list(mean)} / std {list(std)} is "
+                                  f"none of the normalisations the suite names ({', '.join(NORMALISATIONS)})")
+        return {"encoder": f"{LOCAL_DIR}{path.resolve()}", "context_length": 0, "text_act": "gelu",
+                "image_norm": norm}
     if path.is_file() and path.suffix in (".pt", ".pth", ".bin"):
         ckpt = _metadata(path)
         if isinstance(ckpt, dict) and isinstance(ckpt.get("encoder"), str):
-            return ckpt["encoder"], int(ckpt.get("context_length", 0))
+            return {"encoder": ckpt["encoder"], "context_length": int(ckpt.get("context_length", 0)),
+                    "text_act": ckpt.get("text_act", "gelu"), "image_norm": ckpt.get("image_norm", "openai")}
     return None
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exn:
+        raise CheckpointError(f"unreadable open_clip config {path}: {str(exn).splitlines()[0][:200]}") from None
 
 
 def _metadata(path: Path):
@@ -280,8 +297,12 @@ def export_open_clip(method, out_dir: str | Path) -> Path:
     enc = method.eval_encoders()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if enc.text_act == "quick_gelu" and not model_config(enc).get("quick_gelu"):
+        raise CheckpointError("export: a QuickGELU text tower beside a GELU image tower (text_act=quick_gelu) has no "
+                              "open_clip config (its quick_gelu switches both towers); the suite's checkpoint keeps "
+                              "it: evaluate with `run.py eval checkpoint=...`")
     cfg = {"model_cfg": model_config(enc),
-           "preprocess_cfg": {"mean": list(OPENAI_DATASET_MEAN), "std": list(OPENAI_DATASET_STD),
+           "preprocess_cfg": {"mean": list(enc.image_mean), "std": list(enc.image_std),
                               "interpolation": "bicubic", "resize_mode": "shortest"}}
     (out / CONFIG_FILE).write_text(json.dumps(cfg, indent=1))
     save_file({k: v.detach().cpu().contiguous() for k, v in enc.model.state_dict().items()}, out / WEIGHTS_FILE)
@@ -303,7 +324,7 @@ def method_from_checkpoint(path: str | Path, ckpt: dict | None = None):
     cls = METHODS[ckpt["method"]].Config
     known = {f.name for f in dataclasses.fields(cls)}
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in ckpt["method_config"].items() if k in known}
-    method = build_method(ckpt["method"], cls(**fields),
-                          ckpt["encoder"], ckpt.get("context_length", 0))
+    method = build_method(ckpt["method"], cls(**fields), ckpt["encoder"], ckpt.get("context_length", 0),
+                          ckpt.get("text_act", "gelu"), ckpt.get("image_norm", "openai"))
     method.load_state_dict(ckpt["model"])
     return method

@@ -249,7 +249,7 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
         while state.step < cfg.steps:
             batch, meta = next(batches)
             state.advance(meta)
-            batch = to_device(batch, device)
+            batch = to_device(batch, device, method.encoders.image_mean, method.encoders.image_std)
             step = state.step
             lr = warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, cfg.min_lr, cfg.warmup_start)
             try:

@@ -213,7 +213,9 @@ def test_the_recipes_printout_flags_every_field_that_differs(capsys):
     out = capsys.readouterr().out
     assert "train.lr" in out and "<-- DIFFERS" in out and "29 of 30" in out
     assert main(["recipes", "--recipe", "slip_yfcc15m", "--samples", "14000000"]) == 0
-    assert "deviation: Normalisation" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "deviation: Evaluation resize" in out and "Normalisation" not in out
+    assert all(f"{key} " in out for key in ("text_act", "image_norm")) and "DIFFERS" not in out
 
 
 def test_config_prints_the_resolved_config_and_its_fingerprint(capsys):
@@ -227,6 +229,15 @@ def test_config_prints_the_resolved_config_and_its_fingerprint(capsys):
     assert cfg["cosmos"]["local_size"] == 0 and cfg["train"]["steps"] == 7  # v5's local-size rule, the override
     assert err.splitlines()[0] == f"fingerprint: {C.fingerprint(expected)}"
     assert main(["config", "cosmos.local_cropz=1"]) == 2  # validated like train
+
+
+def test_config_prints_a_paper_scale_config_without_data(capsys):
+    """Printing a config needs no data: `config scale=paper` (README) resolves and notes what train will need."""
+    import json
+
+    assert main(["config", "method=cosmos", "scale=paper"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["data"]["shards"] == "" and "data.shards=" in err
 
 
 def test_config_prints_what_a_rule_derives_as_the_run_uses_it(capsys):

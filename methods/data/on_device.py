@@ -1,7 +1,8 @@
 """What happens to a training batch on the training device: photometric augmentation and normalisation.
 
 Training crops leave the data workers as uint8 tensors (a quarter of float32's bytes to pin and copy) and are
-normalised here with CLIP's mean and std, exactly as ToTensor + Normalize would have done in the worker.
+normalised here with the encoders' mean and std (`image_norm`: CLIP's by default), exactly as ToTensor +
+Normalize would have done in the worker.
 
 With `data.augment=device` the workers only crop and flip; each crop's photometric parameters (colour jitter
 factors and op order, grayscale, blur sigma, solarize) are drawn in the worker from the sample's seed, so a run
@@ -120,19 +121,21 @@ def photometric(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
 
 
 @functools.cache
-def _mean_std(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """CLIP's normalisation constants on `device`, built once per device (not on every step)."""
+def _mean_std(device: torch.device, mean: tuple[float, ...], std: tuple[float, ...]
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalisation constants on `device`, built once per device and constants (not on every step)."""
     def as_tensor(v):
         return torch.tensor(v, device=device)[:, None, None]
-    return as_tensor(OPENAI_DATASET_MEAN), as_tensor(OPENAI_DATASET_STD)
+    return as_tensor(mean), as_tensor(std)
 
 
-def to_device(batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
+def to_device(batch: dict, device: torch.device, mean: tuple[float, ...] = OPENAI_DATASET_MEAN,
+              std: tuple[float, ...] = OPENAI_DATASET_STD) -> dict[str, torch.Tensor]:
     """The batch on `device`, its uint8 crops (the only uint8 tensors: tokens are int64) augmented when
-    parameters came with them, and normalised to float. Float images (evaluation transforms, synthetic batches)
-    pass through unchanged."""
+    parameters came with them, and normalised to float with `mean` / `std` (the encoders' image_mean / image_std).
+    Float images (synthetic batches) pass through unchanged."""
     batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-    mean, std = _mean_std(device)
+    mean, std = _mean_std(device, tuple(mean), tuple(std))
     for key in [k for k, v in batch.items() if v.dtype == torch.uint8]:
         x = batch[key]
         shape = x.shape

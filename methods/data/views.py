@@ -16,8 +16,6 @@ import dataclasses
 import random
 
 import torch
-from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
-from open_clip.transform import image_transform
 from PIL import Image, ImageFilter
 from torchvision import transforms as T
 
@@ -190,10 +188,11 @@ AUGMENT_ON = ("workers", "device")
 
 
 def image_pipeline(spec: ImageView, photometric: bool = True):
-    """The torchvision transform of one crop of `spec`: a uint8 tensor when training (crop, flip, then with
-    `photometric` the PIL colour ops), a normalised float tensor for eval (open_clip's resize + centre crop)."""
+    """The torchvision transform of one crop of `spec`, a uint8 tensor normalised on the device (on_device): when
+    training a crop and flip, then with `photometric` the PIL colour ops; for eval open_clip's resize + centre crop."""
     if not spec.train:
-        return image_transform(spec.size, is_train=False, mean=OPENAI_DATASET_MEAN, std=OPENAI_DATASET_STD)
+        return T.Compose([T.Resize(spec.size, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(spec.size),
+                          T.PILToTensor()])
     a = spec.augment
     ops = [T.RandomResizedCrop(spec.size, scale=spec.scale, interpolation=T.InterpolationMode(spec.interpolation))]
     if a.flip:

@@ -15,7 +15,15 @@ from pathlib import Path
 import open_clip
 import torch
 import torch.nn.functional as F
-from open_clip.transformer import VisionTransformer, text_global_pool
+from open_clip.constants import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    INCEPTION_MEAN,
+    INCEPTION_STD,
+    OPENAI_DATASET_MEAN,
+    OPENAI_DATASET_STD,
+)
+from open_clip.transformer import QuickGELU, VisionTransformer, text_global_pool
 from torch import nn
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -28,6 +36,14 @@ POS_INTERP = ("dino", "size")
 
 # The zoo the suite is tested with: GPU architectures from open_clip plus our tiny CPU configs.
 MAX_CONTEXT = 1024  # text tokens: far above any caption the suite reads; bounds the text tower's memory
+# An image's normalisation (mean, std per channel), by name: one setting read by training (methods.data.on_device)
+# and every evaluator through `Encoders.image_mean` / `image_std`, and exported as open_clip's preprocess_cfg.
+NORMALISATIONS = {"openai": (OPENAI_DATASET_MEAN, OPENAI_DATASET_STD),  # CLIP, open_clip, COSMOS
+                  "imagenet": (IMAGENET_MEAN, IMAGENET_STD),  # SLIP (main.py), DINO
+                  "inception": (INCEPTION_MEAN, INCEPTION_STD)}  # SigLIP's published models
+# The text tower's MLP activation. open_clip's `quick_gelu` switches both towers; SLIP's text Transformer uses
+# QuickGELU beside a timm ViT with GELU, so the suite switches the text tower alone.
+TEXT_ACTIVATIONS = ("gelu", "quick_gelu")
 ZOO = ("ViT-B-16", "ViT-B-32", "ViT-S-16", "ViT-Tiny-16-64", "ViT-Tiny-8-64", "ViT-Micro-8-32")
 
 
@@ -62,21 +78,49 @@ def known_encoder(name: str) -> bool:
     return (folder / CONFIG_FILE).is_file() if folder else name in open_clip.list_models()
 
 
-def build_encoders(name: str, context_length: int = 0, **model_options) -> Encoders:
+def normalisation_name(mean, std) -> str | None:
+    """The NORMALISATIONS name of (mean, std), None for constants the suite does not name."""
+    want = (tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std))
+    return next((n for n, (m, s) in NORMALISATIONS.items()
+                 if want == (tuple(round(v, 6) for v in m), tuple(round(v, 6) for v in s))), None)
+
+
+def build_encoders(name: str, context_length: int = 0, text_act: str = "gelu", image_norm: str = "openai",
+                   **model_options) -> Encoders:
     """A randomly initialised encoder pair by open_clip name (no download: pretrained weights load elsewhere).
     context_length > 0 replaces the model config's text context (positional embedding, causal mask, tokenizer);
-    model_options go to open_clip's model (e.g. init_logit_scale / init_logit_bias of the sigmoid loss)."""
+    text_act: the text tower's MLP activation (TEXT_ACTIVATIONS); image_norm: the images' normalisation
+    (NORMALISATIONS), set as the model's open_clip preprocess_cfg; model_options go to open_clip's model (e.g.
+    init_logit_scale / init_logit_bias of the sigmoid loss)."""
+    if text_act not in TEXT_ACTIVATIONS:
+        raise ValueError(f"unknown text activation {text_act!r}; valid choices: {', '.join(TEXT_ACTIVATIONS)}")
+    if image_norm not in NORMALISATIONS:
+        raise ValueError(f"unknown image normalisation {image_norm!r}; valid choices: {', '.join(NORMALISATIONS)}")
     if not known_encoder(name):
         raise ValueError(f"unknown encoder {name!r}; valid choices: {', '.join(ZOO)} (or any open_clip ViT name, or "
                          "local-dir:FOLDER with an open_clip_config.json)")
     if not 0 <= context_length <= MAX_CONTEXT:
         raise ValueError(f"context_length must lie in [0, {MAX_CONTEXT}] tokens (0: the encoder's own), "
                          f"got {context_length}")
+    mean, std = NORMALISATIONS[image_norm]
     model = open_clip.create_model(name, pretrained=None, pretrained_text=False, load_weights=False,
-                                   force_context_length=context_length or None, **model_options)
+                                   force_context_length=context_length or None,
+                                   force_preprocess_cfg={"mean": mean, "std": std}, **model_options)
+    if text_act == "quick_gelu":
+        _text_quick_gelu(model, name)
     encoders = Encoders(model, name)
     encoders.context_override = context_length
     return encoders
+
+
+def _text_quick_gelu(model: open_clip.CLIP, name: str) -> None:
+    """QuickGELU in every MLP of the text tower (what open_clip's quick_gelu=True builds there; no parameters
+    change, so state dicts are the same either way)."""
+    for block in model.transformer.resblocks:
+        mlp = getattr(block, "mlp", None)
+        if not isinstance(getattr(mlp, "gelu", None), (nn.GELU, QuickGELU)):
+            raise ValueError(f"{name}: text_act=quick_gelu needs open_clip's standard text block (mlp.gelu)")
+        mlp.gelu = QuickGELU()
 
 
 class Encoders(nn.Module):
@@ -99,6 +143,26 @@ class Encoders(nn.Module):
         self._pos_cache: dict[tuple, torch.Tensor] = {}
         self.pos_interp = "size"  # methods with local crops set their configured rule (POS_INTERP)
         self._tokenizer = None
+
+    @property
+    def text_act(self) -> str:
+        """The text tower's MLP activation (TEXT_ACTIVATIONS)."""
+        act = getattr(getattr(self.model.transformer.resblocks[0], "mlp", None), "gelu", None)
+        return "quick_gelu" if isinstance(act, QuickGELU) else "gelu"
+
+    @property
+    def image_mean(self) -> tuple[float, ...]:
+        """The per-channel mean images are normalised with (the model's open_clip preprocess_cfg)."""
+        return tuple(self.model.visual.preprocess_cfg["mean"])
+
+    @property
+    def image_std(self) -> tuple[float, ...]:
+        return tuple(self.model.visual.preprocess_cfg["std"])
+
+    @property
+    def image_norm(self) -> str | None:
+        """The NORMALISATIONS name of this model's mean and std (None: constants the suite does not name)."""
+        return normalisation_name(self.image_mean, self.image_std)
 
     @property
     def logit_scale(self) -> nn.Parameter:

@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
-from open_clip.transform import image_transform
 from PIL import Image
 
 from ..data.text import join_sentences
+from .embed import eval_transform
 from .scenesets import read_split
 
 
@@ -49,7 +48,7 @@ def attention_maps(method, scenes: Path, n: int = 8) -> dict[str, np.ndarray]:
     """Maps for the first n test images of the benchmark with their first long caption."""
     samples = read_split(scenes, "test")[:n]
     size = method.encoders.image_size
-    tf = image_transform(size, is_train=False, mean=OPENAI_DATASET_MEAN, std=OPENAI_DATASET_STD)
+    tf = eval_transform(method.encoders)
     pil = [Image.open(io.BytesIO(s["jpg"])).convert("RGB") for s in samples]
     device = next(method.parameters()).device
     images = torch.stack([tf(p) for p in pil]).to(device)

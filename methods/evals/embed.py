@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from open_clip.transform import image_transform
 from torch.utils.data import DataLoader
 
@@ -14,11 +13,16 @@ def device_of(method) -> torch.device:
     return next(method.parameters()).device
 
 
+def eval_transform(encoders):
+    """open_clip's evaluation transform (resize, centre crop, normalise) at the encoders' size and normalisation."""
+    return image_transform(encoders.image_size, is_train=False, mean=encoders.image_mean, std=encoders.image_std)
+
+
 @torch.no_grad()
 def embed_images(method, images, cfg) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, D) normalised embeddings and an (N,) bool mask of images that decoded (corrupt ones are zero rows)."""
     size = method.encoders.image_size
-    tf = image_transform(size, is_train=False, mean=OPENAI_DATASET_MEAN, std=OPENAI_DATASET_STD)
+    tf = eval_transform(method.encoders)
     loader = DataLoader(ImageSource(images, tf, size), batch_size=cfg.batch_size, num_workers=cfg.workers)
     device = device_of(method)
     embs, oks = [], []

@@ -12,7 +12,6 @@ import io
 
 import numpy as np
 import torch
-from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
 from . import scenesets, sclip, segsets
 from .embed import device_of
@@ -21,10 +20,10 @@ from .evaluator import Evaluator
 TAGS = ("", "_csa")  # plain, with CSA
 
 
-def _dense_transform():
+def _dense_transform(encoders):
     from torchvision import transforms as T
 
-    return T.Compose([T.ToTensor(), T.Normalize(OPENAI_DATASET_MEAN, OPENAI_DATASET_STD)])
+    return T.Compose([T.ToTensor(), T.Normalize(encoders.image_mean, encoders.image_std)])
 
 
 def _open(src):
@@ -42,7 +41,7 @@ def run(method, data: segsets.SegmentationSet, cfg, items: dict) -> dict[str, fl
     n = len(data.classnames)
     confs = {tag: torch.zeros(n, n + 1, dtype=torch.long) for tag in TAGS}  # + the UNDECIDED column
     per_image = {tag: [] for tag in TAGS}
-    skipped, tf = 0, _dense_transform()
+    skipped, tf = 0, _dense_transform(method.encoders)
     for img_src, mask_src in zip(data.images, data.masks):
         try:
             img = _open(img_src).convert("RGB")
