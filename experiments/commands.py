@@ -4,6 +4,7 @@ groups their parsers take, each defined once (experiments/run.py COMMANDS puts t
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -127,6 +128,8 @@ def _run_config(args, needs_checkpoint: bool = False):
     overrides = _overrides(args.overrides)
     if needs_checkpoint and not overrides.get("checkpoint"):
         raise ConfigError("eval needs checkpoint=PATH (a local open_clip, Hugging Face, COSMOS or suite checkpoint)")
+    if overrides.get("checkpoint") and is_run_folder(Path(overrides["checkpoint"])):  # runs/<id>: its checkpoint
+        overrides["checkpoint"] = str(run_checkpoint(Path(overrides["checkpoint"]), None, "eval"))
     if overrides.get("checkpoint") and "encoder" not in overrides:  # the checkpoint may name its own
 
         named = checkpoint_encoder(overrides["checkpoint"]) or {}
@@ -155,9 +158,6 @@ def cmd_config(args) -> int:
     """The resolved config of `key=value` overrides (defaults <- scale <- recipe <- overrides), validated, as JSON on
     stdout, and on stderr its fingerprint and what the rules derive from it when the run starts: what `train`
     would run, without running it."""
-    import json
-
-
     run = C.resolve(_overrides(args.overrides))
     print(json.dumps(run.to_dict(), indent=2, default=list))
     print(f"fingerprint: {C.fingerprint(run)}", file=sys.stderr)
@@ -195,21 +195,28 @@ def export_args(p: argparse.ArgumentParser, argv=()) -> None:
                    "the run folder's parent)")
 
 
-def _export_method(source: Path, runs_dir: Path | None):
-    """The trained method of a checkpoint file, or of a run folder (runs/<id>: its fingerprint's
-    runs/checkpoints/<fp>/last.pt; built from the run's config.json when the checkpoint predates recording it)."""
-    import json
+def is_run_folder(path: Path) -> bool:
+    return (Path(path) / "info.json").is_file() and (Path(path) / "config.json").is_file()
 
 
-    if source.is_file():
-        return interop.method_from_checkpoint(source)
+def run_checkpoint(source: Path, runs_dir: Path | None, command: str) -> Path:
+    """The checkpoint of a run folder (runs/<id>): its fingerprint's <runs dir>/checkpoints/<fp>/last.pt."""
     info = source / "info.json"
     fp = json.loads(info.read_text()).get("fingerprint") if info.is_file() else None
     if not fp:
-        raise ConfigError(f"export: {source} is not a run folder (no info.json with a fingerprint)")
+        raise ConfigError(f"{command}: {source} is not a run folder (no info.json with a fingerprint)")
     path = (runs_dir or source.parent) / "checkpoints" / fp / "last.pt"
     if not path.is_file():
-        raise ConfigError(f"export: run {source.name} left no checkpoint ({path} is missing)")
+        raise ConfigError(f"{command}: run {source.name} left no checkpoint ({path} is missing)")
+    return path
+
+
+def _export_method(source: Path, runs_dir: Path | None):
+    """The trained method of a checkpoint file, or of a run folder (runs/<id>: its fingerprint's
+    runs/checkpoints/<fp>/last.pt; built from the run's config.json when the checkpoint predates recording it)."""
+    if source.is_file():
+        return interop.method_from_checkpoint(source)
+    path = run_checkpoint(source, runs_dir, "export")
     ckpt = load(path)
     if isinstance(ckpt.get("method"), str):
         return interop.method_from_checkpoint(path, ckpt)

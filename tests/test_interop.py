@@ -162,6 +162,8 @@ def test_a_suite_run_exports_to_open_clip_and_its_checkpoint_names_its_encoder(s
     assert torch.allclose(model.encode_text(tokens, normalize=True), trained.encode_text(tokens), atol=1e-5)
     result = _eval(ckpt, tmp_path / "runs")  # no encoder= or context_length=
     assert result["status"] == "COMPLETED"
+    by_folder = _eval(tmp_path / "runs" / "1", tmp_path / "runs")  # runs/<id>, as `export` takes it
+    assert by_folder["status"] == "COMPLETED" and by_folder["info"]["fingerprint"] == result["info"]["fingerprint"]
     assert main(["export", str(tmp_path / "runs" / "1"), str(tmp_path / "r.pt"), "--format", "release"]) == 2
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
 import webdataset as wds
 from PIL import Image
 
@@ -121,3 +122,15 @@ def test_prepare_reads_img2dataset_webp_and_png(tmp_path):
     assert prepare("img2dataset", tmp_path / "files", tmp_path / "out2")["written"] == 2
     assert sorted(s["captions"]["raw_caption"][0] for s in _read(tmp_path / "out2")) == ["a png photo",
                                                                                           "a webp photo"]
+
+
+def test_prepare_with_no_captioned_row_writes_nothing_and_says_why(tmp_path):
+    """img2dataset run without --caption_col leaves images and no .txt: prepare refuses (the command exits 2)
+    instead of writing an empty shard that training would wait on."""
+    from experiments.run import main
+
+    _images(tmp_path / "files" / "00000", ["000000001.jpg", "000000002.jpg"])
+    with pytest.raises(ValueError, match="none of 2 rows .* --caption_col"):
+        prepare("img2dataset", tmp_path / "files", tmp_path / "out")
+    assert not list((tmp_path / "out").glob("*.tar"))
+    assert main(["prepare", "img2dataset", str(tmp_path / "files"), str(tmp_path / "out2")]) == 2

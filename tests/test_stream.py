@@ -155,3 +155,27 @@ def test_sixteen_bit_images_keep_their_range():
     assert png.mode.startswith("I")
     rgb = np.asarray(to_rgb(png))
     assert rgb.shape == (1, 4, 3) and list(rgb[0, :, 0]) == [0, 4, 128, 255]  # 1000 -> 4, not clipped to 255
+
+
+@pytest.mark.parametrize("resampled", [False, True])
+def test_empty_shards_stop_with_one_line_instead_of_waiting_forever(tmp_path, tokenizer, resampled):
+    from methods.errors import DataError
+
+    urls = []
+    for i in range(2):
+        path = tmp_path / f"shard-{i:06d}.tar"
+        with wds.TarWriter(str(path)):
+            pass  # what `prepare` used to leave when no row had a caption
+        urls.append(str(path))
+    with pytest.raises(DataError, match="held no samples") as err:
+        next(iter(ShardStream(urls, VIEWS, tokenizer, batch_size=2, resampled=resampled)))
+    assert "\n" not in str(err.value)
+
+
+def test_one_empty_shard_among_good_ones_is_read_past(scenes, tmp_path, tokenizer):
+    empty = tmp_path / "empty.tar"
+    with wds.TarWriter(str(empty)):
+        pass
+    urls = [str(empty)] + sorted(str(p) for p in (scenes / "train").glob("*.tar"))
+    batches = list(itertools.islice(iter(ShardStream(urls, VIEWS, tokenizer, batch_size=4)), 3))
+    assert len(batches) == 3

@@ -155,4 +155,11 @@ def prepare(source: str, src: str | Path, out: str | Path, captions: str | Path 
                 continue
             sink.write({"__key__": key, "jpg": jpg, "json": json.dumps(record, sort_keys=True).encode()})
             written += 1
+    if not written:  # the writer opened a first shard anyway: an empty tar that training would wait on forever
+        for empty in out.glob("shard-*.tar"):
+            empty.unlink()
+        hint = f" (img2dataset: was it run with --caption_col? this reads the {caption_col!r} column)" \
+            if source == "img2dataset" else ""
+        raise ValueError(f"prepare {source}: none of {skipped} rows of {src} had a readable image and a caption; "
+                         f"no shards written{hint}")
     return {"written": written, "skipped": skipped, "shards": len(list(out.glob("shard-*.tar")))}

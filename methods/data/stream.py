@@ -160,11 +160,24 @@ class ShardStream(IterableDataset):
         self.interleave = interleave  # every rank reads the same stream and keeps samples pos = rank (mod world)
         self.max_pixels = max_pixels
 
-    def _shards(self, slot: int, n_slots: int) -> Iterator[dict]:
+    def _shards(self, slot: int, n_slots: int, read=lambda: 0) -> Iterator[dict]:
+        """This reader's endless sequence of shards. `read()`: how many samples the reader has taken from them so
+        far; when every shard of a pass (an epoch, or 10 draws per shard resampled) yields none, the shards are
+        empty and the reader stops with a DataError instead of opening them forever."""
+        idle, last = 0, read()
+
+        def opened(url: str, limit: int) -> dict:
+            nonlocal idle, last
+            idle, last = (idle + 1 if read() == last else 1), read()
+            if idle > limit:
+                raise DataError(f"{limit} shard(s) in a row held no samples (e.g. {url}): the training shards are "
+                                "empty (did `prepare` write any samples?)")
+            return {"url": url}
+
         if self.resampled:
             rng = random.Random(f"{self.seed}/shards/{slot}")
             while True:
-                yield {"url": rng.choice(self.urls)}
+                yield opened(rng.choice(self.urls), 10 * len(self.urls))
         if len(self.urls) < n_slots:
             raise ValueError(f"{len(self.urls)} shards cannot feed {n_slots} readers (ranks x workers); use fewer "
                              "data workers, more shards, or data.resampled=true")
@@ -172,7 +185,8 @@ class ShardStream(IterableDataset):
         while True:
             order = list(self.urls)
             random.Random(f"{self.seed}/epoch/{epoch}").shuffle(order)
-            yield from ({"url": u} for u in order[slot::n_slots])
+            mine = order[slot::n_slots]
+            yield from (opened(u, len(mine)) for u in mine)
             epoch += 1
 
     def __iter__(self) -> Iterator[tuple[dict, BatchMeta]]:
@@ -197,7 +211,14 @@ class ShardStream(IterableDataset):
                 give_up(exn)
             return True
 
-        raw = wds.tarfile_to_samples(handler=count)(self._shards(stream_slot, n_streams))
+        taken = [0]
+
+        def counted(samples):
+            for sample in samples:
+                taken[0] += 1
+                yield sample
+
+        raw = counted(wds.tarfile_to_samples(handler=count)(self._shards(stream_slot, n_streams, lambda: taken[0])))
         if self.shuffle_buffer > 1:
             rng = random.Random(f"{self.seed}/buffer/{stream_slot}")
             raw = wds.shuffle(self.shuffle_buffer, self.shuffle_buffer, rng=rng)(raw)
