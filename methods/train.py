@@ -19,7 +19,6 @@ from typing import Protocol
 
 import torch
 import torch.distributed as dist
-from tqdm.auto import tqdm
 
 from . import distributed
 from .base import Method
@@ -28,6 +27,7 @@ from .data.on_device import to_device
 from .data.stream import MAX_PIXELS, ShardStream, make_loader
 from .data.views import AUGMENT_ON
 from .errors import CheckpointError, DivergedError
+from .progress import bar as progress_bar
 from .schedules import warmup_cosine
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -242,8 +242,8 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
                          interleave=data.split == "samples", augment=data.augment, max_pixels=data.max_pixels,
                          start=state.positions, rotation=state.step % max(workers, 1))
     batches = iter(make_loader(stream, workers)) if state.step < cfg.steps else iter(())
-    bar = tqdm(total=cfg.steps, initial=state.step, desc=f"train {method.name}", disable=not progress or rank != 0,
-               dynamic_ncols=True)
+    bar = progress_bar(total=cfg.steps, initial=state.step, desc=f"train {method.name}",
+                       show=None if progress and rank == 0 else False)  # None: on a terminal only
     model.train()
     try:
         while state.step < cfg.steps:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 
 import pytest
+import torch
 import webdataset as wds
 from PIL import Image
 
@@ -37,7 +39,8 @@ def test_folder_with_csv_and_jsonl(tmp_path):
     stats = prepare("folder", tmp_path / "img", tmp_path / "out", tmp_path / "caps.csv", shard_size=1)
     assert stats == {"written": 2, "skipped": 2, "shards": 2}
     samples = _read(tmp_path / "out")
-    assert samples[0]["captions"]["raw_caption"] == ["a red square", "on grass"]
+    assert samples[0]["captions"]["raw_caption"] == ["a red square. on grass"]  # the alt-text as written
+    assert samples[0]["captions"]["verbatim"] is True
     (tmp_path / "caps.jsonl").write_text('{"image": "b.png", "caption": "only b"}\n')
     assert prepare("folder", tmp_path / "img", tmp_path / "out2", tmp_path / "caps.jsonl")["written"] == 1
 
@@ -134,3 +137,38 @@ def test_prepare_with_no_captioned_row_writes_nothing_and_says_why(tmp_path):
         prepare("img2dataset", tmp_path / "files", tmp_path / "out")
     assert not list((tmp_path / "out").glob("*.tar"))
     assert main(["prepare", "img2dataset", str(tmp_path / "files"), str(tmp_path / "out2")]) == 2
+
+
+ODD = ["version 2.0 of the app\nsecond line", "no period at the end", "  spaced  out. twice..  "]
+
+
+def _first_texts(urls, n):
+    """The token rows a CLIP text view makes of the first n samples (no shuffling)."""
+    from methods.data.stream import ShardStream
+    from methods.data.views import ImageView, TextView
+    from methods.encoders import build_encoders
+
+    tokenizer = build_encoders("ViT-Micro-8-32").tokenizer()
+    stream = ShardStream(urls, {"image": ImageView(24), "text": TextView("raw")}, tokenizer, batch_size=n,
+                         shuffle_buffer=0)
+    return next(iter(stream))[0]["text"], tokenizer
+
+
+def test_clip_trains_on_alt_text_as_written(tmp_path):
+    """open_clip trains on img2dataset's text as written: the suite neither splits it into sentences nor adds a
+    period, whether the shards are img2dataset's own (.json `caption`) or prepared from its files or a CSV."""
+    with wds.TarWriter(str(tmp_path / "own.tar")) as w:
+        for i, text in enumerate(ODD):
+            buf = io.BytesIO()
+            Image.new("RGB", (24, 24), (30, 120, 30)).save(buf, format="JPEG")
+            w.write({"__key__": f"{i:09d}", "jpg": buf.getvalue(), "txt": text.encode(),
+                     "json": json.dumps({"caption": text, "status": "success"}).encode()})
+    tokens, tokenizer = _first_texts([str(tmp_path / "own.tar")], len(ODD))
+    assert torch.equal(tokens, tokenizer(ODD))
+    names = [f"{i:09d}.jpg" for i in range(len(ODD))]
+    _images(tmp_path / "files" / "00000", names)
+    for name, text in zip(names, ODD):
+        (tmp_path / "files" / "00000" / name).with_suffix(".txt").write_text(text)
+    prepare("img2dataset", tmp_path / "files", tmp_path / "out")
+    tokens, _ = _first_texts(sorted(str(p) for p in (tmp_path / "out").glob("*.tar")), len(ODD))
+    assert torch.equal(tokens, tokenizer(ODD))

@@ -41,10 +41,11 @@ def _run(cfg, ckpt_dir, logger=None, hook=None):
     return method, metrics
 
 
-def test_sacred_run_records_config_curves_result_and_info(scenes, tmp_path):
+def test_sacred_run_records_config_curves_result_and_info(scenes, tmp_path, capfd):
     cfg = C.resolve(tiny_overrides())
     run = run_training(cfg, tmp_path)
     assert run.status == "COMPLETED"
+    assert "train clip" not in capfd.readouterr().err  # stderr is no terminal here: no progress bar in a log
     rdir = tmp_path / "1"
     assert json.loads((rdir / "config.json").read_text())["encoder"] == "ViT-Micro-8-32"
     info = json.loads((rdir / "info.json").read_text())

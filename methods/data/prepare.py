@@ -24,7 +24,7 @@ from PIL import Image
 
 from ..progress import bar
 from .stream import read_all
-from .text import split_sentences
+from .text import all_captions, split_sentences, verbatim
 
 SOURCES = ("folder", "img2dataset", "dreamlip")
 
@@ -72,6 +72,11 @@ def _column(row: dict, col: str, path: Path) -> str:
     return row[col]
 
 
+def _text(v) -> str | None:
+    """A caption cell as written; anything but a string (a number, a list) is no caption (a counted skip)."""
+    return v if isinstance(v, str) else None
+
+
 def _as_list(v) -> list[str]:
     return [v] if isinstance(v, str) else list(v or [])
 
@@ -94,8 +99,7 @@ def _rows(source: str, src: Path, captions: Path | None, image_col: str, caption
                 yield f"{i:09d}", None, None
             elif source == "folder":
                 _column(row, caption_col, captions)
-                yield f"{i:09d}", src / str(_column(row, image_col, captions)), \
-                    {"raw_caption": split_sentences(row.get(caption_col) or "")}
+                yield f"{i:09d}", src / str(_column(row, image_col, captions)), verbatim(_text(row.get(caption_col)))
             else:
                 yield f"{i:09d}", src / str(_column(row, image_col, captions)), dreamlip_record(row)
     elif source == "img2dataset":
@@ -103,7 +107,7 @@ def _rows(source: str, src: Path, captions: Path | None, image_col: str, caption
         if tars:
             for s in read_all([str(t) for t in tars]):
                 try:
-                    record = {"raw_caption": split_sentences(s.get("txt", b"").decode("utf-8"))}
+                    record = verbatim(s.get("txt", b"").decode("utf-8"))
                 except UnicodeDecodeError:
                     record = None
                 yield s["__key__"], next((s[e] for e in IMAGE_EXTS if e in s), None), record
@@ -111,7 +115,7 @@ def _rows(source: str, src: Path, captions: Path | None, image_col: str, caption
             for img in sorted(p for p in src.rglob("*") if p.suffix.lstrip(".").lower() in IMAGE_EXTS):
                 txt = img.with_suffix(".txt")
                 cap = txt.read_text(encoding="utf-8") if txt.exists() else ""
-                yield img.stem, img, {"raw_caption": split_sentences(cap)}
+                yield img.stem, img, verbatim(cap)
     else:
         raise ValueError(f"unknown prepare source {source!r}; valid choices: {', '.join(SOURCES)}")
 
@@ -148,7 +152,7 @@ def prepare(source: str, src: str | Path, out: str | Path, captions: str | Path 
         for key, image, record in bar(rows, f"prepare {source}", unit="sample"):
             try:
                 jpg = _jpeg(image)
-                if not record or not any(record.values()):
+                if not record or not all_captions(record):
                     raise ValueError("empty caption")
             except (OSError, ValueError, tarfile.TarError):
                 skipped += 1

@@ -1,8 +1,10 @@
 """Caption records and the caption modes a text view can draw from.
 
 Inside the suite a caption record is {"raw_caption": [sentences], "short_captions": [[sentences], ...],
-"long_captions": [[sentences], ...]}: every caption a list of sentences. `normalise_record` reads the layouts
-shards come in, natively:
+"long_captions": [[sentences], ...]}: every caption a list of sentences. A record of plain image-text data (`prepare
+folder | img2dataset`, img2dataset's own shards) holds its alt-text as written, `"raw_caption": [text]` with
+`"verbatim": true`, and a text view gets that text unchanged, as open_clip trains on it (no sentence split, no
+period added). `normalise_record` reads the layouts shards come in, natively:
 - the suite's own (above; `prepare` and the synthetic benchmark write it);
 - DreamLIP / FLAIR, as the official COSMOS shards: `raw_caption`, `shortIB_captions`, `shortSV_captions`,
   `shortLLA_captions`, `longIB_captions`, `longSV_captions`, `longLLA_captions`, each a list of strings (a
@@ -64,8 +66,7 @@ def normalise_record(record) -> dict:
                 "short_captions": [[c] for f in FLAIR_SHORT for c in _items(record.get(f), f)],
                 "long_captions": [[c] for f in FLAIR_LONG for c in _items(record.get(f), f, split=True)]}
     if "caption" in record and "original_caption" not in record and not any(f in record for f in SUITE):
-        return {"raw_caption": _items(record.get("caption"), "caption", split=True),  # img2dataset: the alt-text
-                "short_captions": [], "long_captions": []}
+        return verbatim(record.get("caption"), "caption")  # img2dataset: the alt-text, as written
     if any(f in record for f in PIXELPROSE) and not any(f in record for f in SUITE[1:]):  # PixelProse
         return {"raw_caption": _items(record.get("original_caption"), "original_caption"),
                 "short_captions": [], "long_captions": [[c] for c in _items(record.get("caption"), "caption",
@@ -77,8 +78,17 @@ def normalise_record(record) -> dict:
     for name, caps in (("short_captions", short), ("long_captions", long)):
         if not isinstance(caps, list) or not all(isinstance(c, list) for c in caps):
             raise ValueError(f"caption field {name!r} is not a list of sentence lists")
-    return {"raw_caption": _items(raw, "raw_caption"), "short_captions": [c for c in short if c],
-            "long_captions": [c for c in long if c]}
+    out = {"raw_caption": _items(raw, "raw_caption"), "short_captions": [c for c in short if c],
+           "long_captions": [c for c in long if c]}
+    return out | ({"verbatim": True} if record.get("verbatim") is True and len(out["raw_caption"]) == 1 else {})
+
+
+def verbatim(text, field: str = "caption") -> dict:
+    """The record of one alt-text kept as written (plain image-text data); an empty text gives no caption."""
+    if text is not None and not isinstance(text, str):
+        raise ValueError(f"caption field {field!r} is not a string")
+    return {"raw_caption": [text] if text and text.strip() else [], "short_captions": [], "long_captions": [],
+            "verbatim": True}
 
 
 def has_recaptions(record: dict) -> bool:
@@ -109,7 +119,8 @@ def caption_pool(record: dict, mode: str) -> list[str]:
              "short": [record.get("raw_caption")] + list(record.get("short_captions") or []),
              "long": list(record.get("long_captions") or [])}
     pool = [c for c in pools.get(mode, []) if c] or all_captions(record)
-    return [join_sentences(c) for c in pool]
+    whole = record.get("raw_caption") if record.get("verbatim") else None
+    return [c[0] if c is whole else join_sentences(c) for c in pool]
 
 
 def pick_caption(record: dict, mode: str, rng: random.Random) -> str:

@@ -19,6 +19,7 @@ import webdataset as wds
 from PIL import Image
 
 from ...checkpoint import atomic_write
+from ...progress import bar as progress_bar
 from .captions import caption_record
 from .probes import COMPOSITIONAL_TYPES, PERCEPTION_PATTERNS, hard_negative, hard_negative_v5, perception_pair
 from .render import Scene, rebind, render, sample_scene
@@ -207,8 +208,6 @@ def _sha256(path: Path) -> str:
 
 def generate(cfg: ScenesConfig, out: Path, workers: int | None = None, progress: bool = True) -> dict:
     """Write every split, the probe sets, CARD.md and (last) meta.json under out; return the meta dict."""
-    from tqdm.auto import tqdm
-
     from .card import statistics, write_card
 
     out = Path(out)
@@ -218,7 +217,8 @@ def generate(cfg: ScenesConfig, out: Path, workers: int | None = None, progress:
     paths = []
     with cf.ProcessPoolExecutor(workers) as pool:
         futs = [pool.submit(write_shard, cfg, s, k, out) for s, k in jobs]
-        for f in tqdm(cf.as_completed(futs), total=len(futs), desc="scenes shards", disable=not progress):
+        for f in progress_bar(cf.as_completed(futs), "scenes shards", show=None if progress else False,
+                              total=len(futs)):
             paths.append(f.result())
         comp = pool.submit(compositional_items, cfg)
         probes = out / "probes"
