@@ -5,12 +5,14 @@ A manifest with BUDGET_CLAIMS trains its rows with train.eval_every; each evalua
 checkpoint (<runs>/checkpoints/<fingerprint>/curve/step<N>/, with its per-item records), so the claim at budget N
 uses the same paired interval over seeds and test items as the tables (analysis/statistics.py).
 
-The sentence per claim follows a rule fixed before any result: over the budgets in increasing order,
-- "holds from B on" / "does not hold from B on": the verdict is that word at B and at every larger budget, and
-  the opposite word at no budget before B;
-- "flips": it holds at some budgets and does not hold at others (otherwise);
-- "never separates": it is "cannot tell" at every budget;
-- otherwise "separates at B1, B2, ... only": decided at those budgets, not at the largest.
+The sentence per claim follows a rule fixed before any result. It describes the curve and decides nothing: each
+budget's interval is its own, uncorrected for their number, and the claim's verdict is the claims section's at the
+final budget (Holm-adjusted for a secondary claim), printed first and in bold. Over the budgets in increasing order:
+- "interval above 0 from B on" / "interval below 0 from B on": so at B and at every larger budget, and on the
+  other side of 0 at no budget before B;
+- "crosses 0": above 0 at some budgets and below at others (otherwise);
+- "interval contains 0 at every budget": then also the largest gap a budget's design would miss with 80% power;
+- otherwise "interval excludes 0 at some budgets only": at those budgets, not at the largest.
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ def sentence(verdicts: list[tuple[int, str]], detectable: list[float] | None = N
     if not verdicts:
         return "not measured yet"
     words = [v for _, v in verdicts]
+    side = {HOLDS: "above 0", DOES_NOT_HOLD: "below 0"}
+    at = ", ".join(f"{side[v]} at {b:,}" for b, v in verdicts if v in side)
     for word in (HOLDS, DOES_NOT_HOLD):
         if words[-1] == word:
             start = len(words) - 1
@@ -81,17 +85,15 @@ def sentence(verdicts: list[tuple[int, str]], detectable: list[float] | None = N
                 start -= 1
             opposite = DOES_NOT_HOLD if word == HOLDS else HOLDS
             if opposite not in words[:start]:
-                return f"{word} from {verdicts[start][0]:,} samples on"
+                return f"interval {side[word]} from {verdicts[start][0]:,} samples on"
     if HOLDS in words and DOES_NOT_HOLD in words:
-        at = ", ".join(f"{v} at {b:,}" for b, v in verdicts if v != CANNOT_TELL)
-        return f"flips ({at} samples)"
+        return f"crosses 0 ({at} samples)"
     if set(words) == {CANNOT_TELL}:
         if detectable is not None and worst is not None:
-            return (f"no gap larger than {worst:.1f} at any budget up to {verdicts[-1][0]:,} samples (the largest "
-                    "gap missed with 80% power; smaller ones cannot be told)")
-        return f"never separates (up to {verdicts[-1][0]:,} samples)"
-    at = ", ".join(f"{v} at {b:,}" for b, v in verdicts if v != CANNOT_TELL)
-    return f"separates at some budgets only ({at} samples; cannot tell at {verdicts[-1][0]:,})"
+            return (f"interval contains 0 at every budget up to {verdicts[-1][0]:,} samples (a gap larger than "
+                    f"{worst:.1f} would have shown with 80% power; smaller ones cannot be told)")
+        return f"interval contains 0 at every budget (up to {verdicts[-1][0]:,} samples)"
+    return f"interval excludes 0 at some budgets only ({at} samples; contains 0 at {verdicts[-1][0]:,})"
 
 
 def plot_gaps(frame: pd.DataFrame, x: str, label: str, path: Path) -> Path:
@@ -175,21 +177,23 @@ def markdown(frame: pd.DataFrame, claims: list[tuple], flops: dict[str, float], 
     a claim it lacks reads its last budget's own interval."""
     final = final or {}
     lines = ["## Where each claim appears (budget study)", "",
-             "Each claim is judged at every evaluation during training (the paired interval over seeds and "
-             "test items of the tables) and summed up by the rule in analysis/budget.py, fixed before any result: "
-             "*holds / does not hold from B on* (that verdict at B and every larger budget, never the opposite "
-             "before), *flips*, *no gap larger than X at any budget* (it never separates; X is the largest gap a "
-             "budget's design would miss with 80% power), or *separates at some budgets only*. The per-budget "
-             "verdicts describe a curve, each on its own interval, and are not corrected for their number; the "
-             "claim's verdict is the one at the final budget, as the claims section judges it (a primary claim on "
-             "its interval, a secondary one on its Holm-adjusted p), in brackets. A budget is an evaluation "
-             "during one training run (train.eval_every), not a separate run of that length: before the end the "
-             "learning rate is still higher than a run of that length would end with.", ""]
+             "Each claim's verdict is the claims section's, at the final budget (a primary claim on its interval, "
+             "a secondary one on its Holm-adjusted p), in bold. After it, the curve over the budgets, described "
+             "by a rule in analysis/budget.py fixed before any result: each budget is an evaluation during "
+             "training with its own paired interval over seeds and test items, not corrected for their number, "
+             "so a curve's words decide nothing: *interval above / below 0 from B on*, *crosses 0*, *interval "
+             "contains 0 at every budget* (with the largest gap a budget's design would miss with 80% power), or "
+             "*interval excludes 0 at some budgets only*. A budget is an evaluation during one training run "
+             "(train.eval_every), not a separate run of that length: before the end the learning rate is still "
+             "higher than a run of that length would end with.", ""]
     for text, *_ in claims:
         d = frame[frame["claim"] == text].sort_values("samples")
-        last = verdict_word(final[text]) if text in final else d["verdict"].iloc[-1] if len(d) else ""
-        lines.append(f"- {text}: **{sentence(list(zip(d['samples'], d['verdict'])), list(d['detectable']))}**"
-                     + (f" ({int(d['seeds'].min())} seed(s); at the final budget: {last})" if len(d) else ""))
+        if not len(d):
+            lines.append(f"- {text}: not measured yet")
+            continue
+        last = verdict_word(final[text]) if text in final else d["verdict"].iloc[-1]
+        curve = sentence(list(zip(d["samples"], d["verdict"])), list(d["detectable"]))
+        lines.append(f"- {text}: **{last}** ({int(d['seeds'].min())} seed(s)); the curve: {curve}")
     lines += ["", "Training compute per sample (forward + backward, torch's FLOP counter, fp32, as each run "
               "recorded it):", "",
               "| Row | GFLOP per sample |", "|---|---|"]
@@ -199,8 +203,8 @@ def markdown(frame: pd.DataFrame, claims: list[tuple], flops: dict[str, float], 
                                   zip(frame["gap"], frame["lo"], frame["hi"], frame["verdict"])])
         table = wide.pivot(index="claim", columns="samples", values="cell").reindex(
             [c[0] for c in claims if c[0] in set(frame["claim"])])
-        lines += ["", "Gap and 95% interval at each budget (training samples; + holds, - does not hold, "
-                  "? cannot tell):", "", "| Claim | " + " | ".join(f"{s:,}" for s in table.columns) + " |",
+        lines += ["", "Gap and 95% interval at each budget (training samples; + interval above 0, - below 0, "
+                  "? contains 0; each uncorrected):", "", "| Claim | " + " | ".join(f"{s:,}" for s in table.columns) + " |",
                   "|---" * (len(table.columns) + 1) + "|"]
         lines += [f"| {claim} | " + " | ".join("" if pd.isna(v) else v for v in r) + " |"
                   for claim, r in table.iterrows()]

@@ -34,7 +34,10 @@ def environment(env, cpu: str | None = None) -> str | None:
         return None
     threads = env.get("threads")
     device = env.get("cuda_device") or ", ".join(str(p) for p in (cpu, env.get("cpu_capability")) if p) or "?"
-    parts = [f"torch {env.get('torch', '?')}", device, f"{threads} thread{'s' if threads != 1 else ''}"]
+    torch_version = env.get("torch", "?")
+    if isinstance(torch_version, dict):  # records from before it was written as a string: sacred's jsonpickle form
+        torch_version = ((torch_version.get("py/newargs") or {}).get("py/tuple") or ["?"])[0]
+    parts = [f"torch {torch_version}", device, f"{threads} thread{'s' if threads != 1 else ''}"]
     return ", ".join(str(p) for p in parts)
 
 

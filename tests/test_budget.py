@@ -21,19 +21,20 @@ def test_a_curve_that_never_separates_says_the_largest_gap_it_could_miss():
     from analysis.budget import sentence
 
     got = sentence([(1, Q), (2, Q), (3, Q)], [4.0, 6.5, 3.0])
-    assert got.startswith("no gap larger than 6.5 at any budget up to 3 samples")
-    assert sentence([(1, Q), (2, H)], [4.0, 6.5]) == "holds from 2 samples on"
+    assert got.startswith("interval contains 0 at every budget up to 3 samples (a gap larger than 6.5 would have "
+                          "shown with 80% power")
+    assert sentence([(1, Q), (2, H)], [4.0, 6.5]) == "interval above 0 from 2 samples on"
 
 
 @pytest.mark.parametrize("verdicts, expected", [
-    ([Q, Q, H, H], "holds from 3 samples on"),
-    ([H, H, H, H], "holds from 1 samples on"),
-    ([H, Q, H, H], "holds from 3 samples on"),  # a gap of "cannot tell" is not the opposite verdict
-    ([Q, N, N, N], "does not hold from 2 samples on"),
-    ([Q, Q, Q, Q], "never separates (up to 4 samples)"),
-    ([N, Q, H, H], "flips (does not hold at 1, holds at 3, holds at 4 samples)"),
-    ([H, H, Q, Q], "separates at some budgets only (holds at 1, holds at 2 samples; cannot tell at 4)"),
-    ([H, N, Q, Q], "flips (holds at 1, does not hold at 2 samples)"),
+    ([Q, Q, H, H], "interval above 0 from 3 samples on"),
+    ([H, H, H, H], "interval above 0 from 1 samples on"),
+    ([H, Q, H, H], "interval above 0 from 3 samples on"),  # containing 0 is not the other side
+    ([Q, N, N, N], "interval below 0 from 2 samples on"),
+    ([Q, Q, Q, Q], "interval contains 0 at every budget (up to 4 samples)"),
+    ([N, Q, H, H], "crosses 0 (below 0 at 1, above 0 at 3, above 0 at 4 samples)"),
+    ([H, H, Q, Q], "interval excludes 0 at some budgets only (above 0 at 1, above 0 at 2 samples; contains 0 at 4)"),
+    ([H, N, Q, Q], "crosses 0 (above 0 at 1, below 0 at 2 samples)"),
 ])
 def test_sentence_rule_known_answers(verdicts, expected):
     assert sentence(list(zip([1, 2, 3, 4], verdicts))) == expected
@@ -82,8 +83,8 @@ def test_budget_study_end_to_end_keeps_every_evaluation_and_judges_claims_along_
     md = (out / "budget.md").read_text()
     section = md.split("## Where each claim appears (budget study)")[1]
     line = next(x for x in section.splitlines() if x.startswith("- slip_table: SLIP beats CLIP zero-shot"))
-    assert any(w in line for w in ("holds from", "no gap larger than", "flips", "separates at some")), line
-    assert "(2 seed(s); at the final budget: " in line
+    assert any(w in line for w in ("from", "contains 0 at every", "crosses 0", "excludes 0 at some")), line
+    assert "(2 seed(s)); the curve: interval " in line
     assert "| Claim | 32 | 64 |" in section, "one column per budget, in training samples (steps x batch 16)"
     flops = dict(zip(df["config.method"], df["flops_per_sample"]))
     assert 0 < flops["clip"] < flops["slip"], "every run records its training FLOPs per sample"
@@ -93,7 +94,7 @@ def test_budget_study_end_to_end_keeps_every_evaluation_and_judges_claims_along_
     assert (out / "figures" / "budget-metrics-vs-flops.png").stat().st_size > 0
     assert (out / "tables" / "budget-claims.csv").exists()
     # claims whose rows did not run are listed as not measured, never invented
-    assert "- table3: COSMOS beats CLIP on MMVP-style: **not measured yet**" in section
+    assert "- table3: COSMOS beats CLIP on MMVP-style: not measured yet" in section
     # any two rows, any logged metric, judged as the report judges a claim; clear errors otherwise
     line = next(x for x in md.splitlines() if x.startswith("- slip_table: SLIP beats CLIP zero-shot (top-1): **"))
     judged = make.compare("budget", "SLIP", "CLIP", "classification/scenes/top1", seeds=(0, 1),
@@ -202,5 +203,6 @@ def test_the_final_budget_verdict_is_the_claims_sections_holm_adjusted_one():
     claims = [("second", "A", "B", "m"), ("other", "A", "B", "m")]
     final = {"second": "cannot tell at this budget (gap +2.0, ..., Holm-adjusted p 0.120; detectable ...)"}
     lines = markdown(frame, claims, {}, final).splitlines()
-    assert "- second: **holds from 32 samples on** (3 seed(s); at the final budget: cannot tell)" in lines
-    assert "- other: **holds from 32 samples on** (3 seed(s); at the final budget: holds)" in lines
+    assert "- second: **cannot tell** (3 seed(s)); the curve: interval above 0 from 32 samples on" in lines
+    assert "- other: **holds** (3 seed(s)); the curve: interval above 0 from 32 samples on" in lines
+    assert not any(w in line for line in lines if line.startswith("- ") for w in ("**holds from", "flips"))

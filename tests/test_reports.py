@@ -257,6 +257,10 @@ def test_the_report_names_the_numeric_environment_and_a_mixed_one_run_by_run(tmp
                     "last digits.")
     assert environment({"torch": "2.14.1", "threads": 1, "cpu_capability": "AVX512"}, "AMD EPYC") == \
         "torch 2.14.1, AMD EPYC, AVX512, 1 thread", "the CPU model sacred records in run.json's host"
+    pickled = {"py/object": "torch.torch_version.TorchVersion", "py/newargs": {"py/tuple": ["2.14.1+cu130"]},
+               "upper": {"py/function": "torch.torch_version.TorchVersion.upper"}}  # sacred's form of older records
+    assert environment({"torch": pickled, "threads": 1, "cpu_capability": "AVX512"}) == "torch 2.14.1+cu130, AVX512, " \
+        "1 thread"
     both = runs.assign(environment=["A", "A"], seed=[0, 1])
     assert _environment_line(both)[0].startswith("- **Numeric environment**: A (every run")
     three = pd.concat([runs, runs.iloc[:1].assign(seed=2)]).assign(environment=["A", "B", "A"])

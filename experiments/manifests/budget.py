@@ -6,9 +6,9 @@ Every method of table3 (CLIP, SLIP, SiLC, COSMOS) and every row of Table 5 train
 sets; each evaluation keeps its per-test-item records, so the claim of every tiny table is judged at each budget
 with the same paired interval and verdict as the tables (analysis/statistics.py). The curves are evaluations along
 one cosine schedule of 1,000 steps (the learning rate is still high mid-run), not separate runs per budget: the
-point at 100 steps is not the 100-step tiny run. The report says per claim from which budget it holds, flips, or
-never separates, and draws each gap with its interval against samples and against FLOPs (torch's counter over
-forward + backward at the run's batch; multi-crop methods spend several times CLIP's compute per sample).
+point at 100 steps is not the 100-step tiny run. The report gives per claim its verdict at the final budget, then
+describes the curve (from which budget its interval lies above or below 0, or whether it ever excludes 0), and
+draws each gap with its interval against samples and against FLOPs (torch's counter over forward + backward at the run's batch; multi-crop methods spend several times CLIP's compute per sample).
 
 Command: python experiments/run.py budget --jobs 2 --archive [--seeds 0] [--rows CLIP,COSMOS]   (resumable;
 --archive restores the committed records in reports/records/ first and archives each cell as it completes, so
