@@ -8,7 +8,8 @@ with the same paired interval and verdict as the tables (analysis/statistics.py)
 one cosine schedule of 1,000 steps (the learning rate is still high mid-run), not separate runs per budget: the
 point at 100 steps is not the 100-step tiny run. The report gives per claim its verdict at the final budget, then
 describes the curve (from which budget its interval lies above or below 0, or whether it ever excludes 0), and
-draws each gap with its interval against samples and against FLOPs (torch's counter over forward + backward at the run's batch; multi-crop methods spend several times CLIP's compute per sample).
+draws each gap with its interval against samples and against FLOPs (torch's counter over forward + backward at
+the run's batch; multi-crop methods spend several times CLIP's compute per sample).
 
 Command: python experiments/run.py budget --jobs 2 --archive [--seeds 0] [--rows CLIP,COSMOS]   (resumable;
 --archive restores the committed records in reports/records/ first and archives each cell as it completes, so
