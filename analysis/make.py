@@ -143,16 +143,31 @@ def reference_cells(name: str, manifest, scale: str, todo: list[Cell]) -> list[C
         return []
     if any("train.steps" in row for row in manifests.rows(manifest, scale).values()):
         return []  # its rows set their own training length: not judged at the tiny budget
-    return _budget_cells(todo, manifests.load(REFERENCE))
+    study = manifests.load(REFERENCE)
+    own = _budget_cells(todo, study)
+    mine = {c.fingerprint for c in own}
+    return own + [c for c in _study_cells(study, todo) if c.fingerprint not in mine]
+
+
+def _study_cells(study, todo: list[Cell]) -> list[Cell]:
+    """Every cell of the budget study on the benchmark of `todo`: the family its claims are judged in."""
+    return cells(study, "tiny", overrides={"benchmark": todo[0].config.benchmark})
+
+
+def _concerns(claim_text: str, name: str) -> bool:
+    """Whether a budget-study claim ("table1/2: ...") comes from manifest `name`."""
+    prefix = claim_text.split(":", 1)[0]
+    head, *tails = prefix.split("/")
+    return name == head or any(name == head.rstrip("0123456789") + t for t in tails)
 
 
 def _reference(name: str, manifest, scale: str, todo: list[Cell], runs_dir: Path, columns: dict) -> str:
     """A tiny report's reference: its own rows and claims with 10x the training, read from the budget study's
     runs in runs_dir (`run.py <manifest>` restores them from the committed records first; nothing is trained or
     written here), or where to get them."""
-    longer = reference_cells(name, manifest, scale, todo)
-    if not longer:
+    if not reference_cells(name, manifest, scale, todo):
         return ""
+    longer = _budget_cells(todo, manifests.load(REFERENCE))  # its own rows (the family's are read below)
     from .cells import Cells
     from .load import load_runs
     from .report import judge_claims, markdown_table
@@ -169,9 +184,11 @@ def _reference(name: str, manifest, scale: str, todo: list[Cell], runs_dir: Path
     cells_ = Cells.from_frame(df, runs, runs_dir)
     rows = list(dict.fromkeys(r for r in runs["row"]))
     stats = cell_stats(cells_, rows, list(columns))
-    have = set(rows)
-    claims = [c for c in manifests.claims(manifest, scale) if c[1] in have and c[2] in have]
-    judged = judge_claims(cells_, claims, manifest.PRIMARY)
+    study = manifests.load(REFERENCE)  # its claims are judged in one family wherever they are printed: the study's
+    family = manifests.claims(study, "tiny")
+    study_runs = cell_runs(df, _study_cells(study, todo))
+    judged = [j for j in judge_claims(Cells.from_frame(df, study_runs, runs_dir), family, study.PRIMARY)
+              if _concerns(j[0], name)] if len(study_runs) else []
     seeds = ", ".join(f"{r} {n}" for r, n in runs.groupby("row")["seed"].nunique().items())
     lines = [title, "",
              f"The tiny budget above ({todo[0].config.train.steps} steps) proves the pipeline runs and can see "
@@ -180,8 +197,11 @@ def _reference(name: str, manifest, scale: str, todo: list[Cell], runs_dir: Path
              f"records and verified (nothing trained for this report; seeds: {seeds}):", "",
              *([markdown_table(stats, columns), ""] if columns else [])]
     if judged:
-        lines += ["Its claims there (the same statistics; primary on its own interval, the others Holm-adjusted "
-                  "across these):", ""] + [f"- {text}{' (primary)' if p else ''}: **{v}**" for text, p, v in judged]
+        lines += [f"Its claims there, as the budget study judges them (one family wherever they are printed: the "
+                  f"study's {len(family)} claims, {len(study.PRIMARY)} primary on their own intervals, the others "
+                  f"Holm-adjusted across its {len(family) - len(study.PRIMARY)} secondaries; "
+                  f"[{REFERENCE}.md]({REFERENCE}.md)):", ""] + \
+            [f"- {text}{' (primary)' if p else ''}: **{v}**" for text, p, v in judged]
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from experiments import manifests
 
-from .statistics import holm, pending, verdict
+from .statistics import ALPHA, holm, holm_levels, pending, verdict
 
 TAGS = {"A": "authors' release", "T": "third party quoting the paper's LaTeX", "U": "unverified summary"}
 
@@ -22,11 +22,25 @@ def check_claim(cells, better: str, worse: str, metric: str) -> str:
 
 def judge_claims(cells, claims: list[tuple], primary=()) -> list[tuple[str, bool, str]]:
     """(text, is primary, verdict) per claim: a primary claim on its own interval, the secondary ones on
-    Holm-adjusted p-values across the secondary claims."""
+    Holm-adjusted p-values across the secondary claims (their family: the manifest's claims), each "cannot tell"
+    with the gap its design detects at the level it is tested at (its Holm step's)."""
     gaps = [cells.paired(better, worse, metric) for _, better, worse, metric in claims]
     second = [i for i, c in enumerate(claims) if c[0] not in primary]
-    adjusted = dict(zip(second, holm([gaps[i].p for i in second])))
-    return [(c[0], i not in adjusted, verdict(gaps[i], adjusted.get(i))) for i, c in enumerate(claims)]
+    pvalues = [gaps[i].p for i in second]
+    adjusted = dict(zip(second, holm(pvalues)))
+    levels = dict(zip(second, holm_levels(pvalues)))
+    return [(c[0], i not in adjusted, verdict(gaps[i], adjusted.get(i), levels.get(i, ALPHA)))
+            for i, c in enumerate(claims)]
+
+
+def joint_error(n_primary: int) -> str:
+    """What testing n primary claims each at 5% means for their joint error (said, not corrected: the primaries
+    were registered with their own 5% test before the runs that judge them)."""
+    bound = min(1.0, n_primary * ALPHA)
+    independent = 1 - (1 - ALPHA) ** n_primary
+    return (f"Each of these {n_primary} primary claims is tested at 5% on its own: the chance that at least one is "
+            f"called wrongly when neither gap exists is at most {bound:.0%} ({independent:.1%} if they were "
+            "independent; they share runs, so they are not).")
 
 
 def claims_section(cells, claims: list[tuple], primary=()) -> list[str]:
@@ -37,7 +51,7 @@ def claims_section(cells, claims: list[tuple], primary=()) -> list[str]:
     lines = ["## The paper's claims at this scale", ""]
     if first:
         lines += ["Primary (the manifest's PRIMARY, the paper's headline claim here; judged on its own 95% interval):",
-                  "", *first, ""]
+                  "", *first, ""] + ([joint_error(len(first)), ""] if len(first) > 1 else [])
     if rest:
         waiting = sum(pending(v) for _, is_primary, v in judged if not is_primary)
         interim = (f"; interim: {waiting} of them not measured on two seeds yet count in the family as p = 1, so "

@@ -55,6 +55,7 @@ def t_quantile(df: float, q: float = 0.975) -> float:
 
 
 POWER = 0.80
+ALPHA = 0.05  # every claim's family-wise level (a primary alone; the secondaries of a manifest together, Holm)
 
 
 def implied_df(half: float, se: float) -> float:
@@ -95,6 +96,18 @@ def holm(pvalues: list[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p[i]))
         out[i] = running
     return out.tolist()
+
+
+def holm_levels(pvalues: list[float], alpha: float = ALPHA) -> list[float]:
+    """The level each claim is tested at in Holm's step-down: alpha / (m - rank), rank 0 for the smallest p (ties
+    in list order; a NaN ranked last, as `holm` counts it). A claim holds at its step when p is below it (and every
+    smaller p held): the level its detectable gap is computed at."""
+    p = np.asarray(pvalues, dtype=float)
+    order = sorted(range(len(p)), key=lambda i: (math.isnan(p[i]), 0.0 if math.isnan(p[i]) else p[i], i))
+    out = [math.nan] * len(p)
+    for rank, i in enumerate(order):
+        out[i] = alpha / (len(p) - rank)
+    return out
 
 
 def _rule(key: str):
@@ -162,9 +175,14 @@ class Interval:
     @property
     def detectable(self) -> float:
         """The smallest true gap this design detects with 80% power at the 5% level (two-sided)."""
+        return self.detectable_at(ALPHA)
+
+    def detectable_at(self, alpha: float) -> float:
+        """The smallest true gap this design detects with 80% power in a two-sided test at level `alpha`:
+        (t_{1 - alpha/2, df} + t_{0.80, df}) x SE (a secondary claim's alpha is its Holm step's, `holm_levels`)."""
         if self.seeds < 2 or not self.se > 0:
             return 0.0 if self.seeds >= 2 and self.se == 0 else math.nan
-        return (t_quantile(self.df) + t_quantile(self.df, POWER)) * self.se
+        return (t_quantile(self.df, 1 - alpha / 2) + t_quantile(self.df, POWER)) * self.se
 
 
 def interval(values: list[float], item_sets: list[dict | None] | None = None, key: str = "",
@@ -291,10 +309,11 @@ def decision_holm(iv: Interval, adjusted_p: float) -> str:
     return HOLDS if iv.mean > 0 else DOES_NOT_HOLD
 
 
-def verdict(iv: Interval, adjusted_p: float | None = None) -> str:
+def verdict(iv: Interval, adjusted_p: float | None = None, level: float = ALPHA) -> str:
     """holds / does not hold / cannot tell at this budget, with the interval of the gap, its p-value (and the
     Holm-adjusted one for a secondary claim, which then decides) and, for "cannot tell", the smallest gap the
-    design detects with 80% power."""
+    design detects with 80% power at the level the claim is tested at (`level`: a secondary claim's Holm step,
+    `holm_levels`)."""
     word = decision(iv) if adjusted_p is None else decision_holm(iv, adjusted_p)
     if word == NOT_MEASURED:
         return word
@@ -304,7 +323,9 @@ def verdict(iv: Interval, adjusted_p: float | None = None) -> str:
         return f"{ONE_SEED}, training noise unknown ({detail})"
     detail += f", p {_p(iv.p)}" + (f", Holm-adjusted p {_p(adjusted_p)}" if adjusted_p is not None else "")
     if word == CANNOT_TELL:
-        return f"cannot tell at this budget ({detail}; detectable with 80% power: a gap of {iv.detectable:.1f})"
+        at = "" if level == ALPHA else f" at its Holm level {level:.3g}"
+        return (f"cannot tell at this budget ({detail}; detectable with 80% power{at}: a gap of "
+                f"{iv.detectable_at(level):.1f})")
     return f"{word} ({detail})"
 
 

@@ -17,7 +17,7 @@ from experiments.experiment import run_training
 from experiments.layout import completed_runs
 from experiments.plan import cells
 from experiments.preflight import MISSING_SHARDS
-from experiments.scales import BENCHMARKS, SCALES, TINY_BENCHMARK, estimate_seconds
+from experiments.scales import BENCHMARKS, SCALES, TINY_BENCHMARK, estimate_seconds, training_text_cut
 from experiments.slurm import SlurmOptions, slurm_script
 from methods import METHODS, build_method, interop
 from methods.checkpoint import load
@@ -165,6 +165,13 @@ def cmd_config(args) -> int:
         print(f"derived: {key} = {value:.6g} (the run uses this, not the value above)", file=sys.stderr)
     if run.data.dataset == "shards" and not run.data.shards and not run.checkpoint:
         print(f"note: {MISSING_SHARDS} before it trains", file=sys.stderr)
+    if run.data.dataset == "scenes" and not run.checkpoint:  # what the context cuts of the training texts
+        method = build_method(run.method, run.method_config, run.encoder, run.context_length, run.text_act,
+                              run.image_norm)
+        context = method.encoders.context_length
+        for cut in training_text_cut(method, run.data.scenes, context, records=500):
+            if cut.cut:
+                print(f"note: {cut.line(context)}", file=sys.stderr)
     return 0
 
 

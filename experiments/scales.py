@@ -13,6 +13,7 @@ from methods import METHODS
 from methods.data.scenes import preset
 from methods.data.scenes.generate import sample_record
 from methods.data.text import join_sentences
+from methods.data.views import TextView, build_texts
 from methods.encoders import MAX_CONTEXT
 from methods.modules import OFFICIAL_EMA_HORIZON
 
@@ -78,6 +79,52 @@ def caption_token_lengths(scenes: str = "tiny", split: str = "test", encoder: st
                 for c in sample_record(cfg, split, i)[1]["long_captions"]]
     ids = open_clip.get_tokenizer(encoder, context_length=MAX_CONTEXT)(captions)
     return (ids != 0).sum(dim=1).tolist()
+
+
+@dataclasses.dataclass(frozen=True)
+class TextCut:
+    """What a run's context cuts of the texts it trains on (one text view's global or local texts)."""
+
+    view: str
+    kind: str  # "global" or "local"
+    draws: int
+    cut: int  # texts longer than the context (start and end tokens included)
+    longest: int
+    lost: float  # mean tokens lost by a cut text
+
+    def line(self, context: int) -> str:
+        share = self.cut / self.draws if self.draws else 0.0
+        return (f"{share:.1%} of the {self.kind} texts of view '{self.view}' exceed the context of {context} tokens "
+                f"and are cut (longest {self.longest}; a cut text loses {self.lost:.1f} tokens on average; "
+                f"{self.draws:,} drawn from the training split)")
+
+
+def training_text_cut(method, scenes: str, context: int, records: int = 1000, seed: int = 0) -> list[TextCut]:
+    """The texts `method` (a built Method) trains on, drawn by its own text views from the first `records` training
+    scenes of the synthetic benchmark preset `scenes` (caption fields only; nothing is rendered), against
+    `context` tokens: the context rule sizes the context to the test captions; this says what it cuts of the
+    training texts (COSMOS's text crops join up to max_sentences sentences)."""
+    import random
+
+    import open_clip
+
+    cfg = preset(scenes)
+    tokenizer = open_clip.get_tokenizer(method.encoders.name, context_length=MAX_CONTEXT)
+    rng = random.Random(seed)
+    out = []
+    for name, spec in method.views.items():
+        if not isinstance(spec, TextView):
+            continue
+        texts = [build_texts(sample_record(cfg, "train", i)[1], spec, rng) for i in range(records)]
+        for kind, part in (("global", [t[:spec.n_global] for t in texts]),
+                           ("local", [t[spec.n_global:] for t in texts])):
+            flat = [x for t in part for x in t]
+            if not flat:
+                continue
+            lengths = (tokenizer(flat) != 0).sum(dim=1).tolist()
+            cut = [n - context for n in lengths if n > context]
+            out.append(TextCut(name, kind, len(flat), len(cut), max(lengths), sum(cut) / len(cut) if cut else 0.0))
+    return out
 
 
 def scale_overrides(scale: str, method: str) -> dict:

@@ -231,6 +231,19 @@ def test_config_prints_the_resolved_config_and_its_fingerprint(capsys):
     assert main(["config", "cosmos.local_cropz=1"]) == 2  # validated like train
 
 
+def test_config_says_what_the_context_cuts_of_the_training_texts(capsys):
+    """v5's context rule covers the test captions (48 tokens); COSMOS trains on text crops of up to 5 sentences,
+    a quarter of which are longer: `config` says so, measured with the run's own text views."""
+    assert main(["config", "method=cosmos", "scale=tiny"]) == 0
+    err = capsys.readouterr().err
+    import re
+
+    share = float(re.search(r"note: ([0-9.]+)% of the global texts of view 'texts' exceed the context of 48", err)[1])
+    assert 15 < share < 40
+    assert main(["config", "method=clip", "scale=tiny"]) == 0
+    assert "exceed the context" not in capsys.readouterr().err  # CLIP's whole captions fit, as the rule intends
+
+
 def test_config_prints_a_paper_scale_config_without_data(capsys):
     """Printing a config needs no data: `config scale=paper` (README) resolves and notes what train will need."""
     import json

@@ -247,3 +247,24 @@ def test_satterthwaite_holm_and_p_values_on_known_answers():
     assert iv.detectable == pytest.approx((t.ppf(0.975, 2) + t.ppf(0.8, 2)) / math.sqrt(3))
     assert "detectable with 80% power: a gap of" in verdict(iv)
     assert verdict(combine([2.0, 2.1, 1.9]), adjusted_p=0.2).startswith("cannot tell"), "Holm decides secondaries"
+
+
+def test_detectable_gaps_at_the_level_a_claim_is_judged_known_answers():
+    """A secondary claim is decided on its Holm-adjusted p, i.e. at its Holm step's level alpha / (m - rank): its
+    detectable gap is (t_{1 - level/2, df} + t_{0.80, df}) x SE at that level, not at 5% (table3's COSMOS vs SLIP
+    on the SugarCrepe-style average: SE 1.087, df 2.03)."""
+    from scipy.stats import t
+
+    from analysis.report import joint_error
+    from analysis.statistics import Interval, holm_levels
+
+    iv = Interval(mean=2.0, lo=-1.0, hi=5.0, seeds=3, item_noise=True, se=1.087, df=2.03)
+    for level, want in ((0.05, 5.760), (0.05 / 3, 9.288), (0.05 / 12, 17.423)):
+        assert iv.detectable_at(level) == pytest.approx(want, abs=1e-3)
+        assert iv.detectable_at(level) == pytest.approx((t.ppf(1 - level / 2, 2.03) + t.ppf(0.8, 2.03)) * 1.087)
+    assert iv.detectable == iv.detectable_at(0.05)
+    assert holm_levels([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.05 / 3, 0.05, 0.05 / 2, 0.05 / 4])
+    assert holm_levels([0.2, float("nan"), 0.1]) == pytest.approx([0.05 / 2, 0.05, 0.05 / 3])  # NaN ranked last
+    line = verdict(iv, adjusted_p=0.3, level=0.05 / 3)
+    assert line.startswith("cannot tell") and "detectable with 80% power at its Holm level 0.0167: a gap of 9.3" in line
+    assert "at most 10%" in joint_error(2) and "9.8%" in joint_error(2)
