@@ -13,7 +13,7 @@ from experiments import config as C
 from experiments import manifests, plan
 from experiments import recipes as R
 from experiments.errors import ConfigError
-from experiments.experiment import run_training
+from experiments.experiment import launch_rank, run_training
 from experiments.layout import completed_runs
 from experiments.plan import cells
 from experiments.preflight import MISSING_SHARDS
@@ -144,7 +144,8 @@ def cmd_train(args, needs_checkpoint: bool = False) -> int:
     run_config = _run_config(args, needs_checkpoint)
 
     run = run_training(run_config, args.runs_dir, args.mongo)
-    print(run_summary(run, args.runs_dir))
+    if launch_rank() == 0:  # the rank that records the run (the others have no run id)
+        print(run_summary(run, args.runs_dir))
     return 0 if run.status == "COMPLETED" else 1
 
 

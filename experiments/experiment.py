@@ -11,9 +11,12 @@ resumes from its last atomic checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from sacred import SETTINGS, Experiment
@@ -34,6 +37,7 @@ from methods.train import train
 
 from . import config as C
 from .config import RunConfig
+from .errors import Terminated
 from .records import AtomicFileStorageObserver, mark_stale
 
 SETTINGS.CAPTURE_MODE = "sys"  # tee via sys.stdout: works in subprocesses, pytest and torchrun alike
@@ -95,7 +99,9 @@ def _logger():
         handler.setFormatter(logging.Formatter("%(levelname)s - %(name)s - %(message)s"))
         log.addHandler(handler)
         log.propagate = False
-    log.setLevel(logging.INFO if os.environ.get("COSMOS_SUITE_VERBOSE") else logging.WARNING)
+    # rank 0 records the run; the others run unobserved by design, so sacred's "No observers" warning is no news
+    quiet = logging.ERROR if launch_rank() != 0 else logging.WARNING
+    log.setLevel(logging.INFO if os.environ.get("COSMOS_SUITE_VERBOSE") else quiet)
     return log
 
 
@@ -301,4 +307,23 @@ def run_training(rc: RunConfig, runs_dir: Path = Path("runs"), mongo_url: str | 
     ex = make_experiment(rc, Path(runs_dir), mongo_url)
     # the pid in run.json from the start (info.json waits for the first heartbeat): a run killed before it is
     # still recognised as dead (experiments/records.py)
-    return ex.run(options={"--name": f"{rc.method}-{rc.scale}"}, meta_info={"pid": os.getpid()})
+    with interrupted_by_sigterm():
+        return ex.run(options={"--name": f"{rc.method}-{rc.scale}"}, meta_info={"pid": os.getpid()})
+
+
+@contextlib.contextmanager
+def interrupted_by_sigterm():
+    """SIGTERM (SLURM's preemption and time limit, `kill`, a container stop) ends the run as Ctrl-C does: sacred
+    marks it INTERRUPTED (not left RUNNING) and its last checkpoint resumes it. Main thread only (signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python experime
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 from experiments import commands, manifests
-from experiments.errors import ConfigError
+from experiments.errors import ConfigError, Terminated
 from methods.errors import SuiteError, one_line
 
 # --- the command table ------------------------------------------------------------------------------------------
@@ -99,6 +99,9 @@ def main(argv: list[str]) -> int:
     except SuiteError as exn:  # found during the work (data, checkpoint, divergence): the run is marked FAILED
         print(f"error: {one_line(exn)}", file=sys.stderr)
         return 1
+    except Terminated as exn:  # sacred marked the run INTERRUPTED; the same command resumes it
+        print(f"interrupted: {exn}; the same command resumes from the last checkpoint", file=sys.stderr)
+        return 143
 
 
 def cli() -> None:

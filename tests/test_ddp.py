@@ -118,6 +118,8 @@ def test_torchrun_two_processes_complete_one_recorded_run(scenes, tmp_path):
     assert len(runs) == 1
     run = json.loads((runs[0] / "run.json").read_text())
     assert run["status"] == "COMPLETED" and "retrieval/scenes/i2t_r1" in run["result"]
+    assert "No observers have been added" not in proc.stderr  # rank 1 runs unobserved by design
+    assert proc.stdout.count(" COMPLETED: ") == 1 and "run None" not in proc.stdout  # rank 0's summary only
 
 
 def _manifest_cell(tmp_path, nproc: int) -> dict:

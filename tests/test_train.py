@@ -234,3 +234,29 @@ def test_tensorboard_event_files_hold_the_logged_scalars(scenes, tmp_path):
     assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4]
     assert [e.step for e in events.Scalars("retrieval/scenes/i2t_r1")] == [2, 4]
     assert events.Scalars("retrieval/scenes/i2t_r1")[-1].value == pytest.approx(run.result["retrieval/scenes/i2t_r1"])
+
+
+def test_sigterm_marks_the_run_interrupted_and_the_command_exits_143(scenes, tmp_path):
+    """SLURM's time limit or preemption, `kill`, a container stop: the run is recorded INTERRUPTED, not left
+    RUNNING, and its checkpoint stays for the same command to resume."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+
+    overrides = tiny_overrides(**{"train.steps": 5000, "train.ckpt_every": 2, "eval.sets": "[]"})
+    proc = subprocess.Popen([sys.executable, str(ROOT / "experiments" / "run.py"), "train",
+                             *(f"{k}={v}" for k, v in overrides.items()), "--runs-dir", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and not list(tmp_path.glob("checkpoints/*/last.pt")) and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "interrupted: stopped by signal SIGTERM" in err
+    assert json.loads((tmp_path / "1" / "run.json").read_text())["status"] == "INTERRUPTED"
+    assert list(tmp_path.glob("checkpoints/*/last.pt"))
