@@ -30,7 +30,7 @@ from methods.errors import DiskFullError
 from methods.evals import evaluate, evaluate_other_weights
 from methods.evals.attention import attention_maps
 from methods.evals.attention import save_maps as write
-from methods.evals.clip_benchmark import results
+from methods.evals.clip_benchmark import result_file, results
 from methods.flops import flops_per_sample
 from methods.interop import load_init, load_into
 from methods.train import train
@@ -253,15 +253,15 @@ def save_items(items: dict, run) -> None:
 
 def save_clip_benchmark(metrics: dict, rc: RunConfig, fp: str, run) -> None:
     """CLIP_benchmark's result JSON (its layout and metric names) of the run's CLIP_benchmark sets, as the run's
-    clip_benchmark.json: a list of records, one per task (methods/evals/clip_benchmark.py)."""
+    clip_benchmark_<dataset>_<task>.json files, one record each, as `clip_benchmark build` reads them
+    (methods/evals/clip_benchmark.py)."""
     import json
     import tempfile
 
-    records = results(metrics, rc.encoder, rc.checkpoint or f"trained:{fp}", rc.eval.path)
-    if records:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "clip_benchmark.json"
-            path.write_text(json.dumps(records, indent=1))
+    with tempfile.TemporaryDirectory() as tmp:
+        for record in results(metrics, rc.encoder, rc.checkpoint or f"trained:{fp}", rc.eval.path):
+            path = Path(tmp) / result_file(record)
+            path.write_text(json.dumps(record, indent=1))
             run.add_artifact(str(path))
 
 

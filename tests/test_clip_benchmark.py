@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 import webdataset as wds
@@ -66,6 +67,30 @@ def test_the_layout_reads_into_classification_and_retrieval_sets(tmp_path):
         classification_set(tmp_path / "wds_captions")
 
 
+def _clip_benchmark_build(files) -> list[dict]:
+    """`clip_benchmark build FILES` (LAION-AI/CLIP_benchmark clip_benchmark/cli.py main_build) when installed;
+    else its reading of each file, step for step: one JSON object, its metrics flattened into the row, and
+    model_fullname = model + ' ' + pretrained."""
+    try:
+        from clip_benchmark.cli import main_build
+    except ImportError:
+        rows = []
+        for path in files:
+            data = json.load(open(path))
+            row = dict(data["metrics"]) | data
+            del row["metrics"]
+            row["model_fullname"] = row["model"] + " " + row["pretrained"]
+            rows.append(row)
+        return rows
+    import argparse
+    import csv
+
+    out = Path(files[0]).parent / "benchmark.csv"
+    main_build(argparse.Namespace(files=[str(f) for f in files], output=str(out)))
+    return [{k: float(v) if k in ("acc1", "acc5") and v else v for k, v in row.items()}
+            for row in csv.DictReader(open(out))]
+
+
 def test_a_checkpoint_evaluates_on_both_and_writes_clip_benchmarks_json(scenes, tmp_path):
     from experiments.run import main
     from methods.interop import export_open_clip
@@ -79,9 +104,16 @@ def test_a_checkpoint_evaluates_on_both_and_writes_clip_benchmarks_json(scenes, 
                  f"eval.paths.wds_retrieval_dir={ret}", "--runs-dir", str(tmp_path / "runs")]) == 0
     run = tmp_path / "runs" / "1"
     result = json.loads((run / "run.json").read_text())["result"]
-    records = {r["task"]: r for r in json.loads((run / "clip_benchmark.json").read_text())}
+    files = sorted(run.glob("clip_benchmark_*.json"))
+    assert [f.name for f in files] == ["clip_benchmark_captions_zeroshot_retrieval.json",
+                                       "clip_benchmark_colours_zeroshot_classification.json"]
+    records = {r["task"]: r for r in (json.loads(f.read_text()) for f in files)}  # one object per file
     c, r = records["zeroshot_classification"], records["zeroshot_retrieval"]
-    assert (c["dataset"], r["dataset"]) == ("wds_colours", "wds_captions")
+    assert (c["dataset"], r["dataset"]) == ("wds/colours", "wds/captions")  # its --dataset names
+    rows = _clip_benchmark_build(files)
+    assert {row["model_fullname"] for row in rows} == {f"{c['model']} {folder}"}
+    assert {row["dataset"]: row["acc1"] for row in rows if row["task"] == "zeroshot_classification"} == \
+        {"wds/colours": c["metrics"]["acc1"]}
     assert c["model"].startswith("local-dir:") and c["pretrained"] == str(folder) and c["language"] == "en"
     assert set(c["metrics"]) == {"acc1", "acc5", "mean_per_class_recall"}
     assert c["metrics"]["acc1"] == pytest.approx(result["classification/wds/top1"] / 100)

@@ -80,20 +80,33 @@ def retrieval_set(root: str | Path, split: str = "test") -> ImageTextSet:
     return ImageTextSet(images, captions, owner)
 
 
+def dataset_name(folder: str | Path) -> str:
+    """CLIP_benchmark's name of a set from its folder: `wds_mscoco_captions` -> `wds/mscoco_captions` (the
+    `--dataset` its own eval takes and records for the webdataset sets)."""
+    name = Path(folder).name
+    return "wds/" + (name[len("wds_"):] if name.startswith("wds_") else name)
+
+
+def result_file(record: dict) -> str:
+    """The file name of one result record, as CLIP_benchmark's default --output names it by dataset and task."""
+    return f"clip_benchmark_{record['dataset'].removeprefix('wds/').replace('/', '_')}_{record['task']}.json"
+
+
 def results(metrics: dict[str, float], model: str, pretrained: str, paths) -> list[dict]:
     """The run's `classification/wds` and `retrieval/wds` metrics as CLIP_benchmark result records (its
-    `--output` JSON: dataset, model, pretrained, task, metrics as fractions, language)."""
+    `--output` JSON, one object per file: dataset, model, pretrained, task, metrics as fractions, language), which
+    its `clip_benchmark build` collects into one CSV."""
     out = []
     cls = {k.split("/")[-1]: v / 100 for k, v in metrics.items() if k.startswith("classification/wds/")}
     if cls:
         names = {"top1": "acc1", "top5": "acc5", "mean_per_class": "mean_per_class_recall"}
-        out.append({"dataset": Path(paths("wds_classification_dir")).name, "model": model, "pretrained": pretrained,
+        out.append({"dataset": dataset_name(paths("wds_classification_dir")), "model": model, "pretrained": pretrained,
                     "task": "zeroshot_classification", "language": "en",
                     "metrics": {names[k]: v for k, v in cls.items() if k in names}})
     ret = {k.split("/")[-1]: v / 100 for k, v in metrics.items() if k.startswith("retrieval/wds/")}
     if ret:
         rename = {"t2i": "image_retrieval_recall", "i2t": "text_retrieval_recall"}
-        out.append({"dataset": Path(paths("wds_retrieval_dir")).name, "model": model, "pretrained": pretrained,
+        out.append({"dataset": dataset_name(paths("wds_retrieval_dir")), "model": model, "pretrained": pretrained,
                     "task": "zeroshot_retrieval", "language": "en",
                     "metrics": {f"{rename[k[:3]]}@{k[5:]}": v for k, v in ret.items() if k[:3] in rename}})
     return out
