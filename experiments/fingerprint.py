@@ -28,7 +28,7 @@ from methods.interop import weights_file
 # changes which samples meet in a batch (measured: SLIP's table3 row at 2 workers differs from 0 or 1 in every
 # column): it enters the fingerprint from 2 on; 0 and 1 read one stream, the same one, and stay out (every logged
 # tiny run had 0, so none was renamed). The number of ranks is not in the config: a run reproduces at its own.
-NON_SEMANTIC = {("data", "split"), ("train", "ckpt_every"), ("train", "log_every"),
+NON_SEMANTIC = {("data", "split"), ("train", "ckpt_every"), ("train", "log_every"), ("train", "profile"),
                 ("train", "compile"), ("train", "tensorboard"),
                 ("eval", "batch_size"), ("eval", "workers"), ("eval", "maps"), ("eval", "paths"),
                 ("eval", "other_weights")} | \
@@ -39,7 +39,8 @@ NON_SEMANTIC = {("data", "split"), ("train", "ckpt_every"), ("train", "log_every
 # A top-level key is (key, None).
 ADDED_KEYS = {("context_length", None): 0, ("text_act", None): "gelu", ("image_norm", None): "openai",
               ("data", "augment"): "workers", ("data", "max_pixels"): MAX_PIXELS,
-              ("train", "warmup_start"): 0.0, ("train", "tf32"): False,
+              ("train", "warmup_start"): 0.0, ("train", "tf32"): False, ("train", "lock_image"): False,
+              ("train", "lock_text"): False,
               ("eval", "imagenet_templates"): "openai80", ("eval", "seg_names"): "dataset"} | \
     {(name, field): old for name, cls in METHODS.items() for field, old in cls.ADDED_DEFAULTS.items()}
 

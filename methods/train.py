@@ -62,12 +62,16 @@ class TrainConfig:
     tf32: bool = False  # on CUDA: TF32 matmuls and convolutions in fp32 parts (the official COSMOS code enables it)
     compile: bool = False  # torch.compile the method's forward (GPU runs; the first steps pay the compilation)
     tensorboard: str = ""  # a folder: every logged scalar also goes to TensorBoard event files (a subfolder per run)
+    lock_image: bool = False  # LiT: freeze the image tower (open_clip's lock_image_tower; --lock-image)
+    lock_text: bool = False  # freeze the text tower (open_clip's lock_text_tower; --lock-text)
+    profile: int = 0  # > 0: torch.profiler over that many steps after 2 warm-up steps; a Chrome trace in the run
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; valid choices: {', '.join(PRECISIONS)}")
         _check_ranges(self, positive=("steps", "batch_size", "ckpt_every", "log_every", "lr", "eps"),
-                      non_negative=("warmup", "warmup_start", "eval_every", "weight_decay", "min_lr", "grad_clip"),
+                      non_negative=("warmup", "warmup_start", "eval_every", "weight_decay", "min_lr", "grad_clip",
+                                    "profile"),
                       unit=("beta1", "beta2"), at_most={"batch_size": MAX_BATCH, "steps": MAX_STEPS})
 
 
@@ -187,6 +191,48 @@ def optimisation_step(model, method: Method, batch: dict, opt, scaler, lr: float
     return out
 
 
+def lock_towers(method: Method, cfg: TrainConfig) -> None:
+    """LiT-style locked towers with open_clip's own lock functions (every parameter of the tower frozen; the
+    optimiser then leaves them out). A teacher's EMA copy of a frozen tower stays equal to it."""
+    if cfg.lock_image:
+        method.encoders.model.lock_image_tower()
+    if cfg.lock_text:
+        method.encoders.model.lock_text_tower()
+
+
+class Profiler:
+    """torch.profiler over `steps` training steps after 2 warm-up steps (train.profile; rank 0), written as a
+    Chrome trace (ckpt_dir/profile/trace.json, open in chrome://tracing or Perfetto) with the top operators by
+    self time in profile/ops.txt. steps=0: nothing."""
+
+    WARMUP = 2
+
+    def __init__(self, steps: int, ckpt_dir: Path, rank: int):
+        self.prof = None
+        if steps > 0 and rank == 0:
+            from torch.profiler import ProfilerActivity, profile, schedule
+
+            acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+            self.out = Path(ckpt_dir) / "profile"
+            self.prof = profile(activities=acts, schedule=schedule(wait=0, warmup=self.WARMUP, active=steps,
+                                                                    repeat=1), on_trace_ready=self._write)
+            self.prof.__enter__()
+
+    def _write(self, prof) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        prof.export_chrome_trace(str(self.out / "trace.json"))
+        (self.out / "ops.txt").write_text(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=30))
+
+    def step(self) -> None:
+        if self.prof is not None:
+            self.prof.step()
+
+    def close(self) -> None:
+        if self.prof is not None:
+            self.prof.__exit__(None, None, None)
+            self.prof = None
+
+
 def _all_ranks(obj) -> list:
     """obj from every rank, in rank order (a one-element list without distributed)."""
     if not distributed.is_distributed():
@@ -221,6 +267,7 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = cfg.tf32
     if cfg.compile:
         model = torch.compile(model)
+    lock_towers(method, cfg)
     opt = torch.optim.AdamW(method.param_groups(cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
                             eps=cfg.eps)
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16" and device.type == "cuda")
@@ -245,9 +292,14 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
     bar = progress_bar(total=cfg.steps, initial=state.step, desc=f"train {method.name}",
                        show=None if progress and rank == 0 else False)  # None: on a terminal only
     model.train()
+    waited = busy = 0.0  # seconds waiting for data / in the rest of the loop since the last logged step
+    profiler = Profiler(cfg.profile, ckpt_dir, rank)
     try:
         while state.step < cfg.steps:
+            t_wait = time.perf_counter()
             batch, meta = next(batches)
+            t_got = time.perf_counter()
+            waited += t_got - t_wait
             state.advance(meta)
             batch = to_device(batch, device, method.encoders.image_mean, method.encoders.image_std)
             step = state.step
@@ -262,18 +314,25 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
             method.on_step_end(step, cfg.steps)
             state.step = step = step + 1
             bar.update(1)
+            profiler.step()
+            busy += time.perf_counter() - t_got
             if step % cfg.log_every == 0 or step == cfg.steps:
                 scalars = {k: float(v.detach()) for k, v in out.items() if v.numel() == 1}
                 bar.set_postfix(loss=f"{scalars['loss']:.3f}")
                 if rank == 0:
                     for k, v in scalars.items() | {"lr": lr}.items():
                         logger.scalar(f"train/{k}", v, step)
+                    n = step % cfg.log_every or cfg.log_every  # steps since the last logged one
+                    logger.scalar("perf/samples_per_s", n * cfg.batch_size / max(waited + busy, 1e-9), step)
+                    logger.scalar("perf/data_wait_frac", waited / max(waited + busy, 1e-9), step)
+                waited = busy = 0.0
             if evaluate and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
                 _evaluate(method, evaluate, logger, step, rank)
             if step % cfg.ckpt_every == 0 and step < cfg.steps:
                 checkpoint(done=False)
     finally:  # a failure ends the bar's line, so the one-line error starts on its own
         bar.close()
+        profiler.close()
     checkpoint(done=True)
     logger.info("skipped_samples", sum(_all_ranks(state.skipped)))  # every rank reads its own shards
     logger.info("unreadable_tar_errors", sum(_all_ranks(state.tar_errors)))

@@ -260,3 +260,41 @@ def test_sigterm_marks_the_run_interrupted_and_the_command_exits_143(scenes, tmp
     assert "interrupted: stopped by signal SIGTERM" in err
     assert json.loads((tmp_path / "1" / "run.json").read_text())["status"] == "INTERRUPTED"
     assert list(tmp_path.glob("checkpoints/*/last.pt"))
+
+
+@pytest.mark.parametrize("locked", ["image", "text"])
+def test_a_locked_tower_does_not_move_and_the_other_trains(scenes, tmp_path, locked):
+    """train.lock_image / train.lock_text (LiT; open_clip's lock_image_tower / lock_text_tower): every weight of
+    the locked tower equals its initialisation after training, the other tower's do not; COSMOS's teacher too."""
+    for method in ("clip", "cosmos"):
+        cfg = C.resolve(tiny_overrides(method, **{f"train.lock_{locked}": True, "train.steps": 3}))
+        torch.manual_seed(cfg.seed)
+        start = {k: v.clone() for k, v in build_method(cfg.method, cfg.method_config, cfg.encoder).state_dict().items()}
+        trained, _ = _run(cfg, tmp_path / f"{method}-{locked}")
+        text_keys = ("token_embedding", "positional_embedding", "transformer.", "ln_final", "text_projection")
+        moved = {k for k, v in trained.state_dict().items() if k in start and not torch.equal(v, start[k])}
+        tower = [k for k in start if ".model.visual." in k] if locked == "image" else \
+            [k for k in start if ".model." in k and ".model.visual." not in k and
+             any(f".model.{t}" in k for t in text_keys)]
+        other = [k for k in start if ".model.visual." in k] if locked == "text" else \
+            [k for k in start if any(f".model.{t}" in k for t in text_keys) and ".model.visual." not in k]
+        assert tower and not moved & set(tower), (method, sorted(moved & set(tower))[:3])
+        assert moved & set(other), f"{method}: the unlocked tower trains"
+
+
+def test_throughput_scalars_and_the_profiler_switch(scenes, tmp_path):
+    """Every logged step also logs samples/s and the share of time spent waiting for data (perf/*); with
+    train.profile=N the profiler writes a Chrome trace and the top operators beside the checkpoint."""
+    cfg = C.resolve(tiny_overrides(**{"train.steps": 5, "train.log_every": 1, "train.profile": 2}))
+    logger = ListLogger()
+    _run(cfg, tmp_path, logger)
+    rate = [v for name, v, _ in logger.scalars if name == "perf/samples_per_s"]
+    wait = [v for name, v, _ in logger.scalars if name == "perf/data_wait_frac"]
+    assert len(rate) == len(wait) == 5 and all(r > 0 for r in rate) and all(0 <= w <= 1 for w in wait)
+    assert (tmp_path / "profile" / "trace.json").stat().st_size > 0
+    assert "Self CPU" in (tmp_path / "profile" / "ops.txt").read_text()
+    default = C.resolve(tiny_overrides())
+    assert C.fingerprint(cfg.to_dict() | {"train": cfg.to_dict()["train"] | {"profile": 0}}) == \
+        C.fingerprint(C.resolve(tiny_overrides(**{"train.steps": 5, "train.log_every": 1}))), \
+        "profiling changes no result: not in the fingerprint"
+    assert default.train.lock_image is False and default.train.profile == 0
