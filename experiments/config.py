@@ -283,6 +283,14 @@ def validate(run: RunConfig) -> None:
     if not 0 <= run.context_length <= MAX_CONTEXT:
         raise ConfigError(f"context_length={run.context_length} must lie in [0, {MAX_CONTEXT}] tokens "
                           "(0: the encoder's own)")
+    if run.train.accum_freq > 1 and not METHODS[run.method].accumulates():
+        able = ", ".join(m for m, cls in METHODS.items() if cls.accumulates())
+        raise ConfigError(f"train.accum_freq={run.train.accum_freq}: {run.method}'s loss couples samples beyond "
+                          f"per-sample features, so accumulation cannot give one big batch's gradient; methods that "
+                          f"accumulate: {able}")
+    if run.train.batch_size % run.train.accum_freq:
+        raise ConfigError(f"train.accum_freq={run.train.accum_freq} must divide train.batch_size="
+                          f"{run.train.batch_size}")
     if run.text_act not in TEXT_ACTIVATIONS:
         raise ConfigError(f"unknown text_act {run.text_act!r}; valid choices: {', '.join(TEXT_ACTIVATIONS)}")
     if run.image_norm not in NORMALISATIONS:

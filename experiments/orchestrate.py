@@ -5,6 +5,7 @@ report and only reads the runs folder. Nothing here renders."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from analysis.make import reference_cells, write_outputs
@@ -95,6 +96,10 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
     if jobs < 1:
         raise C.ConfigError(f"--jobs must be >= 1, got {jobs}")
 
+    if archive is not None and not Path(archive).is_dir() and (report_only or Path(archive) == A.DEFAULT):
+        raise C.ConfigError(f"--archive: no run archive at {Path(archive).resolve()} (the default, reports/records, "
+                            "is read from the working directory: run from the suite's checkout, or name the archive "
+                            "with --archive DIR)")
     for folder, what in ((runs_dir, "runs dir"), (out_dir, "output folder"), (archive, "archive")):
         if folder is None:
             continue
@@ -114,6 +119,10 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
             def on_done(cell: Cell) -> None:
                 A.export(runs_dir, [cell.fingerprint], archive)
     done = set(completed_runs(runs_dir))
+    if report_only and not dry_run and todo and not done & {c.fingerprint for c in todo}:
+        print(f"warning: none of the {len(todo)} cells of {name} has a completed run in {runs_dir}"
+              + (f" or the archive {archive}" if archive is not None else "")
+              + ": the report shows every cell as missing", file=sys.stderr)
     if not dry_run and not report_only:  # every missing cell's paths before the first one trains, not hours in
         for cell in todo:
             if cell.fingerprint not in done:

@@ -104,8 +104,23 @@ def main(argv: list[str]) -> int:
         return 143
 
 
+CHECKOUT = Path(__file__).resolve().parents[1]  # the source checkout this code runs from
+
+
+def in_checkout(root: Path = CHECKOUT) -> bool:
+    """Whether the code runs from the suite's source checkout (python experiments/run.py, or pip install -e .)."""
+    return (root / "pyproject.toml").is_file() and (root / "reports").is_dir()
+
+
 def cli() -> None:
-    """The `cosmos-suite` console script (pip install): the same command line as experiments/run.py."""
+    """The `cosmos-suite` console script (pip install -e .): the same command line as experiments/run.py. A
+    non-editable install (a wheel in site-packages) is refused in one line: the reports, the run archive and the
+    SLURM scripts' working folder are the checkout's (docs/usage.md)."""
+    if not in_checkout():
+        print(f"error: cosmos-suite runs from its source checkout (pip install -e <checkout>): the reports, the run "
+              f"archive and SLURM's working folder live there, and {CHECKOUT} is an installed copy without them",
+              file=sys.stderr)
+        sys.exit(2)
     sys.exit(main(sys.argv[1:]))
 
 

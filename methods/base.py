@@ -11,6 +11,10 @@
   the experiment side reads instead of naming methods: SCALE_FIELDS, TINY_SECONDS_PER_STEP_B32, ADDED_DEFAULTS,
   derived(cfg, train), synthetic_captions_needed(cfg); and `release_layout` (the official release format holds
   this model: `export --format release`).
+- Optional, for gradient accumulation (`train.accum_freq`, open_clip's `--accum-freq`): `features(batch)` (the
+  per-sample tensors, batch-first, that the loss couples across the batch) and `loss(features)`, with `forward`
+  their composition. A method whose loss couples samples anywhere else (a batch-norm head, a teacher's centre)
+  does not define them and refuses accumulation.
 """
 
 from __future__ import annotations
@@ -70,8 +74,35 @@ class Method(nn.Module):
     def views(self) -> dict[str, object]:
         raise NotImplementedError
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(self, batch: dict[str, torch.Tensor], accumulated: tuple[list[dict], int] | None = None
+                ) -> dict[str, torch.Tensor]:
+        """The loss of `batch`; with `accumulated` = (the features of every micro-batch of the step, computed
+        without gradient; this micro-batch's index), the loss of the whole step's batch in which only this
+        micro-batch's features carry gradient (open_clip's accumulation)."""
+        features = self.features(batch)
+        if accumulated is not None:
+            cached, j = accumulated
+            features = {k: torch.cat([f[k] for f in cached[:j]] + [v] + [f[k] for f in cached[j + 1:]])
+                        for k, v in features.items()}
+        return self.loss(features)
+
+    def features(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Optional: the per-sample tensors (batch-first) the loss couples across the batch (see `loss`)."""
         raise NotImplementedError
+
+    def loss(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Optional: forward's output from `features` of the whole batch."""
+        raise NotImplementedError
+
+    @classmethod
+    def accumulates(cls) -> bool:
+        """Whether gradient accumulation (train.accum_freq) can give this method the gradient of one big batch:
+        it splits its forward into `features` and `loss`."""
+        return cls.features is not Method.features and cls.loss is not Method.loss
+
+    def loss_only_parameters(self) -> list[nn.Parameter]:
+        """Parameters the loss reads directly, not through the features (the learnable temperature and bias)."""
+        return [p for name, p in self.named_parameters() if name.endswith(("logit_scale", "logit_bias"))]
 
     @property
     def release_layout(self) -> bool:

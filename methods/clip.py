@@ -47,8 +47,10 @@ class CLIP(Method):
                                    interpolation=self.cfg.interpolation),
                 "text": TextView(self.cfg.caption)}
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        img = F.normalize(self.encoders.image_forward(batch["image"])[0], dim=-1)
-        txt = F.normalize(self.encoders.text_forward(batch["text"])[0], dim=-1)
-        loss = image_text_loss(self.cfg, img[None], txt[None], self.encoders)
+    def features(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"image": F.normalize(self.encoders.image_forward(batch["image"])[0], dim=-1),
+                "text": F.normalize(self.encoders.text_forward(batch["text"])[0], dim=-1)}
+
+    def loss(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        loss = image_text_loss(self.cfg, features["image"][None], features["text"][None], self.encoders)
         return {"loss": loss, "clip_loss": loss.detach()} | diagnostics(self.cfg, self.encoders)

@@ -62,6 +62,8 @@ class TrainConfig:
     tf32: bool = False  # on CUDA: TF32 matmuls and convolutions in fp32 parts (the official COSMOS code enables it)
     compile: bool = False  # torch.compile the method's forward (GPU runs; the first steps pay the compilation)
     tensorboard: str = ""  # a folder: every logged scalar also goes to TensorBoard event files (a subfolder per run)
+    accum_freq: int = 1  # > 1: each step's batch in that many micro-batches, the gradient of the whole batch
+    # (open_clip's --accum-freq: features cached, loss over the full batch); methods with features/loss only
     lock_image: bool = False  # LiT: freeze the image tower (open_clip's lock_image_tower; --lock-image)
     lock_text: bool = False  # freeze the text tower (open_clip's lock_text_tower; --lock-text)
     profile: int = 0  # > 0: torch.profiler over that many steps after 2 warm-up steps; a Chrome trace in the run
@@ -69,7 +71,7 @@ class TrainConfig:
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; valid choices: {', '.join(PRECISIONS)}")
-        _check_ranges(self, positive=("steps", "batch_size", "ckpt_every", "log_every", "lr", "eps"),
+        _check_ranges(self, positive=("steps", "batch_size", "ckpt_every", "log_every", "lr", "eps", "accum_freq"),
                       non_negative=("warmup", "warmup_start", "eval_every", "weight_decay", "min_lr", "grad_clip",
                                     "profile"),
                       unit=("beta1", "beta2"), at_most={"batch_size": MAX_BATCH, "steps": MAX_STEPS})
@@ -169,18 +171,20 @@ def setup_device() -> torch.device:
 
 
 def optimisation_step(model, method: Method, batch: dict, opt, scaler, lr: float, grad_clip: float,
-                      precision: str, device: torch.device, step: int = 0, total: int = 1) -> dict[str, torch.Tensor]:
-    """One step: set lr, forward under autocast, NaN guard, backward, `on_before_step`, optional clip, optimiser
-    step, logit-scale clamp."""
+                      precision: str, device: torch.device, step: int = 0, total: int = 1, accum_freq: int = 1
+                      ) -> dict[str, torch.Tensor]:
+    """One step: set lr, forward under autocast, NaN guard, backward (over `accum_freq` micro-batches:
+    `accumulated_backward`), `on_before_step`, optional clip, optimiser step, logit-scale clamp."""
     for group in opt.param_groups:
         group["lr"] = lr
-    with autocast_context(precision, device):
-        out = model(batch)
-    loss = out["loss"]
-    if not torch.isfinite(loss.detach()).all():
-        raise NonFiniteLoss(f"loss is {loss.item()}")
     opt.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    if accum_freq > 1:
+        out = accumulated_backward(model, method, batch, accum_freq, scaler, precision, device)
+    else:
+        with autocast_context(precision, device):
+            out = model(batch)
+        _check_finite(out["loss"])
+        scaler.scale(out["loss"]).backward()
     method.on_before_step(step, total)
     if grad_clip > 0:
         scaler.unscale_(opt)
@@ -188,6 +192,40 @@ def optimisation_step(model, method: Method, batch: dict, opt, scaler, lr: float
     scaler.step(opt)
     scaler.update()
     method.clamp_logit_scales()
+    return out
+
+
+def _check_finite(loss: torch.Tensor) -> None:
+    if not torch.isfinite(loss.detach()).all():
+        raise NonFiniteLoss(f"loss is {loss.item()}")
+
+
+def micro_batches(batch: dict[str, torch.Tensor], n: int) -> list[dict[str, torch.Tensor]]:
+    """The batch in n equal consecutive parts (every tensor is batch-first)."""
+    size = next(iter(batch.values())).shape[0]
+    if size % n:
+        raise ValueError(f"train.accum_freq={n} does not divide the per-rank batch of {size}")
+    return [{k: v[i * size // n:(i + 1) * size // n] for k, v in batch.items()} for i in range(n)]
+
+
+def accumulated_backward(model, method: Method, batch: dict, n: int, scaler, precision: str,
+                         device: torch.device) -> dict[str, torch.Tensor]:
+    """open_clip's gradient accumulation (--accum-freq): the features of n micro-batches without gradient, then per
+    micro-batch a forward with gradient and a backward of the loss over the whole batch in which only its
+    features carry gradient. The features' gradients sum to those of one big batch; the loss-only parameters
+    (temperature, bias) get the same gradient in every pass and are averaged here, so the step equals one big
+    batch's (open_clip sums them: n times the big batch's gradient). Returns the last pass's output."""
+    parts = micro_batches(batch, n)
+    with torch.no_grad(), autocast_context(precision, device):
+        cached = [method.features(p) for p in parts]
+    for j, part in enumerate(parts):
+        with autocast_context(precision, device):
+            out = model(part, accumulated=(cached, j))
+        _check_finite(out["loss"])
+        scaler.scale(out["loss"]).backward()
+    for p in method.loss_only_parameters():
+        if p.grad is not None:
+            p.grad.div_(n)
     return out
 
 
@@ -254,6 +292,13 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
     rank, world = distributed.rank(), distributed.world_size()
     if cfg.batch_size % world:
         raise ValueError(f"train.batch_size={cfg.batch_size} (global) does not divide over {world} ranks")
+    if cfg.accum_freq > 1 and not method.accumulates():
+        raise ValueError(f"train.accum_freq={cfg.accum_freq}: {method.name} does not split its loss into per-sample "
+                         "features and a loss over them (Method.features / Method.loss), so accumulation cannot "
+                         "give it one big batch's gradient")
+    if (cfg.batch_size // world) % cfg.accum_freq:
+        raise ValueError(f"train.accum_freq={cfg.accum_freq} does not divide the per-rank batch of "
+                         f"{cfg.batch_size // world}")
     torch.manual_seed(seed)
     method.to(device)
     model = method
@@ -306,7 +351,7 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
             lr = warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, cfg.min_lr, cfg.warmup_start)
             try:
                 out = optimisation_step(model, method, batch, opt, scaler, lr, cfg.grad_clip, precision, device,
-                                        step, cfg.steps)
+                                        step, cfg.steps, cfg.accum_freq)
             except NonFiniteLoss as exn:
                 if rank == 0:
                     ckpt.demote_if_at(step)  # its weights gave this loss: the one before is the last good one

@@ -142,3 +142,37 @@ def test_linear_probe_runs_on_the_benchmark(scenes):
     method = build_method("clip", CLIPConfig(), "ViT-Micro-8-32").eval()
     out = evaluate(method, EvalConfig(sets=("linear/scenes",), linear_train_size=200), scenes)
     assert 0 <= out["linear/scenes/top1"] <= 100 and out["linear/scenes/skipped_images"] == 0
+
+
+def test_one_evaluation_encodes_a_shared_image_list_once_with_the_same_numbers(scenes):
+    """Retrieval and zero-shot classification read the same test split: one evaluation encodes it once (the
+    second set gets the first's tensors), and every metric and per-item record equals the sets evaluated apart."""
+    from experiments import config as C
+    from methods import build_method
+    from methods.evals import EvalConfig, evaluate
+
+    from .conftest import tiny_overrides
+
+    cfg = C.resolve(tiny_overrides("clip"))
+    torch.manual_seed(0)
+    method = build_method("clip", cfg.method_config, cfg.encoder).eval()
+    encoded = []
+    original = method.encode_image
+
+    def counting(images):
+        encoded.append(len(images))
+        return original(images)
+
+    method.encode_image = counting
+    sets = ("retrieval/scenes", "classification/scenes")
+    together_items, apart_items = {}, {}
+    together = evaluate(method, EvalConfig(sets=sets, batch_size=64), scenes, items=together_items)
+    once = sum(encoded)
+    encoded.clear()
+    apart = {}
+    for spec in sets:
+        apart |= evaluate(method, EvalConfig(sets=(spec,), batch_size=64), scenes, items=apart_items)
+    assert sum(encoded) == 2 * once, "apart, each set encodes the split itself"
+    assert together == apart
+    assert together_items.keys() == apart_items.keys()
+    assert all(torch.equal(torch.as_tensor(together_items[k]), torch.as_tensor(apart_items[k])) for k in apart_items)

@@ -298,3 +298,52 @@ def test_throughput_scalars_and_the_profiler_switch(scenes, tmp_path):
         C.fingerprint(C.resolve(tiny_overrides(**{"train.steps": 5, "train.log_every": 1}))), \
         "profiling changes no result: not in the fingerprint"
     assert default.train.lock_image is False and default.train.profile == 0
+
+
+@pytest.mark.parametrize("contrastive", ["softmax", "sigmoid"])
+@pytest.mark.parametrize("accum", [2, 4])
+def test_accumulation_gives_one_big_batchs_loss_and_gradients_in_float64(contrastive, accum):
+    """train.accum_freq (open_clip's --accum-freq: features of every micro-batch cached without gradient, then one
+    pass per micro-batch with the loss over the whole batch): the same gradient as one big batch for every
+    parameter, the temperature and bias included (open_clip counts theirs accum times; the suite averages)."""
+    from methods.train import accumulated_backward
+    from methods.data.views import random_batch
+
+    cfg = C.resolve(tiny_overrides("clip", **{"clip.contrastive": contrastive}))
+    torch.manual_seed(0)
+    method = build_method("clip", cfg.method_config, cfg.encoder).double()
+    batch = {k: v.double() if v.is_floating_point() else v
+             for k, v in random_batch(method.views, 8, method.encoders.context_length, length=10, seed=3).items()}
+    with torch.no_grad():  # a trained-looking temperature, not the initial one
+        method.encoders.logit_scale.fill_(2.3)
+    big = method(batch)
+    big["loss"].backward()
+    want = {n: p.grad.clone() for n, p in method.named_parameters() if p.grad is not None}
+    method.zero_grad(set_to_none=True)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    out = accumulated_backward(method, method, batch, accum, scaler, "fp32", torch.device("cpu"))
+    assert out["loss"].item() == pytest.approx(big["loss"].item(), rel=1e-12)
+    got = {n: p.grad for n, p in method.named_parameters() if p.grad is not None}
+    assert set(got) == set(want) and any("logit_scale" in n for n in got)
+    for name, g in want.items():
+        assert torch.allclose(got[name], g, rtol=1e-10, atol=1e-13), name
+
+
+def test_accumulation_is_refused_where_it_cannot_equal_one_batch():
+    from experiments.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="methods that accumulate: clip"):
+        C.resolve(tiny_overrides("cosmos", **{"train.accum_freq": 2}))
+    with pytest.raises(ConfigError, match="must divide train.batch_size"):
+        C.resolve(tiny_overrides("clip", **{"train.accum_freq": 3}))
+
+
+def test_a_tiny_run_with_accumulation_trains_close_to_one_without(scenes, tmp_path):
+    cfg = C.resolve(tiny_overrides("clip", **{"train.accum_freq": 4, "train.steps": 3}))
+    one = C.resolve(tiny_overrides("clip", **{"train.steps": 3}))
+    assert C.fingerprint(cfg) != C.fingerprint(one)
+    logs = ListLogger(), ListLogger()
+    _run(cfg, tmp_path / "a", logs[0])
+    _run(one, tmp_path / "b", logs[1])
+    losses = [[v for name, v, _ in log.scalars if name == "train/loss"] for log in logs]
+    assert len(losses[0]) == 3 and losses[0] == pytest.approx(losses[1], rel=1e-4)  # float32 rounding apart

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..progress import bar
 from . import classification, compositional, linear_probe, perception, retrieval, segmentation
 from .config import EvalConfig
+from .embed import shared_embeddings
 from .evaluator import Evaluator
 
 EVALUATORS: dict[str, Evaluator] = {e.task: e for e in (
@@ -55,14 +56,20 @@ def evaluate(method, cfg: EvalConfig, scenes: Path | None = None, items: dict | 
     check_sets(cfg.sets)
     metrics: dict[str, float] = {}
     sets = bar(cfg.sets, "evaluate", unit="set", show=progress)
-    for spec in sets:
-        sets.set_postfix_str(spec)
-        task, name = spec.split("/")
-        evaluator, found = EVALUATORS[task], {}
-        data = evaluator.readers[name](cfg, scenes)
-        metrics |= {f"{spec}/{k}": v for k, v in evaluator.run(method, data, cfg, found).items()}
-        if items is not None:
-            items |= {f"{spec}/{k}": v for k, v in found.items()}
+    with shared_embeddings():  # one set of weights: an image list is encoded once across the sets
+        for spec in sets:
+            metrics |= _evaluate_set(method, spec, cfg, scenes, items, sets)
+    return metrics
+
+
+def _evaluate_set(method, spec: str, cfg: EvalConfig, scenes, items, sets) -> dict[str, float]:
+    sets.set_postfix_str(spec)
+    task, name = spec.split("/")
+    evaluator, found = EVALUATORS[task], {}
+    data = evaluator.readers[name](cfg, scenes)
+    metrics = {f"{spec}/{k}": v for k, v in evaluator.run(method, data, cfg, found).items()}
+    if items is not None:
+        items |= {f"{spec}/{k}": v for k, v in found.items()}
     return metrics
 
 
