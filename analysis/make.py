@@ -14,6 +14,7 @@ from experiments import manifests
 from experiments.errors import ConfigError
 from experiments.layout import MAPS
 from experiments.plan import Cell, cells, reconfigured
+from methods.evals import chance_levels
 
 
 def _commit() -> str:
@@ -77,11 +78,29 @@ def write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir
     md = report.render(name, manifest, scale, data, _commit(), runs, stats, columns,
                        [str(f.relative_to(out_dir)) for f in figs], manifests.claims(manifest, scale), cells_,
                        sections, _reference(name, manifest, scale, todo, runs_dir, columns),
-                       df.attrs.get("excluded", []), todo[0].config.benchmark if todo else "")
+                       df.attrs.get("excluded", []), todo[0].config.benchmark if todo else "", _chance(todo),
+                       _caveat_filler(todo, df, runs_dir))
     (out_dir / f"{name}.md").write_text(md)
     print(stats.pivot(index="row", columns="metric", values="mean").round(2).to_string())
     print(f"wrote {path}, {out_dir / f'{name}.md'}" + (f" and {len(figs)} figures" if figs else ""))
     return path
+
+
+def _caveat_filler(todo: list[Cell], df, runs_dir: Path):
+    """Fills a caveat's placeholders from the budget study's runs on the cells' benchmark (analysis/caveats.py)."""
+    from . import caveats
+
+    study = cell_runs(df, _study_cells(manifests.load(REFERENCE), todo)) if todo and \
+        todo[0].config.scale == "tiny" else None
+    if study is None:
+        return lambda text: text
+    return lambda text: caveats.fill(text, study, df, runs_dir)
+
+
+def _chance(todo: list[Cell]) -> dict[str, float]:
+    """The chance levels of the synthetic benchmark the cells evaluate on ({} for real data)."""
+    data = todo[0].config.data if todo else None
+    return chance_levels(data.scenes) if data is not None and data.dataset == "scenes" else {}
 
 
 def decision_section(manifest, stats, cells_, want: int) -> str:

@@ -8,6 +8,7 @@ import math
 import pandas as pd
 
 from experiments import manifests
+from methods.evals import chance_of
 
 from .statistics import ALPHA, holm, holm_levels, pending, verdict
 
@@ -95,6 +96,17 @@ def _seed_rule(manifest, scale: str) -> str:
             "the manifest's docstring; the rule in docs/statistics.md.")
 
 
+def _chance_line(columns: dict[str, str], chance: dict[str, float]) -> list[str]:
+    """What guessing scores on each column (methods/evals/scenesets.py chance_levels): the level a tiny number is
+    read against."""
+    known = [(label, chance_of(chance, key)) for key, label in columns.items()]
+    known = [(label, v) for label, v in known if v is not None]
+    if not known:
+        return []
+    return ["- **Chance levels** (what guessing scores on this benchmark; read the numbers against them, not 0): "
+            + ", ".join(f"{label} {v:.3g}" for label, v in known) + "."]
+
+
 def _environment_line(runs: pd.DataFrame) -> list[str]:
     """The numeric environment the runs were made in (torch, CPU kernels or GPU, threads): a table regenerates to
     the digit only in the same one, so a table that mixes them says which runs ran where."""
@@ -115,10 +127,12 @@ def _environment_line(runs: pd.DataFrame) -> list[str]:
 
 def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.DataFrame, stats: pd.DataFrame,
            columns: dict[str, str], figures: list[str], claims: list[tuple] | None = None, cells=None,
-           sections: list[str] = (), reference: str = "", excluded: list[str] = (), benchmark: str = "") -> str:
+           sections: list[str] = (), reference: str = "", excluded: list[str] = (), benchmark: str = "",
+           chance: dict[str, float] | None = None, caveat=lambda text: text) -> str:
     """The report's markdown; `claims` (text, better row, worse row, metric) default to the manifest's CLAIMS;
     `sections` (markdown) go after the claims, then `reference` (where the claims are judged with more training).
-    The manifest's CAVEATS of the runs' `benchmark` are printed; where it has only other benchmarks' the report says so."""
+    The manifest's CAVEATS of the runs' `benchmark` are printed, each through `caveat` (which fills its placeholders
+    from the records: analysis/caveats.py); where it has only other benchmarks' the report says so."""
     doc = manifest.doc.strip().split("\n\n")[0]
     lines = [f"# {manifest.TITLE}", "", doc, "",
              f"- **Scale**: `{scale}`. **Data**: {data}.",
@@ -128,6 +142,7 @@ def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.Dat
              "wall time over these runs." if len(runs) else "- **Compute**: none yet.",
              *([f"- **Excluded as damaged**: {', '.join(excluded)}."] if excluded else []),
              *_environment_line(runs),
+             *_chance_line(columns, chance or {}),
              *([_seed_rule(manifest, scale)] if manifest.ROW_SEEDS else []),
              "- Numbers in the first table are ours, measured at this scale; the paper's numbers below are theirs, "
              "cited with confidence tags, on the paper's data and models.",
@@ -143,7 +158,8 @@ def render(name: str, manifest, scale: str, data: str, commit: str, runs: pd.Dat
     if claims:
         lines += claims_section(cells, claims, manifest.PRIMARY)
     if manifest.CAVEATS.get(benchmark):
-        lines += ["## What these numbers do not show", ""] + [f"- {c}" for c in manifest.CAVEATS[benchmark]] + [""]
+        lines += ["## What these numbers do not show", ""] + [f"- {caveat(c)}" for c in manifest.CAVEATS[benchmark]] \
+            + [""]
     elif manifest.CAVEATS:
         lines += ["## What these numbers do not show", "", f"- This manifest's caveats were measured on benchmark "
                   f"{', '.join(manifest.CAVEATS)} and are not repeated for {benchmark or 'this scale'}, where none has "

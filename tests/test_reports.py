@@ -269,3 +269,43 @@ def test_the_report_names_the_numeric_environment_and_a_mixed_one_run_by_run(tmp
     assert _environment_line(same) == ["- **Numeric environment**: torch 2.14.1, AVX2, 2 threads (every run; a "
                                        "rerun reproduces these numbers to the digit in this environment only)."]
     assert _environment_line(runs.assign(environment=None)) == [], "records from before it was kept say nothing"
+
+
+def test_tiny_reports_print_the_chance_level_of_each_column(tmp_path):
+    """A tiny report reads its numbers against what guessing scores (1,000 test images, 3 captions each, 16
+    categories, a hard negative, an MMVP-style pair), not against 0."""
+    from math import comb
+
+    from methods.evals import chance_levels, chance_of
+
+    levels = chance_levels("tiny-v5")
+    assert levels["retrieval/scenes/t2i_r1"] == pytest.approx(0.1)
+    assert levels["retrieval/scenes/i2t_r5"] == pytest.approx(100 * (1 - comb(2997, 5) / comb(3000, 5)))
+    assert levels["classification/scenes/top1"] == pytest.approx(6.25)
+    assert chance_of(levels, "compositional/scenes/swap_att") == 50 and chance_of(levels, "perception/scenes/mean") == 25
+    assert chance_of(levels, "segmentation/scenes/miou") is None
+    from experiments.run import main
+
+    assert main(["table1", "--report-only", "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path)]) == 0
+    line = next(x for x in (tmp_path / "table1.md").read_text().splitlines() if x.startswith("- **Chance levels**"))
+    assert "I2T R@1 0.1" in line and "Top-1 6.25" in line
+
+
+def test_caveats_are_filled_from_the_records_they_describe(tmp_path):
+    """A caveat's numbers are placeholders filled from the study's runs: means, ranges and seed counts of final
+    metrics, shares of a logged curve; a row without runs says so instead of a number."""
+    from analysis.caveats import MISSING, fill
+
+    runs = pd.DataFrame({"row": ["CLIP", "CLIP", "SiLC"], "seed": [0, 1, 0], "run_id": ["1", "2", "3"]})
+    results = pd.DataFrame({"run_id": ["1", "2", "3"], "m/x/top1": [10.0, 12.0, 5.0]})
+    (tmp_path / "3").mkdir()
+    (tmp_path / "3" / "metrics.json").write_text(json.dumps(
+        {"train/ent": {"steps": [100, 500, 600, 700, 800], "values": [3.0, 0.5, 3.0, 7.0, 4.0]}}))
+    text = ("CLIP {mean:CLIP:m/x/top1} ({seeds:CLIP} seeds, {range:CLIP:m/x/top1}); SiLC between at "
+            "{share:SiLC:train/ent:1:6.5:500}; SLIP {mean:SLIP:m/x/top1}")
+    assert fill(text, runs, results, tmp_path) == ("CLIP 11.0 (2 seeds, 10.0-12.0); SiLC between at 50% of steps for "
+                                                   f"seed 0; SLIP {MISSING}")
+    from experiments.manifests import _shared
+
+    for name in ("V5_MMVP", "V5_TOP1", "V5_BINDING", "V5_SILC_HEAD"):  # no typed seed subsets left
+        assert "seeds 0-" not in getattr(_shared, name) and "{" in getattr(_shared, name), name

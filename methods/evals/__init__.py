@@ -12,6 +12,7 @@ from ..progress import bar
 from . import classification, compositional, linear_probe, perception, retrieval, segmentation
 from .config import EvalConfig
 from .embed import shared_embeddings
+from .scenesets import chance_levels, chance_of  # noqa: F401 (the reports' chance lines)
 from .evaluator import Evaluator
 
 EVALUATORS: dict[str, Evaluator] = {e.task: e for e in (

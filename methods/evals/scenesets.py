@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..data.scenes import preset
 from ..data.scenes.vocab import BACKGROUNDS, CATEGORIES, CLASSIFICATION_TEMPLATES, TEXTURES
 from ..data.stream import read_all
 from ..data.text import join_sentences
@@ -89,3 +90,30 @@ def perception(cfg, root: Path):
     a, b = [sides[k + ("a",)] for k in keys], [sides[k + ("b",)] for k in keys]
     return ImagePairs([x["jpg"] for x in a], [x["jpg"] for x in b], [x["caption"] for x in a],
                       [x["caption"] for x in b], [k[0] for k in keys])
+
+
+LONG_CAPTIONS = 3  # long captions per test image (methods/data/scenes/captions.py: three paraphrase families)
+
+
+def chance_levels(scenes: str) -> dict[str, float]:
+    """What guessing scores on the evaluations of the benchmark preset `scenes`, by metric key or task prefix:
+    retrieval R@k over its n test images (T2I: the one right image in the top k, k / n; I2T: one of an image's
+    captions among the top k of its n x 3, exactly), zero-shot top-k over its categories, a hard negative (50) and
+    an MMVP-style pair (both images must pick their own caption: 25)."""
+    from math import comb
+
+    n, per = preset(scenes).n_test, LONG_CAPTIONS
+    out = {}
+    for k in (1, 5, 10):
+        out[f"retrieval/scenes/t2i_r{k}"] = 100 * k / n
+        out[f"retrieval/scenes/i2t_r{k}"] = 100 * (1 - comb(n * per - per, k) / comb(n * per, k))
+    out["classification/scenes/top1"] = 100 / len(CATEGORIES)
+    out["classification/scenes/top5"] = 100 * min(5, len(CATEGORIES)) / len(CATEGORIES)
+    out["compositional/scenes/"] = 50.0
+    out["perception/scenes/"] = 25.0
+    return out
+
+
+def chance_of(levels: dict[str, float], metric: str) -> float | None:
+    """A metric's chance level from `chance_levels` (exact key, else its task prefix); None where none is known."""
+    return levels.get(metric, next((v for k, v in levels.items() if k.endswith("/") and metric.startswith(k)), None))
