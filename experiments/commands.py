@@ -295,8 +295,13 @@ def cmd_manifest(args) -> int:
     overrides = _overrides([*args.set, *args.overrides])
     if args.slurm:
         todo = plan.cells(manifests.load(name), args.scale, seeds, rows, overrides)
-        opts = SlurmOptions(args.nodes, args.gpus_per_node, args.time, args.partition, args.account,
-                            args.cpus_per_task, args.mem, **({"logs": args.logs} if args.logs else {}))
+        try:
+            opts = SlurmOptions(args.nodes, args.gpus_per_node, args.time, args.partition, args.account,
+                                args.cpus_per_task, args.mem, **({"logs": args.logs} if args.logs else {}))
+        except ValueError as exn:
+            raise ConfigError(f"--slurm: {exn}") from None
+        if args.slurm.is_dir():
+            raise ConfigError(f"--slurm {args.slurm}: a folder; give the script's file name")
         args.slurm.write_text(slurm_script(name, todo, args.scale, str(args.runs_dir), [*args.set, *args.overrides],
                                            opts))
         print(f"wrote {args.slurm}: {len(todo)} array tasks of {args.nodes} x {args.gpus_per_node} GPUs; "

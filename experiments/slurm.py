@@ -9,11 +9,15 @@ opens the log before the script runs and does not create folders)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SLURM_NAME = re.compile(r"[A-Za-z0-9_.,-]*")
+SLURM_TIME = re.compile(r"\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+|\d+-\d+:\d{1,2}|\d+-\d+:\d{1,2}:\d{1,2}")
+SLURM_MEM = re.compile(r"\d+[KMGT]?")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +33,27 @@ class SlurmOptions:
     mem: str = ""  # e.g. 480G; "": the cluster's default
     logs: Path = ROOT / "logs"
     python: str = sys.executable
+
+    def __post_init__(self):
+        """Every value is checked before it reaches the script: #SBATCH lines are shell text, so a newline or a
+        control character in a value would put a command into the job (ValueError, one line)."""
+        for name, low in (("nodes", 1), ("gpus_per_node", 0), ("cpus_per_task", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
+        for name in ("time", "partition", "account", "mem", "logs", "python"):
+            value = str(getattr(self, name))
+            if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+                raise ValueError(f"--{name} holds a newline or control character: {value!r}")
+        for name in ("partition", "account"):
+            if not SLURM_NAME.fullmatch(getattr(self, name)):
+                raise ValueError(f"--{name} {getattr(self, name)!r} is not a SLURM name (letters, digits, "
+                                 "'_', '-', '.', ',')")
+        if not SLURM_TIME.fullmatch(self.time):
+            raise ValueError(f"--time {self.time!r} is none of SLURM's formats (minutes, MM:SS, HH:MM:SS, D-HH, "
+                             "D-HH:MM, D-HH:MM:SS)")
+        if self.mem and not SLURM_MEM.fullmatch(self.mem):
+            raise ValueError(f"--mem {self.mem!r} is not a SLURM size (a number with K, M, G or T)")
 
 
 def slurm_script(name: str, cells, scale: str, runs_dir: str, sets: list[str], opts: SlurmOptions) -> str:

@@ -383,3 +383,29 @@ def test_a_run_builds_its_typed_config_once(scenes, tmp_path, monkeypatch):
     assert run_training(run, tmp_path).status == "COMPLETED"
     assert len(builds) == 1, "the run rebuilds the typed config once, from what sacred records"
     assert len(configs) == 1
+
+
+@pytest.mark.parametrize("flag,value,word", [
+    ("--partition", "gpu\ntouch /tmp/pwned", "newline or control character"),
+    ("--account", "me\rx", "newline or control character"),
+    ("--mem", "480G\necho hi", "newline or control character"),
+    ("--time", "yesterday", "none of SLURM's formats"),
+    ("--nodes", "0", "--nodes must be an integer >= 1"),
+    ("--gpus-per-node", "-1", "--gpus-per-node must be an integer >= 0"),
+    ("--cpus-per-task", "-3", "--cpus-per-task must be an integer >= 0"),
+    ("--partition", "gpu;rm", "is not a SLURM name"),
+])
+def test_slurm_values_never_reach_the_script_unchecked(tmp_path, capsys, flag, value, word):
+    """#SBATCH lines are shell text: a newline in a value would add a command to the job. Every value is checked
+    and refused in one line before the script is written."""
+    script = tmp_path / "job.sh"
+    assert main(["table3", "--slurm", str(script), "--logs", str(tmp_path / "logs"), flag, value,
+                 "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert word in err and err.count("\n") == 1 and not script.exists()
+
+
+def test_slurm_script_into_a_folder_is_one_line(tmp_path, capsys):
+    assert main(["table3", "--slurm", str(tmp_path), "--logs", str(tmp_path / "logs"),
+                 "--runs-dir", str(tmp_path / "r")]) == 2
+    assert "a folder; give the script's file name" in capsys.readouterr().err

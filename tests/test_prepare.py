@@ -172,3 +172,14 @@ def test_clip_trains_on_alt_text_as_written(tmp_path):
     prepare("img2dataset", tmp_path / "files", tmp_path / "out")
     tokens, _ = _first_texts(sorted(str(p) for p in (tmp_path / "out").glob("*.tar")), len(ODD))
     assert torch.equal(tokens, tokenizer(ODD))
+
+
+def test_a_folder_named_like_a_pipe_is_read_as_files_never_run(tmp_path, monkeypatch):
+    """webdataset runs "pipe:CMD" names; the suite's readers (prepare's, the evaluation sets', the stream's) open
+    local files only, so a folder that happens to be called so is data."""
+    monkeypatch.chdir(tmp_path)
+    evil = tmp_path / "pipe:touch PWNED; cat "
+    evil.mkdir()
+    _img2dataset_shard(evil / "00000.tar", formats=("jpg",))
+    stats = prepare("img2dataset", "pipe:touch PWNED; cat ", tmp_path / "out")
+    assert stats["written"] == 1 and not (tmp_path / "PWNED").exists()

@@ -123,10 +123,19 @@ def recaption_share(urls: list[str], limit: int = 256) -> tuple[int, int]:
     return seen, with_recaptions
 
 
+def local_files(urls) -> list[str]:
+    """Shard names as absolute local paths: webdataset opens "pipe:CMD" (and URLs) by running or fetching them, and
+    the suite's readers read local files only, so a file or folder that happens to be named "pipe:..." stays a
+    file. Every reader of shards goes through this (read_all, ShardStream)."""
+    import os
+
+    return [os.path.abspath(os.fspath(u)) for u in urls]
+
+
 def read_all(urls: list[str]):
     """Every raw sample of these shards, in order, in this process (no node or worker splitting: for evaluation
     sets, statistics and conversion, which every rank that calls it must see whole, even under torchrun)."""
-    return wds.DataPipeline(wds.SimpleShardList(list(urls)), wds.tarfile_to_samples())
+    return wds.DataPipeline(wds.SimpleShardList(local_files(urls)), wds.tarfile_to_samples())
 
 
 def sample_seed(seed: int, slot: int, index: int) -> int:
@@ -152,7 +161,7 @@ class ShardStream(IterableDataset):
                  augment: str = "workers", max_pixels: int = MAX_PIXELS):
         if not urls:
             raise ValueError("no training shards given")
-        self.urls, self.batch_size, self.seed = sorted(urls), batch_size, seed
+        self.urls, self.batch_size, self.seed = sorted(local_files(urls)), batch_size, seed
         self.builder = ViewBuilder(views, tokenizer, augment)
         self.shuffle_buffer, self.resampled = shuffle_buffer, resampled
         self.rank, self.world_size = rank, world_size
