@@ -8,6 +8,8 @@ records a tiny report's 10x section reads). `run.py <manifest>` calls the same `
 from __future__ import annotations
 
 import argparse
+import warnings
+import zipfile
 from pathlib import Path
 
 from experiments import manifests
@@ -243,8 +245,12 @@ def _maps(runs_dir: Path, runs) -> dict:
     for r in runs.itertuples():
         path = Path(runs_dir) / str(r.run_id) / MAPS
         if path.exists() and r.row not in out:
-            with np.load(path) as z:
-                out[r.row] = {k: z[k] for k in z.files}
+            try:  # figures only: a damaged or pickled file is skipped with a warning, never executed
+                with np.load(path, allow_pickle=False) as z:
+                    out[r.row] = {k: z[k] for k in z.files}
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exn:
+                warnings.warn(f"skipping the attention maps of run {r.run_id}: {str(exn).splitlines()[0][:120]}",
+                              stacklevel=2)
     return out
 
 

@@ -129,6 +129,13 @@ def _units(key: str, items: dict) -> np.ndarray | None:
     return None if evaluator is None else items.get(f"{spec}/{evaluator.unit(metric)}")
 
 
+def items_key(key: str) -> str | None:
+    """The items.npz key a metric is recomputed from ("<task>/<dataset>/<field>"), None for a metric without one."""
+    evaluator, spec, metric = _rule(key)
+    unit = evaluator.unit(metric) if evaluator is not None else None
+    return f"{spec}/{unit}" if unit else None
+
+
 def n_items(key: str, items: dict) -> int | None:
     """How many test items a metric is computed over (the bootstrap's unit), or None without items."""
     arr = _units(key, items)

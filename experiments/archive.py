@@ -34,7 +34,7 @@ import warnings
 import zipfile
 from pathlib import Path
 
-from analysis.statistics import metric_batch, n_items
+from analysis.statistics import items_key, metric_batch, n_items
 from methods.progress import bar
 
 from . import config as C
@@ -118,6 +118,7 @@ def export(runs_dir: Path, fingerprints, archive: Path = DEFAULT) -> list[str]:
     """Archive the latest completed run of each fingerprint that has one (replacing an older record of it);
     returns the fingerprints archived."""
     latest = completed_runs(Path(runs_dir))
+    _clean_killed_exports(Path(archive))
     out = []
     for fp in fingerprints:
         if fp not in latest:
@@ -147,41 +148,82 @@ def export(runs_dir: Path, fingerprints, archive: Path = DEFAULT) -> list[str]:
     return out
 
 
-def verify(record: Path, run: dict[str, bytes]) -> None:
-    """Raise UnsafeRecord unless the record is consistent: config.json gives the folder's fingerprint, info.json
-    names it, the result is finite, and every metric the items recompute matches the result."""
-    import io
+def _clean_killed_exports(archive: Path) -> None:
+    """Remove the temporary folders (.<fp>.<pid>.tmp) that exports killed before their rename left behind: those
+    of processes that no longer run."""
+    for tmp in archive.glob(".*.tmp") if archive.is_dir() else ():
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
 
-    import numpy as np
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
-
+def verify(record: Path, run: dict[str, bytes], curve: dict[str, dict[str, bytes]] | None = None) -> None:
+    """Raise UnsafeRecord unless the record is whole and consistent: a COMPLETED run whose config.json gives the
+    folder's fingerprint and info.json names it, with its items.npz holding every per-item array its metrics are
+    computed from; every final metric and every curve point's metric finite and equal to what its items recompute
+    (npz files are read without pickle)."""
     fp = record.name
     try:
         cfg = json.loads(run["config.json"])
-        result = json.loads(run["run.json"]).get("result") or {}
+        record_run = json.loads(run["run.json"])
+        result = record_run.get("result") or {}
         info = json.loads(run.get("info.json", b"{}"))
     except (KeyError, ValueError, AttributeError) as exn:
         raise UnsafeRecord(f"unreadable run.json, config.json or info.json ({exn})") from None
+    if record_run.get("status") != "COMPLETED":
+        raise UnsafeRecord(f"its run is {record_run.get('status')!r}, not COMPLETED")
     try:
         own = C.fingerprint(cfg)
     except (KeyError, TypeError, ValueError, AttributeError, OSError):
         own = None
     if own != fp or info.get("fingerprint") != fp:
         raise UnsafeRecord(f"its config.json or info.json does not give fingerprint {fp}")
-    if not isinstance(result, dict) or any(not isinstance(v, (int, float)) or not math.isfinite(v)
-                                           for v in result.values()):
-        raise UnsafeRecord("its result holds a non-finite or non-numeric metric")
-    if ITEMS in run:
+    if ITEMS not in run:
+        raise UnsafeRecord(f"no run/{ITEMS} (an archived run keeps its per-item records)")
+    _check_metrics(result, run[ITEMS], "run")
+    for name, files in (curve or {}).items():
+        if set(files) != set(CURVE_FILES):
+            raise UnsafeRecord(f"curve point {name} lacks {', '.join(sorted(set(CURVE_FILES) - set(files)))}")
         try:
-            with np.load(io.BytesIO(run[ITEMS]), allow_pickle=False) as z:
-                items = {k: z[k] for k in z.files}
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exn:
-            raise UnsafeRecord(f"unreadable {ITEMS} ({exn})") from None
-        for key, value in result.items():
-            again = metric_batch(key, items, np.ones((1, _n_items(key, items)))) if "/" in key else None
-            if again is not None and abs(float(again[0]) - value) > 1e-3 * max(1.0, abs(value)):
-                raise UnsafeRecord(f"{key} = {value} in run.json, but its items give {float(again[0]):.4f}")
+            metrics = json.loads(files["metrics.json"])
+        except ValueError as exn:
+            raise UnsafeRecord(f"unreadable {CURVE}/{name}/metrics.json ({exn})") from None
+        _check_metrics(metrics, files[ITEMS], f"{CURVE}/{name}")
+
+
+def _check_metrics(result, items_bytes: bytes, where: str) -> None:
+    """Every metric of `result` finite and numeric, the items it needs present, and equal to their recomputation."""
+    import io
+
+    import numpy as np
+
+    if not isinstance(result, dict) or any(not isinstance(v, (int, float)) or isinstance(v, bool)
+                                           or not math.isfinite(v) for v in result.values()):
+        raise UnsafeRecord(f"{where}: a non-finite or non-numeric metric")
+    try:
+        with np.load(io.BytesIO(items_bytes), allow_pickle=False) as z:
+            items = {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exn:
+        raise UnsafeRecord(f"{where}: unreadable {ITEMS} ({exn})") from None
+    for key, value in result.items():
+        if "/" not in key or key.count("/") < 2:
+            continue
+        need = items_key(key)
+        if need is not None and need not in items:
+            raise UnsafeRecord(f"{where}: {ITEMS} lacks {need}, which {key} is computed from")
+        again = metric_batch(key, items, np.ones((1, _n_items(key, items)))) if need else None
+        if again is not None and abs(float(again[0]) - value) > 1e-3 * max(1.0, abs(value)):
+            raise UnsafeRecord(f"{where}: {key} = {value}, but its items give {float(again[0]):.4f}")
 
 
 def _n_items(key: str, items: dict) -> int:
@@ -225,7 +267,7 @@ def restore(archive: Path, runs_dir: Path, fingerprints=None) -> list[str]:
             run, curve = _read_record(record)
             if "run.json" not in run:
                 raise UnsafeRecord("no run/run.json")
-            verify(record, run)
+            verify(record, run, curve)
         except UnsafeRecord as exn:
             warnings.warn(f"skipping archived run {record}: {exn}", stacklevel=2)
             continue

@@ -120,7 +120,7 @@ def test_a_record_whose_metrics_were_edited_or_whose_info_names_another_cell_is_
     edited = json.loads(good)
     edited["result"]["retrieval/scenes/i2t_r1"] += 20.0
     run_json.write_text(json.dumps(edited))
-    _refused(store, tmp_path, "retrieval/scenes/i2t_r1 = .* in run.json, but its items give")
+    _refused(store, tmp_path, "run: retrieval/scenes/i2t_r1 = .*, but its items give")
     edited["result"]["retrieval/scenes/i2t_r1"] = float("inf")
     run_json.write_text(json.dumps(edited))
     _refused(store, tmp_path, "non-finite")
@@ -239,3 +239,61 @@ def test_a_kill_at_every_file_boundary_of_restore_or_export_leaves_everything_co
             A.export(source, [fp], archive)
         assert A.restore(archive, tmp_path / f"after-{k}") == [fp], f"killed at export boundary {k}: record lost"
         assert A.export(source, [fp], archive) == [fp] and not list(archive.glob(".*")), k
+
+
+def test_a_record_is_verified_whole_items_keys_status_and_every_curve_point(copy_of, tmp_path):
+    """The four bypasses of a part-verified archive: items.npz deleted, one of its keys deleted, a FAILED run, a
+    curve point edited (it would flip a budget claim): each refused by name."""
+    import io
+
+    import numpy as np
+
+    store, fp, record = copy_of
+    items = record / "run" / "items.npz"
+    good = items.read_bytes()
+    items.unlink()
+    _refused(store, tmp_path, "no run/items.npz")
+    with np.load(io.BytesIO(good)) as z:
+        kept = {k: z[k] for k in z.files if not k.startswith("retrieval/scenes/")}
+    np.savez(items, **kept)
+    _refused(store, tmp_path, "items.npz lacks retrieval/scenes/")
+    items.write_bytes(good)
+    run_json = record / "run" / "run.json"
+    ok = run_json.read_text()
+    run_json.write_text(json.dumps(json.loads(ok) | {"status": "FAILED"}))
+    _refused(store, tmp_path, "its run is 'FAILED', not COMPLETED")
+    run_json.write_text(ok)
+    point = record / "curve" / "step0000002" / "metrics.json"
+    metrics = json.loads(point.read_text())
+    point.write_text(json.dumps(metrics | {"retrieval/scenes/i2t_r1": 0.0 if metrics["retrieval/scenes/i2t_r1"]
+                                           else 50.0}))
+    _refused(store, tmp_path, "curve/step0000002: retrieval/scenes/i2t_r1 = .*, but its items give")
+    point.write_text(json.dumps(metrics))
+    assert A.restore(store, tmp_path / "runs") == [fp], "the repaired record restores"
+
+
+def test_a_killed_exports_temporary_folder_is_cleaned_by_the_next_export(copy_of, tmp_path, archived):
+    _, runs, _, _ = archived
+    store, fp, _ = copy_of
+    dead = store / f".{fp}.999999999.tmp"  # no such process
+    (dead / "run").mkdir(parents=True)
+    import os
+
+    alive = store / f".{fp}.{os.getpid()}.tmp.keep"
+    alive.mkdir()
+    A.export(runs, [fp], store)
+    assert not dead.exists() and alive.exists()
+
+
+def test_pickled_attention_maps_are_skipped_not_loaded(tmp_path):
+    """A maps file holding a pickled object array is never unpickled: the report skips its figure with a warning."""
+    import numpy as np
+    import pandas as pd
+
+    from analysis.make import _maps
+
+    (tmp_path / "1").mkdir()
+    with open(tmp_path / "1" / "attention_maps.npz", "wb") as f:
+        np.savez(f, images=np.array([{"a": 1}], dtype=object))  # stored as a pickle
+    with pytest.warns(UserWarning, match="skipping the attention maps of run 1"):
+        assert _maps(tmp_path, pd.DataFrame({"run_id": ["1"], "row": ["CLIP"]})) == {}
