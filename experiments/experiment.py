@@ -48,8 +48,8 @@ class SacredLogger:
     """The loop's Logger protocol on a sacred Run; with `tensorboard` (a folder) every scalar also goes to
     TensorBoard event files there."""
 
-    def __init__(self, run, tensorboard: Path | None = None):
-        self.run, self.writer = run, None
+    def __init__(self, run, tensorboard: Path | None = None, wandb_run=None):
+        self.run, self.writer, self.wandb = run, None, wandb_run
         if tensorboard is not None:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -60,10 +60,14 @@ class SacredLogger:
         self.run.log_scalar(name, value, step)
         if self.writer is not None:
             self.writer.add_scalar(name, value, step)
+        if self.wandb is not None:
+            self.wandb.log({name: value}, step=step)
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+        if self.wandb is not None:
+            self.wandb.finish()
 
     def info(self, key: str, value) -> None:
         self.run.info[key] = value
@@ -206,12 +210,25 @@ def train_and_evaluate(method, rc, urls: list[str], scenes, run, ckpt_dir: Path,
 
     board = Path(rc.train.tensorboard) / f"{rc.method}-{ckpt_dir.name}" \
         if rc.train.tensorboard and launch_rank() == 0 else None  # one subfolder per run (its fingerprint)
-    logger = SacredLogger(run, board)
+    logger = SacredLogger(run, board, wandb_run(rc, ckpt_dir) if launch_rank() == 0 else None)
     try:
         return train(method, urls, rc.train, rc.data, seed=rc.seed, ckpt_dir=ckpt_dir, logger=logger,
                      evaluate=evaluate_at, progress=True)
     finally:
         logger.close()
+
+
+def wandb_run(rc: RunConfig, ckpt_dir: Path):
+    """A Weights & Biases run in offline mode (train.wandb=offline), named by method and fingerprint, its files
+    under <runs dir>/wandb (`wandb sync` uploads them); None when off. ckpt_dir: <runs dir>/checkpoints/<fp>."""
+    if not rc.train.wandb:
+        return None
+    import wandb
+
+    folder = Path(ckpt_dir).parents[1] / "wandb"
+    folder.mkdir(parents=True, exist_ok=True)
+    return wandb.init(mode=rc.train.wandb, dir=str(folder), project="cosmos-suite",
+                      name=f"{rc.method}-{ckpt_dir.name}", config=rc.to_dict(), reinit=True)
 
 
 def numeric_environment() -> dict:

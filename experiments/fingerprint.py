@@ -29,6 +29,7 @@ from methods.interop import weights_file
 # column): it enters the fingerprint from 2 on; 0 and 1 read one stream, the same one, and stay out (every logged
 # tiny run had 0, so none was renamed). The number of ranks is not in the config: a run reproduces at its own.
 NON_SEMANTIC = {("data", "split"), ("train", "ckpt_every"), ("train", "log_every"), ("train", "profile"),
+                ("train", "wandb"),
                 ("train", "compile"), ("train", "tensorboard"),
                 ("eval", "batch_size"), ("eval", "workers"), ("eval", "maps"), ("eval", "paths"),
                 ("eval", "other_weights")} | \

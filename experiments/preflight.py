@@ -4,6 +4,7 @@ made when one fails."""
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -52,9 +53,10 @@ def preflight(run, runs_dir) -> None:
     except (ValueError, FileNotFoundError) as exn:
         raise ConfigError(str(exn)) from None
     writable_folder(Path(runs_dir) / "checkpoints", "runs dir", shown=runs_dir)
+    if run.train.wandb and not run.checkpoint and importlib.util.find_spec("wandb") is None:
+        raise ConfigError("train.wandb=offline needs the wandb package: pip install wandb (the suite never logs "
+                          "online)")
     if run.train.tensorboard and not run.checkpoint:
-        import importlib.util
-
         if importlib.util.find_spec("tensorboard") is None:
             raise ConfigError("train.tensorboard needs the tensorboard package: pip install tensorboard (or "
                               "pip install -e .[tensorboard])")

@@ -39,6 +39,9 @@ MAX_STEPS = 100_000_000  # 1,000x the papers' longest recipe: a larger count is 
 SPLITS = ("shards", "samples")
 
 
+WANDB_MODES = ("", "offline")  # online logging is left out on purpose: runs must not need the network
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Optimisation recipe. Defaults are the COSMOS paper's (methods.md: AdamW lr 5e-4, wd 0.5, betas
@@ -64,11 +67,15 @@ class TrainConfig:
     tensorboard: str = ""  # a folder: every logged scalar also goes to TensorBoard event files (a subfolder per run)
     accum_freq: int = 1  # > 1: each step's batch in that many micro-batches, the gradient of the whole batch
     # (open_clip's --accum-freq: features cached, loss over the full batch); methods with features/loss only
+    wandb: str = ""  # "offline": every logged scalar also goes to a Weights & Biases run in offline mode (files in
+    # <runs dir>/wandb, `wandb sync` uploads them later); "": none. Optional package, off by default
     lock_image: bool = False  # LiT: freeze the image tower (open_clip's lock_image_tower; --lock-image)
     lock_text: bool = False  # freeze the text tower (open_clip's lock_text_tower; --lock-text)
     profile: int = 0  # > 0: torch.profiler over that many steps after 2 warm-up steps; a Chrome trace in the run
 
     def __post_init__(self):
+        if self.wandb not in WANDB_MODES:
+            raise ValueError(f"unknown train.wandb {self.wandb!r}; valid choices: {', '.join(map(repr, WANDB_MODES))}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; valid choices: {', '.join(PRECISIONS)}")
         _check_ranges(self, positive=("steps", "batch_size", "ckpt_every", "log_every", "lr", "eps", "accum_freq"),

@@ -347,3 +347,41 @@ def test_a_tiny_run_with_accumulation_trains_close_to_one_without(scenes, tmp_pa
     _run(one, tmp_path / "b", logs[1])
     losses = [[v for name, v, _ in log.scalars if name == "train/loss"] for log in logs]
     assert len(losses[0]) == 3 and losses[0] == pytest.approx(losses[1], rel=1e-4)  # float32 rounding apart
+
+
+def test_wandb_offline_logs_every_scalar_and_is_off_by_default(scenes, tmp_path, monkeypatch):
+    """train.wandb=offline (optional package, never online): the run's scalars go to a W&B run in offline mode
+    under <runs dir>/wandb; without the package it is one line before any work; off by default."""
+    import importlib.machinery
+    import importlib.util
+    import sys
+    import types
+
+    from experiments.errors import ConfigError
+
+    assert C.resolve(tiny_overrides()).train.wandb == ""
+    with pytest.raises(ValueError, match="valid choices: '', 'offline'"):
+        C.resolve(tiny_overrides(**{"train.wandb": "online"}))
+    calls = {"init": [], "log": [], "finish": 0}
+
+    class FakeRun:
+        def log(self, values, step):
+            calls["log"].append((values, step))
+
+        def finish(self):
+            calls["finish"] += 1
+
+    fake = types.ModuleType("wandb")
+    fake.__spec__ = importlib.machinery.ModuleSpec("wandb", None)
+    fake.init = lambda **kw: calls["init"].append(kw) or FakeRun()
+    cfg = C.resolve(tiny_overrides(**{"train.wandb": "offline", "train.steps": 2}))
+    if importlib.util.find_spec("wandb") is None:
+        with pytest.raises(ConfigError, match="needs the wandb package"):
+            run_training(cfg, tmp_path / "none")
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    assert run_training(cfg, tmp_path).status == "COMPLETED"
+    (init,) = calls["init"]
+    assert init["mode"] == "offline" and init["dir"] == str(tmp_path / "wandb") and init["config"]["seed"] == 0
+    logged = {name for values, _ in calls["log"] for name in values}
+    assert {"train/loss", "retrieval/scenes/i2t_r1"} <= logged and calls["finish"] == 1
+    assert C.fingerprint(cfg) == C.fingerprint(C.resolve(tiny_overrides(**{"train.steps": 2})))
