@@ -65,6 +65,14 @@ def table(measured: dict[str, dict]) -> str:
     for p in PERCEPTION_PATTERNS:
         row(f"MMVP-style {p}: bag / bound", lambda m: (m["perception"][p]["bag"], m["perception"][p]["bound"]),
             "{0[0]:.0f} / {0[1]:.0f}")
+    for oracle in O.SHORTCUTS:
+        row(f"shortcut: retrieval I2T / T2I R@1, {oracle}, context {O.CONTEXT}",
+            lambda m: (m["shortcuts"][oracle]["i2t"], m["shortcuts"][oracle]["t2i"]), "{0[0]:.1f} / {0[1]:.1f}")
+    for kind in COMPOSITIONAL_TYPES:
+        row(f"shortcut: {kind} by the large object's colour alone",
+            lambda m: m["large_colour"].get(kind, float("nan")), "{:.1f}")
+    row(f"shortcut: shape-free oracle picks its own text in a batch of {O.BATCH}: CLIP captions / COSMOS crops",
+        lambda m: (m["shape_free_batch"]["random"], m["shape_free_batch"]["textcrop"]), "{0[0]:.1f} / {0[1]:.1f}")
     row("zero-shot top-1: colour-only / present-category / chance", lambda m: tuple(
         m["classification"][k] for k in ("colour-only", "present-category", "chance")), "{0[0]:.1f} / {0[1]:.1f} / {0[2]:.0f}")
     gates = [f"| {g}: {text} | " + " | ".join("met" if test(measured[n]) else "**missed**" for n in names) + " |"

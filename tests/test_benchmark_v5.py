@@ -196,3 +196,37 @@ def test_the_ablations_momentum_rows_train_with_their_momentum_on_every_benchmar
                           overrides={"benchmark": bench}):
             own = cell.config.cosmos
             assert own.ema_horizon == 0 and str(own.ema_momentum) == cell.row.split("= ")[1], (bench, cell.row)
+
+
+def test_the_shortcut_oracles_on_known_answers():
+    """Binding reduced to the large object: its colour (and how many objects the caption puts above it) tells a
+    rebinding of colours apart without binding the small ones; a caption without a large object gives neither."""
+    a = Scene("gray", "smooth", 0, (_obj("circle", "red", "large", 40), _obj("star", "blue", "small", 2),
+                                    _obj("cross", "green", "small", 60)))
+    b = Scene("gray", "smooth", 0, (_obj("circle", "blue", "large", 40), _obj("star", "red", "small", 2),
+                                    _obj("cross", "green", "small", 60)))
+    caption = "A small blue star is above a large red circle. The red circle is above a small green cross."
+    bound, bag = O.facts(caption)
+    assert O._caption_large(bound) == ({"red"}, {1})  # one object (the star) above the large circle
+    assert O._scene_large(a) == ("red", 1) and O._scene_large(b) == ("blue", 1)
+    view = O.shortcut_views((bound, bag), "bag + large colour + rank")
+    assert ("large", "red") in view and ("large-rank", 1) in view
+    wa, wb = O.scene_facts(a, 5)[1], O.scene_facts(b, 5)[1]
+    assert wa == wb, "one bag of words"
+    for oracle in O.SHORTCUTS:
+        v = O.shortcut_views((bound, bag), oracle)
+        assert O._score(v, O.scene_shortcut(a, wa, oracle)) > O._score(v, O.scene_shortcut(b, wb, oracle))
+    assert O._caption_large(O.facts("a small red star")[0]) == (set(), set())
+    free = {O._shape_free(f) for f in bound}
+    assert ("np", "large", "red", None) in free and not any("circle" in str(f) for f in free)
+
+
+def test_the_shortcut_oracles_run_on_a_small_benchmark():
+    cfg = V5
+    short = O.shortcut_retrieval(cfg)
+    plain = O.retrieval(cfg, O.CONTEXT)["bag"]
+    assert short["bag + large colour"]["i2t"] >= plain["i2t"] - 1e-9
+    assert short["bag + large colour + rank"]["t2i"] >= short["bag + large colour"]["t2i"] - 1e-9
+    colour = O.large_colour_negatives(cfg)
+    assert colour["replace-object"] == 50.0 and colour["swap-attribute"] >= 50.0
+    assert 0 <= O.shape_free_batch(cfg, "random", batches=2) <= 100

@@ -27,7 +27,7 @@ from .conftest import ROOT
     (["train", "clip.caption=poem"], "unknown caption mode 'poem'; valid choices: raw, random, short, long"),
     (["train", "scale=paper"], "data.dataset=shards needs data.shards="),
     (["no_such_table"], "unknown manifest 'no_such_table'; valid choices: ablations, budget, clip_tiny, diagnosis, "
-                        "siglip, slip_table, table1"),
+                        "siglip, size_pairs, slip_table, table1"),
     (["clip_tiny", "--scale", "paper"], "does not run at scale 'paper'; valid choices: tiny, small"),
     (["clip_tiny", "--rows", "SLIP"], "unknown row 'SLIP'; valid choices: CLIP"),
     (["table3", "--jobs", "0"], "--jobs must be >= 1, got 0"),
