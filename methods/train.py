@@ -69,6 +69,8 @@ class TrainConfig:
     # (open_clip's --accum-freq: features cached, loss over the full batch); methods with features/loss only
     wandb: str = ""  # "offline": every logged scalar also goes to a Weights & Biases run in offline mode (files in
     # <runs dir>/wandb, `wandb sync` uploads them later); "": none. Optional package, off by default
+    grad_checkpointing: bool = False  # open_clip's set_grad_checkpointing: recompute the towers' blocks in the
+    # backward pass instead of keeping their activations (memory for time; the same gradients)
     lock_image: bool = False  # LiT: freeze the image tower (open_clip's lock_image_tower; --lock-image)
     lock_text: bool = False  # freeze the text tower (open_clip's lock_text_tower; --lock-text)
     profile: int = 0  # > 0: torch.profiler over that many steps after 2 warm-up steps; a Chrome trace in the run
@@ -160,10 +162,14 @@ def check_weights(method: torch.nn.Module) -> str | None:
 
 
 def autocast_context(precision: str, device: torch.device):
-    if device.type != "cuda" or precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
-    return torch.autocast("cuda", dtype=dtype)
+    """The step's autocast: bf16 on CUDA and on CPU (torch's CPU autocast: the same regions as on a GPU, so the
+    GPU's dtype path runs and is tested on a CPU); fp16 on CUDA only (it needs loss scaling, GradScaler's CUDA
+    path; on CPU it runs fp32); fp32 none."""
+    if precision == "bf16" and device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if precision == "fp16" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
 
 
 def setup_device() -> torch.device:
@@ -320,6 +326,8 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
     if cfg.compile:
         model = torch.compile(model)
     lock_towers(method, cfg)
+    if cfg.grad_checkpointing:
+        method.encoders.model.set_grad_checkpointing(True)
     opt = torch.optim.AdamW(method.param_groups(cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
                             eps=cfg.eps)
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16" and device.type == "cuda")
