@@ -2,7 +2,10 @@
 run ends (every set with its per-item records, the other weights' sets, the attention maps), for one method at the
 tiny profile on benchmark v5 with an untrained model (evaluation cost does not depend on the weights).
 
-    python benchmarks/eval_time.py [--method cosmos] [--repeat 1]
+    python benchmarks/eval_time.py [--method cosmos] [--repeat 1] [--unshared]
+
+--unshared times the evaluation as it was before one evaluation encoded a shared image list once (each set
+encodes its own), for the before/after comparison in benchmarks/README.md.
 
 Quote it only from a run with nothing else busy (docs: torch with 2 threads slows 5-10x beside another process).
 """
@@ -36,7 +39,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--method", default="cosmos")
     p.add_argument("--repeat", type=int, default=1, help="report the fastest of this many timings")
+    p.add_argument("--unshared", action="store_true", help="every set encodes its own images (the old behaviour)")
     args = p.parse_args()
+    if args.unshared:
+        import contextlib
+
+        import methods.evals as E
+
+        E.shared_embeddings = contextlib.nullcontext
     run = C.resolve({"method": args.method, "scale": "tiny"})
     scenes = ensure_scenes(preset(run.data.scenes), progress=False)
     torch.manual_seed(0)
@@ -51,7 +61,8 @@ def main() -> None:
              "attention maps": lambda: attention_maps(method, scenes)}
     for name, fn in whole.items():
         rows.append((name, min(timed(fn) for _ in range(args.repeat))))
-    print(f"{args.method}, tiny profile ({run.encoder}, {run.data.scenes}), {torch.get_num_threads()} threads")
+    print(f"{args.method}, tiny profile ({run.encoder}, {run.data.scenes}), {torch.get_num_threads()} threads"
+          + (", unshared" if args.unshared else ""))
     for name, seconds in rows:
         print(f"  {name:<40} {seconds:7.2f} s")
 

@@ -96,7 +96,7 @@ def run_manifest(name: str, scale: str = "tiny", seeds=None, rows=None, runs_dir
     if jobs < 1:
         raise C.ConfigError(f"--jobs must be >= 1, got {jobs}")
 
-    if archive is not None and not Path(archive).is_dir() and (report_only or Path(archive) == A.DEFAULT):
+    if archive is not None and not Path(archive).exists() and (report_only or Path(archive) == A.DEFAULT):
         raise C.ConfigError(f"--archive: no run archive at {Path(archive).resolve()} (the default, reports/records, "
                             "is read from the working directory: run from the suite's checkout, or name the archive "
                             "with --archive DIR)")

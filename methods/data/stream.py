@@ -206,6 +206,7 @@ class ShardStream(IterableDataset):
         # the stream it reads: its own shards, or (interleave) the stream of worker `local` in a one-rank run
         stream_slot, n_streams = (local, n_workers) if self.interleave else (slot, n_workers * self.world_size)
         skipped, tar_errors, failures, good = [0], [0], [0], [0]
+        taken = [0]  # samples and tar errors read so far: an empty shard gives neither (_shards)
 
         def give_up(exn: Exception) -> None:  # a broken data set, not a few bad samples: stop loudly, never loop
             raise DataError(f"{failures[0]} consecutive samples or shards of {len(self.urls)} shard(s) failed to read "
@@ -213,14 +214,13 @@ class ShardStream(IterableDataset):
 
         def count(exn: Exception) -> bool:  # webdataset handler: unreadable tar data (a truncated or garbage
             tar_errors[0] += 1              # shard, a bad member) is skipped and counted; the samples after a
+            taken[0] += 1                   # (an unreadable shard is not an empty one: its errors count as reads)
             failures[0] += 1                # cut cannot be counted, so read errors are reported on their own
             if tar_errors[0] <= 10 and good[0]:  # before any good sample a failure may be the whole data set:
                 log.warning("skipping unreadable tar data: %s", exn)  # give_up's one line says it then
             if failures[0] >= MAX_CONSECUTIVE_FAILURES:
                 give_up(exn)
             return True
-
-        taken = [0]
 
         def counted(samples):
             for sample in samples:
