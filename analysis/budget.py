@@ -204,7 +204,8 @@ def markdown(frame: pd.DataFrame, claims: list[tuple], flops: dict[str, float], 
         table = wide.pivot(index="claim", columns="samples", values="cell").reindex(
             [c[0] for c in claims if c[0] in set(frame["claim"])])
         lines += ["", "Gap and 95% interval at each budget (training samples; + interval above 0, - below 0, "
-                  "? contains 0; each uncorrected):", "", "| Claim | " + " | ".join(f"{s:,}" for s in table.columns) + " |",
+                  "? contains 0; each uncorrected):", "",
+                  "| Claim | " + " | ".join(f"{s:,}" for s in table.columns) + " |",
                   "|---" * (len(table.columns) + 1) + "|"]
         lines += [f"| {claim} | " + " | ".join("" if pd.isna(v) else v for v in r) + " |"
                   for claim, r in table.iterrows()]

@@ -40,9 +40,8 @@ NON_SEMANTIC = {("data", "split"), ("train", "ckpt_every"), ("train", "log_every
 # A top-level key is (key, None).
 ADDED_KEYS = {("context_length", None): 0, ("text_act", None): "gelu", ("image_norm", None): "openai",
               ("data", "augment"): "workers", ("data", "max_pixels"): MAX_PIXELS,
-              ("train", "warmup_start"): 0.0, ("train", "tf32"): False, ("train", "lock_image"): False, ("train", "accum_freq"): 1,
-              ("train", "grad_checkpointing"): False,
-              ("train", "lock_text"): False,
+              ("train", "warmup_start"): 0.0, ("train", "tf32"): False, ("train", "lock_image"): False,
+              ("train", "lock_text"): False, ("train", "accum_freq"): 1, ("train", "grad_checkpointing"): False,
               ("eval", "imagenet_templates"): "openai80", ("eval", "seg_names"): "dataset"} | \
     {(name, field): old for name, cls in METHODS.items() for field, old in cls.ADDED_DEFAULTS.items()}
 

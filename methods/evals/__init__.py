@@ -12,8 +12,8 @@ from ..progress import bar
 from . import classification, compositional, linear_probe, perception, retrieval, segmentation
 from .config import EvalConfig
 from .embed import shared_embeddings
-from .scenesets import chance_levels, chance_of  # noqa: F401 (the reports' chance lines)
 from .evaluator import Evaluator
+from .scenesets import chance_levels, chance_of  # noqa: F401 (the reports' chance lines)
 
 EVALUATORS: dict[str, Evaluator] = {e.task: e for e in (
     retrieval.EVALUATOR, classification.EVALUATOR, compositional.EVALUATOR, linear_probe.EVALUATOR,

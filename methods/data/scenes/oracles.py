@@ -510,7 +510,7 @@ def large_colour_negatives(cfg) -> dict[str, float]:
         for it in items[kind]:
             colour, _ = _scene_large(scene_for(cfg, "test", int(it["key"][4:]))[0])
 
-            def score(text):
+            def score(text, colour=colour):
                 given = _caption_large(facts(text)[0])[0]
                 return (colour in given) - len(given - {colour})
             right.append(_pick(score(it["positive"]), score(it["negative"])))
