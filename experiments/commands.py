@@ -16,7 +16,7 @@ from experiments.errors import ConfigError
 from experiments.experiment import launch_rank, run_training
 from experiments.layout import completed_runs
 from experiments.plan import cells
-from experiments.preflight import MISSING_SHARDS
+from experiments.preflight import MISSING_SHARDS, writable_folder
 from experiments.scales import BENCHMARKS, SCALES, TINY_BENCHMARK, estimate_seconds, training_text_cut
 from experiments.slurm import SlurmOptions, slurm_script
 from methods import METHODS, build_method, interop
@@ -183,6 +183,12 @@ def cmd_export(args) -> int:
 
     if not (args.source.is_dir() or args.source.is_file()):
         raise ConfigError(f"export: {args.source} is neither a run folder nor a checkpoint file")
+    # where it writes, checked before any weights are read: a folder (open_clip) or a file in one (release)
+    if args.format == "open_clip" and args.out.exists() and not args.out.is_dir():
+        raise ConfigError(f"export: {args.out} is a file; the open_clip format writes a folder")
+    if args.format == "release" and args.out.is_dir():
+        raise ConfigError(f"export --format release: {args.out} is a folder; give the release file's name")
+    writable_folder(args.out if args.format == "open_clip" else args.out.parent, "export target")
     method = _export_method(args.source, args.runs_dir)
     if args.format == "release":
         if not method.release_layout:
@@ -210,7 +216,12 @@ def is_run_folder(path: Path) -> bool:
 def run_checkpoint(source: Path, runs_dir: Path | None, command: str) -> Path:
     """The checkpoint of a run folder (runs/<id>): its fingerprint's <runs dir>/checkpoints/<fp>/last.pt."""
     info = source / "info.json"
-    fp = json.loads(info.read_text()).get("fingerprint") if info.is_file() else None
+    try:
+        fp = json.loads(info.read_text()).get("fingerprint") if info.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        raise ConfigError(f"{command}: {info} is not a run's info.json (unreadable JSON)") from None
+    if fp is not None and not (isinstance(fp, str) and len(fp) == 16 and all(c in "0123456789abcdef" for c in fp)):
+        raise ConfigError(f"{command}: {info} names no fingerprint (16 hex digits)")
     if not fp:
         raise ConfigError(f"{command}: {source} is not a run folder (no info.json with a fingerprint)")
     path = (runs_dir or source.parent) / "checkpoints" / fp / "last.pt"
@@ -227,8 +238,15 @@ def _export_method(source: Path, runs_dir: Path | None):
     path = run_checkpoint(source, runs_dir, "export")
     ckpt = load(path)
     if isinstance(ckpt.get("method"), str):
+        if ckpt["method"] not in METHODS:
+            raise ConfigError(f"export: {path} holds an unknown method {ckpt['method']!r}; valid choices: "
+                              f"{', '.join(METHODS)}")
         return interop.method_from_checkpoint(path, ckpt)
-    run = C.typed(json.loads((source / "config.json").read_text()))
+    try:
+        run = C.typed(json.loads((source / "config.json").read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exn:
+        raise ConfigError(f"export: {source / 'config.json'} is unreadable ({str(exn).splitlines()[0][:120]})") \
+            from None
     method = build_method(run.method, run.method_config, run.encoder, run.context_length, run.text_act,
                           run.image_norm)
     method.load_state_dict(ckpt["model"])

@@ -191,3 +191,37 @@ def test_init_from_an_open_clip_folder_starts_student_and_teacher_from_its_weigh
     assert C.fingerprint(cfg) != C.fingerprint(C.resolve(tiny_overrides("cosmos")))
     with pytest.raises(C.ConfigError, match="neither a file nor an open_clip"):
         C.resolve(tiny_overrides("cosmos", init=str(tmp_path / "nowhere")))
+
+
+def test_export_targets_and_damaged_run_folders_are_one_line(scenes, tmp_path, capsys):
+    """export onto a file, a release into a folder, from a run whose info.json is not JSON or names no
+    fingerprint: one line, exit 2, nothing written."""
+    import json
+
+    from experiments.run import main
+
+    from .conftest import tiny_overrides
+
+    runs = tmp_path / "runs"
+    args = ["train", *(f"{k}={v}" for k, v in tiny_overrides("clip", **{"train.steps": 2}).items()), "eval.sets=[]",
+            "--runs-dir", str(runs)]
+    assert main(args) == 0
+    capsys.readouterr()
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    cases = [(["export", str(runs / "1"), str(a_file)], "is a file; the open_clip format writes a folder"),
+             (["export", str(runs / "1"), str(tmp_path), "--format", "release"], "is a folder; give the release")]
+    for argv, message in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+    info = runs / "1" / "info.json"
+    good = info.read_text()
+    for bad, message in (("{not json", "is not a run's info.json"),
+                         (json.dumps({"fingerprint": "../../etc"}), "names no fingerprint")):
+        info.write_text(bad)
+        assert main(["export", str(runs / "1"), str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+    info.write_text(good)
+    assert a_file.read_text() == "x"

@@ -179,3 +179,22 @@ def test_one_empty_shard_among_good_ones_is_read_past(scenes, tmp_path, tokenize
     urls = [str(empty)] + sorted(str(p) for p in (scenes / "train").glob("*.tar"))
     batches = list(itertools.islice(iter(ShardStream(urls, VIEWS, tokenizer, batch_size=4)), 3))
     assert len(batches) == 3
+
+
+def test_brace_patterns_are_counted_before_they_are_expanded(monkeypatch):
+    """A pattern of 1e8 shards is refused without expanding it (the expansion is never called); the counts match
+    braceexpand's."""
+    import braceexpand
+
+    from methods.data.stream import brace_count, expand_shards
+
+    for p in ("/d/{000000..000331}.tar", "/d/{a,b,c}/{0..9}.tar", "x{1..10..2}y", "{a..e}", "{a,{b,c}}{1..3}",
+              "plain.tar", "{x}"):
+        assert brace_count(p) == sum(1 for _ in braceexpand.braceexpand(p)), p
+
+    def never(*_):
+        raise AssertionError("expanded")
+
+    monkeypatch.setattr(braceexpand, "braceexpand", never)
+    with pytest.raises(ValueError, match="lists more than 1,000,000 shards"):
+        expand_shards("/d/{000000000..100000000}.tar")

@@ -20,6 +20,7 @@ import itertools
 import json
 import logging
 import random
+import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -78,6 +79,43 @@ def caption_record(raw: dict) -> dict:
     return record
 
 
+_RANGE = re.compile(r"(-?\d+)\.\.(-?\d+)(?:\.\.(-?\d+))?|([A-Za-z])\.\.([A-Za-z])(?:\.\.(-?\d+))?")
+
+
+def brace_count(pattern: str) -> int:
+    """How many names a brace pattern expands to (braceexpand's {a..b[..step]} ranges and {x,y} alternatives,
+    nested), counted without expanding it."""
+    start = pattern.find("{")
+    if start < 0:
+        return 1
+    depth, end = 0, -1
+    for i in range(start, len(pattern)):
+        depth += {"{": 1, "}": -1}.get(pattern[i], 0)
+        if depth == 0:
+            end = i
+            break
+    if end < 0:  # an unclosed brace is a literal character
+        return 1
+    inner, rest = pattern[start + 1:end], pattern[end + 1:]
+    match = _RANGE.fullmatch(inner)
+    if match and match[1] is not None:
+        step = abs(int(match[3] or 1)) or 1
+        options = abs(int(match[2]) - int(match[1])) // step + 1
+    elif match:
+        step = abs(int(match[6] or 1)) or 1
+        options = abs(ord(match[5]) - ord(match[4])) // step + 1
+    else:
+        parts, depth, last = [], 0, 0
+        for i, ch in enumerate(inner):
+            depth += {"{": 1, "}": -1}.get(ch, 0)
+            if ch == "," and depth == 0:
+                parts.append(inner[last:i])
+                last = i + 1
+        parts.append(inner[last:])
+        options = sum(brace_count(p) for p in parts) if len(parts) > 1 else 1
+    return options * brace_count(rest)
+
+
 def expand_shards(spec: str) -> list[str]:
     """The .tar files of data.shards: a folder (its *.tar), or brace patterns joined by '::'
     (e.g. /d/{000000..000331}.tar::/e/{000..009}.tar). Every listed shard must exist: a set with holes is
@@ -95,6 +133,8 @@ def expand_shards(spec: str) -> list[str]:
         return [os.path.abspath(u) for u in urls]  # absolute: a name like "pipe:cmd" is a file, never a command
     urls = []
     for part in (p for p in spec.split("::") if p):
+        if brace_count(part) + len(urls) > MAX_SHARDS:  # counted before anything is expanded
+            raise ValueError(f"data.shards={spec[:80]!r} lists more than {MAX_SHARDS:,} shards")
         urls += itertools.islice(braceexpand.braceexpand(part), MAX_SHARDS + 1 - len(urls))
         if len(urls) > MAX_SHARDS:
             raise ValueError(f"data.shards={spec[:80]!r} lists more than {MAX_SHARDS:,} shards")
