@@ -122,3 +122,34 @@ def test_a_checkpoint_evaluates_on_both_and_writes_clip_benchmarks_json(scenes, 
     assert r["metrics"]["image_retrieval_recall@5"] == pytest.approx(result["retrieval/wds/t2i_r5"] / 100)
     assert r["metrics"]["text_retrieval_recall@1"] == pytest.approx(result["retrieval/wds/i2t_r1"] / 100)
     assert r["metrics"]["text_retrieval_recall@5"] == 1.0, "3 images: every one is in its captions' top 5"
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda d: (d / "test" / "nshards.txt").write_text("1000000000"), "says 1000000000 shards, missing 2.tar"),
+    (lambda d: (d / "test" / "nshards.txt").write_text("0"), "nshards.txt says 0 shards"),
+    (lambda d: (d / "zeroshot_classification_templates.txt").write_text("a photo of a {d}.\n"), "is not '{c}'"),
+    (lambda d: (d / "zeroshot_classification_templates.txt").write_text("a lone { brace {c}\n"), "is not '{c}'"),
+    (lambda d: (d / "classnames.txt").write_text("\n"), "need a line each"),
+])
+def test_a_damaged_classification_set_is_one_line(tmp_path, damage, message):
+    root = _classification(tmp_path / "wds_colours")
+    damage(root)
+    with pytest.raises((ValueError, FileNotFoundError), match=message) as err:
+        classification_set(root)
+    assert "\n" not in str(err.value)
+
+
+def test_a_set_with_text_labels_or_no_samples_is_one_line(tmp_path):
+    root = _classification(tmp_path / "wds_colours")
+    shard = root / "test" / "0.tar"
+    with wds.TarWriter(str(shard)) as w:
+        w.write({"__key__": "k0", "png": _png((1, 2, 3)), "cls": b"seven"})
+    (root / "test" / "nshards.txt").write_text("1")
+    for extra in root.glob("test/[1-9].tar"):
+        extra.unlink()
+    with pytest.raises(ValueError, match="has class 'seven', not a class index"):
+        classification_set(root)
+    with wds.TarWriter(str(shard)) as w:
+        w.write({"__key__": "k0", "png": _png((1, 2, 3))})
+    with pytest.raises(ValueError, match="no labelled sample"):
+        classification_set(root)

@@ -11,6 +11,7 @@ and `txt` (its captions, one per line). The suite scores them with its own evalu
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from ..data.stream import read_all
@@ -24,14 +25,17 @@ _LAYOUT = ("a CLIP_benchmark wds folder: <dir>/test/nshards.txt, <dir>/test/0.ta
 def _shards(root: Path, split: str) -> list[str]:
     nshards = require_path(root / split / "nshards.txt", "CLIP_benchmark nshards.txt", _LAYOUT)
     try:
-        n = int(nshards.read_text().strip())
+        n = int(nshards.read_text(encoding="utf-8", errors="replace").strip()[:20])
     except ValueError:
         raise ValueError(f"{nshards} does not hold a shard count") from None
-    paths = [root / split / f"{i}.tar" for i in range(n)]
-    missing = [p.name for p in paths if not p.is_file()]
+    if n < 1:
+        raise FileNotFoundError(f"{root / split}: nshards.txt says {n} shards")
+    # the first missing names, found lazily: no list of n names is built before they are known to exist (n may
+    # be 1e9)
+    missing = list(itertools.islice((f"{i}.tar" for i in range(n) if not (root / split / f"{i}.tar").is_file()), 5))
     if missing:
-        raise FileNotFoundError(f"{root / split}: nshards.txt says {n} shards, missing {', '.join(missing[:5])}")
-    return [str(p) for p in paths]
+        raise FileNotFoundError(f"{root / split}: nshards.txt says {n} shards, missing {', '.join(missing)}")
+    return [str(root / split / f"{i}.tar") for i in range(n)]
 
 
 def _lines(path: Path) -> list[str]:
@@ -55,11 +59,24 @@ def classification_set(root: str | Path, split: str = "test") -> LabelledImages:
         raise ValueError(f"{root} is a retrieval set (dataset_type.txt); use retrieval/wds")
     classnames = _lines(root / "classnames.txt")
     templates = [t.replace("{c}", "{}") for t in _lines(root / "zeroshot_classification_templates.txt")]
+    for t in templates:  # each must take exactly the class name
+        try:
+            t.format("x")
+        except (IndexError, KeyError, ValueError):
+            raise ValueError(f"{root / 'zeroshot_classification_templates.txt'}: template {t[:80]!r} is not "
+                             "'{c}'-formatted text") from None
+    if not classnames or not templates:
+        raise ValueError(f"{root}: classnames.txt and zeroshot_classification_templates.txt need a line each")
     images, labels = [], []
     for s in read_all(_shards(root, split)):
         if "cls" in s:  # a sample without a label cannot be scored; one without an image is a counted skip
+            raw = s["cls"].decode("utf-8", "replace").strip()
+            if not raw.lstrip("-").isdigit():
+                raise ValueError(f"{root}: sample {s.get('__key__')} has class {raw[:40]!r}, not a class index")
             images.append(_image(s) or b"")
-            labels.append(int(s["cls"].decode().strip()))
+            labels.append(int(raw))
+    if not images:
+        raise ValueError(f"{root}: no labelled sample (`cls`) in its {split} shards")
     bad = [y for y in labels if not 0 <= y < len(classnames)]
     if bad:
         raise ValueError(f"{root}: label {bad[0]} outside the {len(classnames)} classes of classnames.txt")
@@ -77,6 +94,8 @@ def retrieval_set(root: str | Path, split: str = "test") -> ImageTextSet:
         images.append(_image(s) or b"")
         captions += lines
         owner += [len(images) - 1] * len(lines)
+    if not images:
+        raise ValueError(f"{root}: no sample with captions (`txt`) in its {split} shards")
     return ImageTextSet(images, captions, owner)
 
 
