@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from methods.data.scenes import PRESETS  # noqa: E402
 from methods.data.scenes import oracles as O  # noqa: E402
+from methods.data.scenes import shortcuts as S  # noqa: E402
 from methods.data.scenes.probes import COMPOSITIONAL_TYPES, PERCEPTION_PATTERNS  # noqa: E402
 
 # The gates registered in docs/benchmark.md before v5 was generated: (name, test on the measured dict, text).
@@ -65,7 +66,7 @@ def table(measured: dict[str, dict]) -> str:
     for p in PERCEPTION_PATTERNS:
         row(f"MMVP-style {p}: bag / bound", lambda m: (m["perception"][p]["bag"], m["perception"][p]["bound"]),
             "{0[0]:.0f} / {0[1]:.0f}")
-    for oracle in O.SHORTCUTS:
+    for oracle in S.SHORTCUTS:
         row(f"shortcut: retrieval I2T / T2I R@1, {oracle}, context {O.CONTEXT}",
             lambda m: (m["shortcuts"][oracle]["i2t"], m["shortcuts"][oracle]["t2i"]), "{0[0]:.1f} / {0[1]:.1f}")
     for kind in COMPOSITIONAL_TYPES:

@@ -10,6 +10,7 @@ import pytest
 
 from methods.data.scenes import PRESETS, ScenesConfig, generate
 from methods.data.scenes import oracles as O
+from methods.data.scenes import shortcuts as S
 from methods.data.scenes.generate import GROUP, compositional_items, perception_pairs, sample_record, write_shard
 from methods.data.scenes.probes import COMPOSITIONAL_TYPES, n_tokens, pattern_diff
 from methods.data.scenes.render import Obj, Scene, visible_fraction
@@ -207,26 +208,26 @@ def test_the_shortcut_oracles_on_known_answers():
                                     _obj("cross", "green", "small", 60)))
     caption = "A small blue star is above a large red circle. The red circle is above a small green cross."
     bound, bag = O.facts(caption)
-    assert O._caption_large(bound) == ({"red"}, {1})  # one object (the star) above the large circle
-    assert O._scene_large(a) == ("red", 1) and O._scene_large(b) == ("blue", 1)
-    view = O.shortcut_views((bound, bag), "bag + large colour + rank")
+    assert S._caption_large(bound) == ({"red"}, {1})  # one object (the star) above the large circle
+    assert S._scene_large(a) == ("red", 1) and S._scene_large(b) == ("blue", 1)
+    view = S.shortcut_views((bound, bag), "bag + large colour + rank")
     assert ("large", "red") in view and ("large-rank", 1) in view
     wa, wb = O.scene_facts(a, 5)[1], O.scene_facts(b, 5)[1]
     assert wa == wb, "one bag of words"
-    for oracle in O.SHORTCUTS:
-        v = O.shortcut_views((bound, bag), oracle)
-        assert O._score(v, O.scene_shortcut(a, wa, oracle)) > O._score(v, O.scene_shortcut(b, wb, oracle))
-    assert O._caption_large(O.facts("a small red star")[0]) == (set(), set())
-    free = {O._shape_free(f) for f in bound}
+    for oracle in S.SHORTCUTS:
+        v = S.shortcut_views((bound, bag), oracle)
+        assert O._score(v, S.scene_shortcut(a, wa, oracle)) > O._score(v, S.scene_shortcut(b, wb, oracle))
+    assert S._caption_large(O.facts("a small red star")[0]) == (set(), set())
+    free = {S._shape_free(f) for f in bound}
     assert ("np", "large", "red", None) in free and not any("circle" in str(f) for f in free)
 
 
 def test_the_shortcut_oracles_run_on_a_small_benchmark():
     cfg = V5
-    short = O.shortcut_retrieval(cfg)
+    short = S.shortcut_retrieval(cfg)
     plain = O.retrieval(cfg, O.CONTEXT)["bag"]
     assert short["bag + large colour"]["i2t"] >= plain["i2t"] - 1e-9
     assert short["bag + large colour + rank"]["t2i"] >= short["bag + large colour"]["t2i"] - 1e-9
-    colour = O.large_colour_negatives(cfg)
+    colour = S.large_colour_negatives(cfg)
     assert colour["replace-object"] == 50.0 and colour["swap-attribute"] >= 50.0
-    assert 0 <= O.shape_free_batch(cfg, "random", batches=2) <= 100
+    assert 0 <= S.shape_free_batch(cfg, "random", batches=2) <= 100

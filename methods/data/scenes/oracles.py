@@ -7,9 +7,7 @@ parsed over the benchmark's closed vocabulary into facts; each fact the scene ma
 - bound: noun phrases (size, colour, orientation, category of one object), counts, "only", positions of their
   object, relations between two noun phrases, the backdrop;
 - bound, no relations: the bound oracle without positions and relations.
-Shortcut oracles (less than binding): the bag plus the large object's colour (and how many objects sit above it)
-in retrieval; the large object's colour alone on the hard negatives; a shape-free oracle (every bound fact but the
-objects' categories) choosing an image's own text in a training batch, texts drawn as CLIP or COSMOS draws them.
+The shortcut oracles (less than binding) are in shortcuts.py.
 """
 
 from __future__ import annotations
@@ -226,20 +224,26 @@ def _pick(a: float, b: float) -> float:
     return 1.0 if a > b else 0.5 if a == b else 0.0
 
 
-def retrieval(cfg, context: int) -> dict[str, dict[str, float]]:
-    """I2T and T2I R@1 of each oracle on the test split (each image with its three long captions)."""
+def test_split(cfg, context: int) -> tuple[list[Scene], list[tuple[set, set]], np.ndarray]:
+    """The test split as the retrieval oracles read it: its scenes, the facts of each long caption truncated to
+    `context`, and the (captions, scenes) matrix of which caption belongs to which scene."""
     from ..text import join_sentences
     from .generate import sample_record
 
     scenes, texts, owner = [], [], []
     for i in range(cfg.n_test):
         scene, caps = sample_record(cfg, "test", i)
-        scenes.append(scene_facts(scene, cfg.version))
+        scenes.append(scene)
         for cap in caps["long_captions"]:
             texts.append(facts(truncate(join_sentences(cap), context)))
             owner.append(i)
-    owner = np.array(owner)
-    correct = owner[:, None] == np.arange(cfg.n_test)[None, :]
+    return scenes, texts, np.array(owner)[:, None] == np.arange(cfg.n_test)[None, :]
+
+
+def retrieval(cfg, context: int) -> dict[str, dict[str, float]]:
+    """I2T and T2I R@1 of each oracle on the test split (each image with its three long captions)."""
+    test, texts, correct = test_split(cfg, context)
+    scenes = [scene_facts(scene, cfg.version) for scene in test]
     out = {}
     for oracle in ORACLES:
         s = score_matrix(_views(texts, oracle), [k if oracle != "bag" else b for k, b in scenes])
@@ -410,146 +414,11 @@ def classification(cfg, n: int = 4000) -> dict[str, float]:
 
 
 def measure(cfg, contexts: tuple[int, ...] = (32, CONTEXT)) -> dict:
-    """Every property of docs/benchmark.md's gate table for one benchmark config."""
+    """Every property of docs/benchmark.md's gate table (and its shortcut table) for one benchmark config."""
+    from . import shortcuts
+
     return {"retrieval": {ctx: retrieval(cfg, ctx) for ctx in contexts}, "compositional": compositional(cfg),
             "perception": perception(cfg), "flip_invariant": flip_invariance(cfg), "context": context_fit(cfg),
             "batch_sharing": batch_sharing(cfg), "colour_survival": colour_survival(cfg.colours),
-            "classification": classification(cfg), "shortcuts": shortcut_retrieval(cfg),
-            "large_colour": large_colour_negatives(cfg),
-            "shape_free_batch": {mode: shape_free_batch(cfg, mode) for mode in ("random", "textcrop")}}
+            "classification": classification(cfg)} | shortcuts.measure(cfg)
 
-
-# Shortcut oracles: what a model can get from less than binding (docs/benchmark.md, "Shortcuts").
-SHORTCUTS = ("bag + large colour", "bag + large colour + rank")
-
-
-def _node(colour, category) -> tuple:
-    return ("obj", colour, category)
-
-
-def _caption_large(bound: set) -> tuple[set, set]:
-    """(colours the caption gives a "large" object, its vertical ranks: how many objects the caption puts above
-    it, through its chain of above / below relations; objects are told apart by colour and category)."""
-    colours = {f[2] for f in bound if f[0] == "np" and f[1] == "large" and f[2]}
-    large = {_node(f[2], f[4]) for f in bound if f[0] == "np" and f[1] == "large" and f[2]}
-    up: dict = collections.defaultdict(set)  # node -> the nodes stated above it
-    for f in bound:
-        if f[0] == "rel" and f[2] in ("above", "below"):
-            a, b = _node(f[1][2], f[1][4]), _node(f[3][2], f[3][4])
-            if f[2] == "above":
-                up[b].add(a)
-            else:
-                up[a].add(b)
-    ranks = set()
-    for node in large:
-        seen, todo = set(), list(up[node])
-        while todo:
-            n = todo.pop()
-            if n not in seen and n != node:
-                seen.add(n)
-                todo += list(up[n])
-        if up[node] or any(node in v for v in up.values()):
-            ranks.add(len(seen))
-    return colours, ranks
-
-
-def _scene_large(scene: Scene) -> tuple[str, int]:
-    """(the large object's colour, how many objects sit above it)."""
-    d = scene.dominant
-    return d.colour, sum(vertical_relation(o.box, d.box) == "above" for o in scene.objects[1:])
-
-
-def shortcut_views(text: tuple[set, set], oracle: str) -> set:
-    bound, bag = text
-    colours, ranks = _caption_large(bound)
-    view = set(bag) | {("large", c) for c in colours}
-    if oracle == "bag + large colour + rank":
-        view |= {("large-rank", r) for r in ranks}
-    return view
-
-
-def scene_shortcut(scene: Scene, bag: set, oracle: str) -> set:
-    colour, rank = _scene_large(scene)
-    return set(bag) | {("large", colour)} | ({("large-rank", rank)} if oracle.endswith("rank") else set())
-
-
-def shortcut_retrieval(cfg, context: int = CONTEXT) -> dict[str, dict[str, float]]:
-    """I2T and T2I R@1 of the shortcut oracles on the test split: the bag of words plus the large object's colour
-    (plus how many objects sit above it): binding reduced to the large object."""
-    from ..text import join_sentences
-    from .generate import sample_record
-
-    scenes, texts, owner = [], [], []
-    for i in range(cfg.n_test):
-        scene, caps = sample_record(cfg, "test", i)
-        scenes.append((scene, scene_facts(scene, cfg.version)[1]))
-        for cap in caps["long_captions"]:
-            texts.append(facts(truncate(join_sentences(cap), context)))
-            owner.append(i)
-    owner = np.array(owner)
-    correct = owner[:, None] == np.arange(cfg.n_test)[None, :]
-    out = {}
-    for oracle in SHORTCUTS:
-        s = score_matrix([shortcut_views(t, oracle) for t in texts],
-                         [scene_shortcut(sc, bag, oracle) for sc, bag in scenes])
-        out[oracle] = {"i2t": expected_r1(s.T, correct.T), "t2i": expected_r1(s, correct)}
-    return out
-
-
-def large_colour_negatives(cfg) -> dict[str, float]:
-    """Percent of each hard-negative type that the large object's colour alone gets right: a caption scores +1
-    when it gives a "large" object the large object's colour, -1 another colour, 0 no large object."""
-    from .generate import compositional_items, scene_for
-
-    out = {}
-    items = compositional_items(cfg)
-    for kind in COMPOSITIONAL_TYPES:
-        if not items[kind]:
-            continue
-        right = []
-        for it in items[kind]:
-            colour, _ = _scene_large(scene_for(cfg, "test", int(it["key"][4:]))[0])
-
-            def score(text, colour=colour):
-                given = _caption_large(facts(text)[0])[0]
-                return (colour in given) - len(given - {colour})
-            right.append(_pick(score(it["positive"]), score(it["negative"])))
-        out[kind] = 100 * float(np.mean(right))
-    return out
-
-
-def _shape_free(f):
-    """A fact without object categories (what a model that cannot tell shapes apart can check)."""
-    if f[0] == "np":
-        return ("np", f[1], f[2], f[3])
-    if f[0] in ("pos", "only"):
-        return (f[0], _shape_free(f[1]), *f[2:])
-    if f[0] == "rel":
-        return ("rel", _shape_free(f[1]), f[2], _shape_free(f[3]))
-    if f[0] == "count":
-        return ("count", f[1], None, f[3])
-    return f
-
-
-def shape_free_batch(cfg, mode: str, batches: int = 100, seed: int = 0) -> float:
-    """Percent of training images that pick their own text among a training batch's (BATCH) by every bound fact
-    but the objects' categories (expected R@1, ties at random), the texts drawn as the method draws them (`mode`:
-    a TextView caption mode, e.g. "random" for CLIP, or "textcrop" for COSMOS's global crops)."""
-    import random as _random
-
-    from ..views import TextView, build_texts
-    from .generate import sample_record
-
-    view = TextView(mode)
-    rng = np.random.default_rng(seed)
-    draw = _random.Random(seed)
-    right = []
-    for _ in range(batches):
-        idx = rng.choice(cfg.n_train, size=BATCH, replace=False)
-        records = [sample_record(cfg, "train", int(i)) for i in idx]
-        texts = [{_shape_free(f) for f in facts(truncate(build_texts(rec, view, draw)[0], CONTEXT))[0]}
-                 for _, rec in records]
-        truth = [{_shape_free(f) for f in scene_facts(scene, cfg.version)[0]} for scene, _ in records]
-        s = score_matrix(texts, truth)
-        right.append(expected_r1(s.T, np.eye(BATCH, dtype=bool)))
-    return float(np.mean(right))
