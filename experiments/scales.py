@@ -100,10 +100,10 @@ class TextCut:
 
 
 def training_text_cut(method, scenes: str, context: int, records: int = 1000, seed: int = 0) -> list[TextCut]:
-    """The texts `method` (a built Method) trains on, drawn by its own text views from the first `records` training
-    scenes of the synthetic benchmark preset `scenes` (caption fields only; nothing is rendered), against
-    `context` tokens: the context rule sizes the context to the test captions; this says what it cuts of the
-    training texts (COSMOS's text crops join up to max_sentences sentences)."""
+    """The text crops `method` (a built Method) trains on (its "textcrop" views), drawn by its own views from the
+    first `records` training scenes of the synthetic benchmark preset `scenes` (caption fields only; nothing is
+    rendered), against `context` tokens. The context rule sizes the context to the test captions, which whole
+    training captions share; this says what it cuts of the crops, which join up to max_sentences sentences."""
     import random
 
     import open_clip
@@ -113,7 +113,7 @@ def training_text_cut(method, scenes: str, context: int, records: int = 1000, se
     rng = random.Random(seed)
     out = []
     for name, spec in method.views.items():
-        if not isinstance(spec, TextView):
+        if not isinstance(spec, TextView) or spec.mode != "textcrop":  # whole captions: what the rule sizes
             continue
         texts = [build_texts(sample_record(cfg, "train", i)[1], spec, rng) for i in range(records)]
         for kind, part in (("global", [t[:spec.n_global] for t in texts]),
