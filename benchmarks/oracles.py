@@ -88,7 +88,7 @@ def main(argv=None) -> None:
     measured = {}
     for name in args.presets.split(","):
         cfg = PRESETS[name]
-        measured[f"{name} (v{cfg.version})"] = O.measure(cfg)
+        measured[f"{name} (v{cfg.version})"] = O.measure(cfg) | S.measure(cfg)
     print(table(measured))
 
 
