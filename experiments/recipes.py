@@ -72,6 +72,20 @@ _COSMOS_VIEWS = {
     "cosmos.distill_weight": (1.0, "loss.py: L_clip + L_cosmos"),
 }
 
+# DreamLIP (zyf0619sjtu/DreamLIP d2aeea8): no training command is published (README: "Release training code"
+# unchecked); the method's flags and training/params.py defaults (methods/dreamlip.py says which and why).
+_DREAMLIP = {
+    "dreamlip.caption": ("raw", "training/data.py: captions = [caption_raw] + sub-captions"),
+    "dreamlip.num_text": (6, "params.py --num_text 6"),
+    "dreamlip.sgl_delta": (0.0, "params.py --sgl_delta 0.0"),
+    "dreamlip.sgl_norm": ("minmax", "params.py --sgl_norm minmax"),
+    "dreamlip.clip_weight": (1.0, "params.py --clip_lossweight 1.0"),
+    "dreamlip.sgl_weight": (1.0, "params.py --sgl_lossweight 1.0"),
+    "dreamlip.grouping_texts": ("official", "loss.py: the text-major stack viewed as (batch, texts)"),
+    "dreamlip.crop_scale": ((0.9, 1.0), "open_clip transform.py: RandomResizedCrop(scale=(0.9, 1.0))"),
+    "dreamlip.interpolation": ("bicubic", "open_clip transform.py: InterpolationMode.BICUBIC"),
+}
+
 
 def _cosmos_recipe(name: str, data: str, samples: int, gpus: int, per_gpu: int, momentum: float) -> Recipe:
     script = f"src/train_{name}.sh"
@@ -82,9 +96,15 @@ def _cosmos_recipe(name: str, data: str, samples: int, gpus: int, per_gpu: int, 
         method_fields={"cosmos": _COSMOS_VIEWS | {"cosmos.ema_momentum": ema},
                        # COSMOS trains its CLIP and SiLC baselines with its own recipe (paper, Sec. 4)
                        "silc": {"silc.ema_momentum": ema, "silc.ema_schedule": ("fixed", "SiLC: fixed momentum"),
-                                "silc.crop_split": (0.4, "as COSMOS --crop-scale 0.4")}},
+                                "silc.crop_split": (0.4, "as COSMOS --crop-scale 0.4")},
+                       "dreamlip": dict(_DREAMLIP)},
         deviations=("SLIP under a COSMOS recipe uses COSMOS's optimiser and schedule (the COSMOS paper trains its "
-                    "baselines alike); SLIP's own recipe is `recipe=slip_yfcc15m`.",))
+                    "baselines alike); SLIP's own recipe is `recipe=slip_yfcc15m`.",
+                    "DreamLIP under a COSMOS recipe uses COSMOS's optimiser and schedule: DreamLIP publishes no "
+                    "training command (its params.py defaults differ: --wd 0.2, --warmup 10000, eps 1e-6).",
+                    "DreamLIP's patch features go through the visual projection and its grouping temperature is a "
+                    "learnable parameter: the released code hands the loss unprojected tokens (768 wide against "
+                    "512 at ViT-B/16) and a None temperature, which cannot run (no switch; methods/dreamlip.py)."))
 
 
 _SLIP_TRAIN = {

@@ -6,10 +6,12 @@ from __future__ import annotations
 from .base import Method
 from .clip import CLIP
 from .cosmos import COSMOS
+from .dreamlip import DreamLIP
 from .silc import SiLC
 from .slip import SLIP
 
-METHODS: dict[str, type[Method]] = {"clip": CLIP, "slip": SLIP, "silc": SiLC, "cosmos": COSMOS}
+METHODS: dict[str, type[Method]] = {"clip": CLIP, "slip": SLIP, "silc": SiLC, "cosmos": COSMOS,
+                                   "dreamlip": DreamLIP}
 
 
 def build_method(name: str, cfg, encoder: str, context_length: int = 0, text_act: str = "gelu",

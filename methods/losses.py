@@ -104,3 +104,52 @@ def cosmos(student_img: torch.Tensor | None, student_txt: torch.Tensor | None, t
     terms = [multi_info_nce(s, t, logit_scale) for s in (student_img, student_txt) if s is not None
              for t in (t_img, t_txt)]
     return torch.stack(terms).sum() / 4
+
+
+GROUPING_NORMS = ("minmax", "softmax")
+GROUPING_TEXTS = ("official", "own")
+
+
+def subcaption_grouping(texts: torch.Tensor, patches: torch.Tensor, logit_scale: torch.Tensor, delta: float = 0.0,
+                        norm: str = "minmax", layout: str = "official") -> torch.Tensor:
+    """DreamLIP's subcaption-specific grouping loss (Zheng et al., ECCV 2024; the official `ClipLoss` with
+    `use_finegrained_loss`, open_clip/loss.py of zyf0619sjtu/DreamLIP).
+
+    texts: (T, B, D) normalised text features, view-first (the raw caption, then the sub-captions); patches:
+    (B, M, D) patch features in the joint space; logit_scale: the grouping term's own log-temperature. Both are
+    gathered over ranks (only this rank's rows carry gradient). Per (sample, text): the text's cosine similarity
+    to each patch, min-max normalised over the patches ("softmax": a softmax instead), values under `delta` (a
+    negative delta: 1/M) set to 0, the rest normalised to sum 1; the weighted sum of patches, normalised, is the
+    text's grouped image embedding. The loss is the symmetric InfoNCE between the B*T texts and their B*T grouped
+    embeddings (every other (sample, text) a negative).
+
+    layout: which texts group a sample's patches. "official" as the released code: the gathered text features are
+    stacked text-major (T*N, D) and viewed as (N, T, D), so sample n groups its patches with flat texts n*T ...
+    n*T + T - 1, i.e. mostly other samples' texts once N > 1 (the paper's Eq. describes a sample's own
+    sub-captions); "own": each sample's own T texts.
+    """
+    if norm not in GROUPING_NORMS:
+        raise ValueError(f"unknown grouping norm {norm!r}; valid choices: {', '.join(GROUPING_NORMS)}")
+    if layout not in GROUPING_TEXTS:
+        raise ValueError(f"unknown grouping texts {layout!r}; valid choices: {', '.join(GROUPING_TEXTS)}")
+    t_all = gather_features(texts.transpose(0, 1))  # (N, T, D), sample-major
+    p_all = gather_features(patches)  # (N, M, D)
+    n, t, d = t_all.shape
+    if layout == "official":
+        t_all = t_all.transpose(0, 1).reshape(n * t, d).view(n, t, d)
+    p_all, t_all = F.normalize(p_all, dim=-1), F.normalize(t_all, dim=-1)
+    sim = torch.einsum("btd,bpd->btp", t_all, p_all)
+    if norm == "minmax":
+        lo, hi = sim.min(dim=-1, keepdim=True).values, sim.max(dim=-1, keepdim=True).values
+        weights = (sim - lo) / (hi - lo + 1e-10)
+    else:
+        weights = F.softmax(sim, dim=-1)
+    threshold = 1.0 / p_all.shape[1] if delta < 0 else delta
+    weights = torch.where(weights < threshold, torch.zeros((), dtype=weights.dtype, device=weights.device), weights)
+    weights = weights / weights.sum(dim=-1, keepdim=True)
+    grouped = F.normalize(torch.einsum("btp,bpd->btd", weights, p_all), dim=-1)
+    text_rows, grouped_rows = t_all.reshape(n * t, d), grouped.reshape(n * t, d)
+    scale = logit_scale.exp()
+    labels = torch.arange(n * t, device=texts.device)
+    return (F.cross_entropy(scale * text_rows @ grouped_rows.T, labels)
+            + F.cross_entropy(scale * grouped_rows @ text_rows.T, labels)) / 2

@@ -155,9 +155,10 @@ def test_slurm_script_has_one_array_task_per_cell_and_is_valid_bash(tmp_path):
     assert main(["table3", "--slurm", str(out), "--seeds", "0,1", "--nodes", "2", "--gpus-per-node", "8",
                  "--set", "data.workers=4", "--logs", str(tmp_path / "logs")]) == 0
     text = out.read_text()
-    assert "#SBATCH --array=0-7" in text and "#SBATCH --nodes=2" in text and "--nproc_per_node 8" in text
-    assert "ROWS=(CLIP SLIP SiLC COSMOS CLIP SLIP SiLC COSMOS)" not in text  # cells are row-major: row x seeds
-    assert "ROWS=(CLIP CLIP SLIP SLIP SiLC SiLC COSMOS COSMOS)" in text and "SEEDS=(0 1 0 1 0 1 0 1)" in text
+    assert "#SBATCH --array=0-9" in text and "#SBATCH --nodes=2" in text and "--nproc_per_node 8" in text
+    assert "ROWS=(CLIP SLIP SiLC COSMOS DreamLIP CLIP" not in text  # cells are row-major: row x seeds
+    assert ("ROWS=(CLIP CLIP SLIP SLIP SiLC SiLC COSMOS COSMOS DreamLIP DreamLIP)" in text
+            and "SEEDS=(0 1 0 1 0 1 0 1 0 1)" in text)
     assert "--set data.workers=4" in text
     subprocess.run(["bash", "-n", str(out)], check=True)
     assert f"#SBATCH --chdir={ROOT}" in text and f" {sys.executable} -m torch.distributed.run " in text

@@ -27,6 +27,9 @@ from .stream import read_all
 from .text import all_captions, split_sentences, verbatim
 
 SOURCES = ("folder", "img2dataset", "dreamlip")
+# sources whose captions come in a separate file (the "dreamlip" source is the DreamLIP caption-file layout, not
+# the method)
+CAPTION_FILE_SOURCES = (SOURCES[0], SOURCES[2])
 
 
 def _clean(text) -> bool:
@@ -93,7 +96,7 @@ def dreamlip_record(row: dict) -> dict:
 
 def _rows(source: str, src: Path, captions: Path | None, image_col: str, caption_col: str) -> Iterator[tuple]:
     """(key, image bytes or path, caption record) per input row."""
-    if source in ("folder", "dreamlip"):
+    if source in CAPTION_FILE_SOURCES:
         for i, row in enumerate(_records_file(captions)):
             if row is None:
                 yield f"{i:09d}", None, None
@@ -143,7 +146,7 @@ def prepare(source: str, src: str | Path, out: str | Path, captions: str | Path 
     src, out = Path(src), Path(out)
     if not src.exists():
         raise FileNotFoundError(f"input {src} does not exist")
-    if source in ("folder", "dreamlip") and (captions is None or not Path(captions).exists()):
+    if source in CAPTION_FILE_SOURCES and (captions is None or not Path(captions).exists()):
         raise FileNotFoundError(f"source {source!r} needs a captions file (.csv/.jsonl/.json); got {captions!r}")
     out.mkdir(parents=True, exist_ok=True)
     written = skipped = 0

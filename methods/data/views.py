@@ -74,7 +74,7 @@ class ImageView:
 
 
 TEXT_MODES = CAPTION_MODES + ("textcrop",)
-LOCAL_TEXT = ("sentence", "masked", "caption")
+LOCAL_TEXT = ("sentence", "masked", "caption", "subcaption")
 # How text crops draw from a sample's sentence pool:
 # - "official": COSMOS's `sample_dict` + `random_sample_from_list`: each global crop takes k ~ U{1..max_sentences}
 #   sentences (the ks drawn first, then the crops), joined with ". " and no final period; a pool smaller than k
@@ -140,6 +140,24 @@ def local_sentences(pool: list[str], n: int, rng: random.Random, rule: str = "of
     return pool * whole + rng.sample(pool, rest) if whole else rng.sample(pool, n)
 
 
+def recaption_pool(record: dict) -> list[str]:
+    """The sentences of a record's synthetic captions (short, then long), without the alt-text: what DreamLIP's
+    sub-captions are drawn from (its `long_captions`: every generated caption split into sentences)."""
+    return [s for caption in list(record.get("short_captions") or []) + list(record.get("long_captions") or [])
+            for s in caption]
+
+
+def subcaptions(pool: list[str], n: int, rng: random.Random) -> list[str]:
+    """n sub-captions as DreamLIP's `draw_numbers(len(pool) - 1, n)` picks them (training/data.py): indices of
+    range(len(pool) - 1), without replacement when there are at least n, else with replacement (so the pool's last
+    sentence is never drawn, as in the official code). Where the official code raises (a pool of one sentence or
+    none) the pool itself is repeated, and an empty pool gives no text (the caller falls back)."""
+    population = pool[:-1] or pool
+    if not population:
+        return []
+    return rng.sample(population, n) if len(population) >= n else rng.choices(population, k=n)
+
+
 def text_crops(pool: list[str], n: int, max_sentences: int, rng: random.Random, rule: str = "official") -> list[str]:
     """n global text crops of k ~ U{1..max_sentences} sentences each (see TEXT_CROPS for the rules)."""
     if rule == "capped":
@@ -163,7 +181,9 @@ def build_texts(record: dict, spec: TextView, rng: random.Random) -> list[str]:
         globals_ = text_crops(pool, spec.n_global, spec.max_sentences, rng, spec.crops)
     else:
         globals_ = [pick_caption(record, spec.mode, rng) for _ in range(spec.n_global)]
-    if spec.local == "sentence":
+    if spec.local == "subcaption":  # DreamLIP: a record without synthetic captions draws from its sentences
+        locals_ = subcaptions(recaption_pool(record), spec.n_local, rng) or subcaptions(pool, spec.n_local, rng)
+    elif spec.local == "sentence":
         end = "." if spec.crops == "capped" else ""
         locals_ = [s + end for s in local_sentences(pool, spec.n_local, rng, spec.crops)] if spec.n_local else []
     else:
