@@ -203,7 +203,10 @@ def train_and_evaluate(method, rc, urls: list[str], scenes, run, ckpt_dir: Path,
 
     def evaluate_at(m, step: int) -> dict:
         items.clear()  # the last evaluation's items are the final model's
-        metrics = evaluate(m, rc.eval, scenes, items) | evaluate_other_weights(m, rc.eval, scenes)
+        formats: dict[str, str] = {}
+        metrics = evaluate(m, rc.eval, scenes, items, formats=formats) | evaluate_other_weights(m, rc.eval, scenes)
+        if formats:
+            run.info["eval_formats"] = formats
         if curve and launch_rank() == 0:
             save_curve_point(ckpt_dir, step, metrics, items)
         return metrics
@@ -307,7 +310,10 @@ def evaluate_checkpoint(method, rc: RunConfig, scenes, run, items: dict | None =
     t0 = time.time()
     load_into(method.eval_encoders(), rc.checkpoint, rc.checkpoint_weights)
     method.eval()
-    metrics = evaluate(method, rc.eval, scenes, items)
+    formats: dict[str, str] = {}
+    metrics = evaluate(method, rc.eval, scenes, items, formats=formats)
+    if formats:
+        run.info["eval_formats"] = formats
     for k, v in metrics.items():
         run.log_scalar(k, v, 0)
     run.info["wall_time_s"] = round(time.time() - t0, 2)

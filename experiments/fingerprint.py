@@ -42,7 +42,10 @@ ADDED_KEYS = {("context_length", None): 0, ("text_act", None): "gelu", ("image_n
               ("data", "augment"): "workers", ("data", "max_pixels"): MAX_PIXELS,
               ("train", "warmup_start"): 0.0, ("train", "tf32"): False, ("train", "lock_image"): False,
               ("train", "lock_text"): False, ("train", "accum_freq"): 1, ("train", "grad_checkpointing"): False,
-              ("eval", "imagenet_templates"): "openai80", ("eval", "seg_names"): "dataset"} | \
+              ("eval", "imagenet_templates"): "openai80", ("eval", "seg_names"): "dataset",
+              # no logged run scored real MMVP-VLM or SVO-Probes (none was available offline), so the owners'
+              # protocols, the new defaults, reproduce every record; the benchmark's own sets do not read them
+              ("eval", "mmvp_protocol"): "official", ("eval", "svo_protocol"): "official"} | \
     {(name, field): old for name, cls in METHODS.items() for field, old in cls.ADDED_DEFAULTS.items()}
 
 

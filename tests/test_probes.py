@@ -68,8 +68,9 @@ def test_mmvp_reader_pairs_consecutive_ids(tmp_path):
             w.writerow([qid, typ, text])
             (tmp_path / "MMVP_VLM_Images" / typ).mkdir(parents=True, exist_ok=True)
             _jpg(tmp_path / "MMVP_VLM_Images" / typ / f"{qid}.jpg", "red")
-    data = probes.mmvp_vlm(tmp_path)
+    data = probes.mmvp_vlm(tmp_path, "pairs")
     assert data.patterns == ["Color", "Count"] and data.captions_a == ["a red car", "one dog"]
+    assert probes.mmvp_vlm(tmp_path).captions_b == ["a photo of a blue car", "a photo of two dogs"]  # official
     assert data.images_b[1].endswith("Count/4.jpg")
 
 

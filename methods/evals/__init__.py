@@ -49,25 +49,29 @@ def check_paths(cfg: EvalConfig) -> None:
 
 
 def evaluate(method, cfg: EvalConfig, scenes: Path | None = None, items: dict | None = None,
-             progress: bool | None = None) -> dict[str, float]:
+             progress: bool | None = None, formats: dict | None = None) -> dict[str, float]:
     """Every configured evaluation -> flat {"<task>/<dataset>/<metric>": value}. With `items`, it also gets each
     evaluation's per-test-item records under "<task>/<dataset>/<field>" (ranks, correctness and groups, per-image
-    confusion matrices): what analysis/statistics.py resamples, through the evaluator's own rule."""
+    confusion matrices): what analysis/statistics.py resamples, through the evaluator's own rule. With `formats`,
+    it gets "<task>/<dataset>" -> the file layout (and protocol) each real dataset's reader found."""
 
     check_sets(cfg.sets)
     metrics: dict[str, float] = {}
     sets = bar(cfg.sets, "evaluate", unit="set", show=progress)
     with shared_embeddings():  # one set of weights: an image list is encoded once across the sets
         for spec in sets:
-            metrics |= _evaluate_set(method, spec, cfg, scenes, items, sets)
+            metrics |= _evaluate_set(method, spec, cfg, scenes, items, sets, formats)
     return metrics
 
 
-def _evaluate_set(method, spec: str, cfg: EvalConfig, scenes, items, sets) -> dict[str, float]:
+def _evaluate_set(method, spec: str, cfg: EvalConfig, scenes, items, sets, formats) -> dict[str, float]:
     sets.set_postfix_str(spec)
     task, name = spec.split("/")
     evaluator, found = EVALUATORS[task], {}
     data = evaluator.readers[name](cfg, scenes)
+    if formats is not None and getattr(data, "layout", ""):
+        protocol = getattr(data, "protocol", "")
+        formats[spec] = data.layout + (f"; protocol {protocol}" if protocol else "")
     metrics = {f"{spec}/{k}": v for k, v in evaluator.run(method, data, cfg, found).items()}
     if items is not None:
         items |= {f"{spec}/{k}": v for k, v in found.items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import datasets, segsets
+from . import datasets, probes, segsets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +21,10 @@ class EvalConfig:
     maps: int = 8  # attention / similarity maps of the first N benchmark test images saved with the run (0: none)
     mean_per_class: bool = False
     imagenet_templates: str = "openai80"  # zero-shot ImageNet prompts: CLIP's 80 (COSMOS) or SLIP's 7 ("slip7")
+    # the protocols of real MMVP-VLM and SVO-Probes (methods/evals/probes.py): the owners' scripts by default, the
+    # suite's earlier rules by name ("pairs", "ranking"); the benchmark's own sets keep the suite's rules
+    mmvp_protocol: str = "official"
+    svo_protocol: str = "official"
     # the tasks evaluated again with a method's other weights (Method.other_weights: an EMA teacher's student, or
     # the teacher of a student-evaluated run), logged as "<weights>/<metric>"; () = none. What a run logs, not what
     # it computes: out of the fingerprint.
@@ -32,6 +36,9 @@ class EvalConfig:
         if self.imagenet_templates not in datasets.IMAGENET_TEMPLATES:
             raise ValueError(f"unknown imagenet_templates {self.imagenet_templates!r}; valid choices: "
                              f"{', '.join(datasets.IMAGENET_TEMPLATES)}")
+        for name, choices in (("mmvp_protocol", probes.MMVP_PROTOCOLS), ("svo_protocol", probes.SVO_PROTOCOLS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; valid choices: {', '.join(choices)}")
         for name, least in (("batch_size", 1), ("workers", 0), ("linear_train_size", 1), ("maps", 0)):
             if getattr(self, name) < least:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= {least}")

@@ -20,6 +20,7 @@ import dataclasses
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,3 +61,12 @@ def per_group_resample(metric: str, items: dict, weights: np.ndarray) -> np.ndar
     if not sel.any():
         return None
     return percent(weights[:, sel], correct[sel])
+
+
+def require_images(ok: torch.Tensor, what: str) -> list[int]:
+    """The indices of the readable items; none at all is one line (FileNotFoundError), not an empty batch."""
+    keep = ok.nonzero().squeeze(1).tolist()
+    if not keep:
+        raise FileNotFoundError(f"{what}: 0 of {len(ok)} items have their images (every image missing or "
+                                f"unreadable); check the images folder against the documented layout (docs/data.md)")
+    return keep

@@ -15,7 +15,7 @@ import re
 import torch
 
 from . import datasets, scenesets
-from .evaluator import Evaluator, percent
+from .evaluator import Evaluator, percent, require_images
 from .finite import require_finite
 
 
@@ -73,6 +73,7 @@ def run(method, data, cfg, items: dict) -> dict[str, float]:
     from .embed import embed_images, embed_texts
 
     img, ok = embed_images(method, data.images, cfg)
+    require_images(ok, "retrieval images")
     owner = torch.tensor(data.caption_image)
     keep = ok[owner]  # captions of a skipped image leave with it
     remap = torch.cumsum(ok.long(), 0) - 1
