@@ -31,7 +31,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from methods import METHODS
 from methods.data.scenes import PRESETS
-from methods.encoders import MAX_CONTEXT, NORMALISATIONS, TEXT_ACTIVATIONS, ZOO, known_encoder
+from methods.encoders import (CONFIG_FILE, MAX_CONTEXT, NORMALISATIONS, TEXT_ACTIVATIONS, ZOO, known_encoder,
+                              local_dir, read_model_config)
 from methods.evals import PATH_KEYS, EvalConfig, check_sets
 from methods.train import DataConfig, TrainConfig
 
@@ -280,6 +281,11 @@ def validate(run: RunConfig) -> None:
     if not known_encoder(run.encoder):
         raise ConfigError(f"unknown encoder {run.encoder!r}; valid choices: {', '.join(ZOO)} (or any open_clip "
                           "name, or local-dir:FOLDER holding an open_clip_config.json)")
+    if local_dir(run.encoder):  # a folder's config is data: checked before anything is built
+        try:
+            read_model_config(local_dir(run.encoder) / CONFIG_FILE)
+        except ValueError as exn:
+            raise ConfigError(f"encoder={run.encoder}: {exn}") from None
     if not 0 <= run.context_length <= MAX_CONTEXT:
         raise ConfigError(f"context_length={run.context_length} must lie in [0, {MAX_CONTEXT}] tokens "
                           "(0: the encoder's own)")

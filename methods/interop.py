@@ -25,6 +25,7 @@ from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from .checkpoint import load
 from .cosmos import RELEASE_NAMES, RELEASE_XATTN
 from .encoders import CONFIG_FILE, LOCAL_DIR, NORMALISATIONS, Encoders, local_dir, normalisation_name
+from .encoders.local_config import read_model_config
 from .errors import CheckpointError
 
 WEIGHTS_FILE = "open_clip_model.safetensors"
@@ -86,9 +87,9 @@ def checkpoint_encoder(path: str | Path) -> dict | None:
 
 def _read_config(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exn:
-        raise CheckpointError(f"unreadable open_clip config {path}: {str(exn).splitlines()[0][:200]}") from None
+        return read_model_config(path)
+    except ValueError as exn:
+        raise CheckpointError(str(exn)) from None
 
 
 def _metadata(path: Path):

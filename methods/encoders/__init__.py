@@ -26,6 +26,8 @@ from open_clip.constants import (
 from open_clip.transformer import QuickGELU, VisionTransformer, text_global_pool
 from torch import nn
 
+from .local_config import read_model_config
+
 CONFIG_DIR = Path(__file__).parent / "configs"
 open_clip.add_model_config(CONFIG_DIR)
 
@@ -61,6 +63,7 @@ class _QuietOpenClip(logging.Filter):
 
 
 logging.getLogger().addFilter(_QuietOpenClip())
+
 
 
 LOCAL_DIR = "local-dir:"  # open_clip's schema for a model folder
@@ -102,6 +105,8 @@ def build_encoders(name: str, context_length: int = 0, text_act: str = "gelu", i
     if not 0 <= context_length <= MAX_CONTEXT:
         raise ValueError(f"context_length must lie in [0, {MAX_CONTEXT}] tokens (0: the encoder's own), "
                          f"got {context_length}")
+    if local_dir(name):  # a config is data: checked (sizes, depth, memory) before open_clip builds anything
+        read_model_config(local_dir(name) / CONFIG_FILE)
     mean, std = NORMALISATIONS[image_norm]
     model = open_clip.create_model(name, pretrained=None, pretrained_text=False, load_weights=False,
                                    force_context_length=context_length or None,
