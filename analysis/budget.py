@@ -17,6 +17,8 @@ final budget (Holm-adjusted for a secondary claim), printed first and in bold. O
 
 from __future__ import annotations
 
+import math
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -28,6 +30,7 @@ import pandas as pd  # noqa: E402
 from experiments.layout import curve_points, read_json  # noqa: E402
 
 from .cells import Cells  # noqa: E402
+from .load import MAX_METRIC  # noqa: E402
 from .statistics import CANNOT_TELL, DOES_NOT_HOLD, HOLDS, NOT_MEASURED, decision, verdict_word  # noqa: E402
 
 
@@ -39,6 +42,12 @@ def point_cells(cell_runs: pd.DataFrame, runs_dir: Path) -> dict[int, Cells]:
         for step, folder in curve_points(ckpts / r.fingerprint).items():
             metrics = read_json(folder / "metrics.json")  # unreadable: warned about, the point left out
             if metrics is None:
+                continue
+            bad = sorted(k for k, v in metrics.items() if not isinstance(v, (int, float)) or isinstance(v, bool)
+                         or not math.isfinite(v) or abs(v) > MAX_METRIC)
+            if bad:  # a damaged point never moves a curve: left out, named
+                warnings.warn(f"leaving out the curve point {folder}: non-numeric, non-finite or implausible "
+                              f"{', '.join(bad[:3])}", stacklevel=2)
                 continue
             runs, results = by_step.setdefault(step, ([], {}))
             key = str(folder.relative_to(ckpts))  # Cells reads <ckpts>/<key>/items.npz

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import warnings
-import zipfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from experiments.layout import ITEMS
+from experiments.layout import ITEMS, load_npz
 
 from .statistics import Interval, interval
 
@@ -19,11 +17,9 @@ def load_items(runs_dir: Path, run_id) -> dict | None:
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exn:  # truncated or not an npz: no items
-        warnings.warn(f"skipping unreadable {path} ({exn}): this run's interval carries seed noise only",
-                      stacklevel=2)
+        return load_npz(path, str(path))
+    except ValueError as exn:  # truncated, not an npz, a zip bomb, text where numbers belong: no items
+        warnings.warn(f"skipping {exn}: this run's interval carries seed noise only", stacklevel=2)
         return None
 
 

@@ -15,6 +15,9 @@ import pandas as pd
 from experiments.layout import read_json, read_record, run_records
 
 
+MAX_METRIC = 1e12  # no metric the suite logs comes near (percentages, losses, counts); 1e308 breaks the statistics
+
+
 def _flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
@@ -59,10 +62,11 @@ def load_runs(runs_dir: str | Path, status: str | None = "COMPLETED") -> pd.Data
         row |= {f"config.{k}": v for k, v in _flatten(cfg).items()}
         result = run.get("result") or {}
         metrics = {k: v for k, v in result.items() if isinstance(v, (int, float))} if isinstance(result, dict) else {}
-        bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+        bad = sorted(k for k, v in metrics.items() if not math.isfinite(v) or abs(v) > MAX_METRIC)
         if bad:  # a damaged record: never a table's best, never a silently dropped seed
-            warnings.warn(f"excluding run {run_json.parent}: non-finite {', '.join(bad[:3])}", stacklevel=2)
-            excluded.append(f"run {run_json.parent.name} (non-finite {', '.join(bad[:3])})")
+            warnings.warn(f"excluding run {run_json.parent}: non-finite or implausible {', '.join(bad[:3])}",
+                          stacklevel=2)
+            excluded.append(f"run {run_json.parent.name} (non-finite or implausible {', '.join(bad[:3])})")
             continue
         rows.append(row | metrics)
     df = pd.DataFrame(rows)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import warnings
-import zipfile
 from pathlib import Path
 
 from experiments import manifests
 from experiments.errors import ConfigError
-from experiments.layout import MAPS
+from experiments.layout import MAPS, load_npz
 from experiments.plan import Cell, cells, reconfigured
 from methods.evals import chance_levels
 
@@ -239,18 +238,14 @@ def _budget_cells(todo: list[Cell], budget) -> list[Cell]:
 
 def _maps(runs_dir: Path, runs) -> dict:
     """Row label -> the arrays of its first seed's attention_maps.npz (runs that saved maps)."""
-    import numpy as np
-
     out = {}
     for r in runs.itertuples():
         path = Path(runs_dir) / str(r.run_id) / MAPS
         if path.exists() and r.row not in out:
             try:  # figures only: a damaged or pickled file is skipped with a warning, never executed
-                with np.load(path, allow_pickle=False) as z:
-                    out[r.row] = {k: z[k] for k in z.files}
-            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exn:
-                warnings.warn(f"skipping the attention maps of run {r.run_id}: {str(exn).splitlines()[0][:120]}",
-                              stacklevel=2)
+                out[r.row] = load_npz(path, f"attention maps of run {r.run_id}")
+            except ValueError as exn:
+                warnings.warn(f"skipping the {exn}", stacklevel=2)
     return out
 
 

@@ -31,14 +31,13 @@ import os
 import shutil
 import stat
 import warnings
-import zipfile
 from pathlib import Path
 
 from analysis.statistics import items_key, metric_batch, n_items
 from methods.progress import bar
 
 from . import config as C
-from .layout import CURVE, ITEMS, RUN_FILES, checkpoint_dir, completed_runs
+from .layout import CURVE, ITEMS, RUN_FILES, checkpoint_dir, completed_runs, load_npz
 
 DEFAULT = Path("reports/records")
 RESTORED = "restored_from"  # a file in a restored run folder naming the archive record it came from
@@ -211,10 +210,9 @@ def _check_metrics(result, items_bytes: bytes, where: str) -> None:
                                            or not math.isfinite(v) for v in result.values()):
         raise UnsafeRecord(f"{where}: a non-finite or non-numeric metric")
     try:
-        with np.load(io.BytesIO(items_bytes), allow_pickle=False) as z:
-            items = {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exn:
-        raise UnsafeRecord(f"{where}: unreadable {ITEMS} ({exn})") from None
+        items = load_npz(io.BytesIO(items_bytes), ITEMS)
+    except ValueError as exn:
+        raise UnsafeRecord(f"{where}: {exn}") from None
     for key, value in result.items():
         if key.count("/") < 2:  # not an evaluator's "<task>/<dataset>/<metric>"
             continue

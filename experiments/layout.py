@@ -9,6 +9,7 @@ Torch-free and sacred-free."""
 from __future__ import annotations
 
 import json
+import zipfile
 import warnings
 from pathlib import Path
 
@@ -41,8 +42,8 @@ def read_json(path: Path) -> dict | None:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exn:
-        warnings.warn(f"skipping unreadable run record {path}: {exn}", stacklevel=3)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exn:  # RecursionError: nested
+        warnings.warn(f"skipping unreadable run record {path}: {str(exn)[:200]}", stacklevel=3)
         return None
     if not isinstance(data, dict):
         warnings.warn(f"skipping run record {path}: not a JSON object", stacklevel=3)
@@ -73,3 +74,33 @@ def completed_runs(runs_dir: Path) -> dict[str, Path]:
         if run is not None and run.get("status") == "COMPLETED" and info.get("fingerprint"):
             out[info["fingerprint"]] = run_json.parent
     return out
+
+
+MAX_NPZ_BYTES = 1 << 30  # items and maps of any evaluation the suite runs are far below 1 GiB uncompressed
+STRING_ITEMS = ("group",)  # the item fields that hold labels (types, patterns); every other field is numeric
+
+
+def load_npz(source, what: str = "npz file") -> dict:
+    """The arrays of an .npz (a path or a file object) read as data: no pickle, members' uncompressed sizes summed
+    from the zip directory before anything is inflated (a zip bomb is refused, not unpacked), and every field
+    numeric or boolean except label fields (STRING_ITEMS). ValueError, one line, otherwise."""
+    import numpy as np
+
+    try:
+        with zipfile.ZipFile(source) as z:
+            size = sum(i.file_size for i in z.infolist())
+        if size > MAX_NPZ_BYTES:
+            raise ValueError(f"{size} bytes uncompressed, over the {MAX_NPZ_BYTES}-byte limit")
+        if hasattr(source, "seek"):
+            source.seek(0)
+        with np.load(source, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError) as exn:
+        raise ValueError(f"unreadable {what}: {str(exn).splitlines()[0][:200] if str(exn) else type(exn).__name__}") \
+            from None
+    for k, v in arrays.items():
+        string_field = k.rsplit("/", 1)[-1] in STRING_ITEMS
+        if v.dtype.kind not in ("biuf" + ("U" if string_field else "")):
+            raise ValueError(f"unreadable {what}: field {k!r} holds {v.dtype} values")
+    return arrays
+

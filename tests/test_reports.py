@@ -167,7 +167,7 @@ def test_damaged_runs_are_excluded_and_named_never_best_and_truncated_files_are_
     with pytest.warns(UserWarning):
         write_table("table3", manifest, todo, runs, tmp_path / "out")
     report = (tmp_path / "out" / "table3.md").read_text()
-    assert "**Excluded as damaged**: run 1 (non-finite compositional/scenes/mean)" in report
+    assert "**Excluded as damaged**: run 1 (non-finite or implausible compositional/scenes/mean)" in report
     assert "inf" not in (tmp_path / "out" / "tables" / "table3.tex").read_text()
 
 
