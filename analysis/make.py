@@ -13,7 +13,7 @@ from pathlib import Path
 
 from experiments import manifests
 from experiments.errors import ConfigError
-from experiments.layout import MAPS, load_npz
+from experiments.layout import MAPS, load_npz, pid_alive
 from experiments.plan import Cell, cells, reconfigured
 from methods.evals import chance_levels
 
@@ -30,7 +30,35 @@ def _commit() -> str:
 
 
 def write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir: Path) -> Path:
-    """reports/tables/<name>.tex, reports/<name>.md and reports/figures/<name>-*.png from the logged runs."""
+    """reports/tables/<name>.tex, reports/<name>.md and reports/figures/<name>-*.png from the logged runs, written
+    into a staging folder inside out_dir and moved into place only when every file is complete: a full disk or a
+    kill leaves the previous outputs whole, never half of a new set (a killed call's staging folder is removed by
+    the next)."""
+    import os
+    import shutil
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob(f".staging-{name}-*"):  # left by a killed call
+        pid = old.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or not pid_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    stage = out_dir / f".staging-{name}-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        path, figs = _write_outputs(name, manifest, todo, runs_dir, stage)
+        for f in sorted(p for p in stage.rglob("*") if p.is_file()):
+            dest = out_dir / f.relative_to(stage)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(f, dest)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    path = out_dir / path.relative_to(stage)
+    print(f"wrote {path}, {out_dir / f'{name}.md'}" + (f" and {figs} figures" if figs else ""))
+    return path
+
+
+def _write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir: Path) -> tuple[Path, int]:
     from . import figures, report
     from .cells import Cells
     from .load import load_runs
@@ -83,8 +111,7 @@ def write_outputs(name: str, manifest, todo: list[Cell], runs_dir: Path, out_dir
                        _caveat_filler(todo, df, runs_dir))
     (out_dir / f"{name}.md").write_text(md)
     print(stats.pivot(index="row", columns="metric", values="mean").round(2).to_string())
-    print(f"wrote {path}, {out_dir / f'{name}.md'}" + (f" and {len(figs)} figures" if figs else ""))
-    return path
+    return path, len(figs)
 
 
 def _caveat_filler(todo: list[Cell], df, runs_dir: Path):

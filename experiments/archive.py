@@ -37,7 +37,7 @@ from analysis.statistics import items_key, metric_batch, n_items
 from methods.progress import bar
 
 from . import config as C
-from .layout import CURVE, ITEMS, RUN_FILES, checkpoint_dir, completed_runs, load_npz
+from .layout import CURVE, ITEMS, RUN_FILES, checkpoint_dir, completed_runs, load_npz, pid_alive
 
 DEFAULT = Path("reports/records")
 RESTORED = "restored_from"  # a file in a restored run folder naming the archive record it came from
@@ -135,9 +135,13 @@ def export(runs_dir: Path, fingerprints, archive: Path = DEFAULT) -> list[str]:
         except UnsafeRecord as exn:
             warnings.warn(f"not archiving run {latest[fp]}: {exn}", stacklevel=2)
             continue
-        _write(tmp / "run", run)
-        for name, files in curve.items():
-            _write(tmp / CURVE / name, files)
+        try:
+            _write(tmp / "run", run)
+            for name, files in curve.items():
+                _write(tmp / CURVE / name, files)
+        except BaseException:  # a full disk (or a kill signal): no half-written record left behind
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         old = dest.with_name(f".{fp}.old")
         if dest.exists():
             os.replace(dest, old)  # aside, not deleted: a kill from here on is repaired by _repair
@@ -152,18 +156,8 @@ def _clean_killed_exports(archive: Path) -> None:
     of processes that no longer run."""
     for tmp in archive.glob(".*.tmp") if archive.is_dir() else ():
         pid = tmp.name.rsplit(".", 2)[-2]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        return True
-    return True
 
 
 def verify(record: Path, run: dict[str, bytes], curve: dict[str, dict[str, bytes]] | None = None) -> None:

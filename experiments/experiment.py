@@ -44,6 +44,24 @@ SETTINGS.CAPTURE_MODE = "sys"  # tee via sys.stdout: works in subprocesses, pyte
 SETTINGS.DISCOVER_SOURCES = "sys"
 
 
+def _quiet_disk_full_in_threads() -> None:
+    """A full disk in TensorBoard's writer thread prints no traceback: the run's own write (or the writer's flush
+    at close) meets the same error and stops the run with one line (DiskFullError). Other thread errors print."""
+    import threading
+
+    if getattr(threading.excepthook, "quiet_disk_full", False):
+        return
+    default = threading.excepthook
+
+    def hook(args):
+        if isinstance(args.exc_value, OSError) and args.exc_value.errno in (errno.ENOSPC, errno.EDQUOT):
+            return
+        default(args)
+
+    hook.quiet_disk_full = True
+    threading.excepthook = hook
+
+
 class SacredLogger:
     """The loop's Logger protocol on a sacred Run; with `tensorboard` (a folder) every scalar also goes to
     TensorBoard event files there."""
@@ -55,6 +73,7 @@ class SacredLogger:
 
             self.writer = SummaryWriter(str(tensorboard))
             run.info["tensorboard"] = str(tensorboard)
+            _quiet_disk_full_in_threads()
 
     def scalar(self, name: str, value: float, step: int) -> None:
         self.run.log_scalar(name, value, step)
@@ -97,8 +116,14 @@ def _logger():
             self.stream = sys.stderr
             super().emit(record)
 
+    class _NoUserErrorTraceback(logging.Filter):  # a SuiteError's one line is the CLI's: not sacred's traceback
+        def filter(self, record):
+            text = record.getMessage()
+            return not ("Traceback (most recent call last)" in text and "methods.errors." in text)
+
     log = logging.getLogger("cosmos-suite")
     if not log.handlers:
+        log.addFilter(_NoUserErrorTraceback())
         handler = _CurrentStderr()
         handler.setFormatter(logging.Formatter("%(levelname)s - %(name)s - %(message)s"))
         log.addHandler(handler)

@@ -9,8 +9,8 @@ Torch-free and sacred-free."""
 from __future__ import annotations
 
 import json
-import zipfile
 import warnings
+import zipfile
 from pathlib import Path
 
 ITEMS = "items.npz"
@@ -104,3 +104,15 @@ def load_npz(source, what: str = "npz file") -> dict:
             raise ValueError(f"unreadable {what}: field {k!r} holds {v.dtype} values")
     return arrays
 
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine with that pid exists (a lock's or a staging folder's owner)."""
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -13,6 +13,7 @@ its first heartbeat counts too), or its last heartbeat is older than STALE_AFTER
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import socket
@@ -22,6 +23,8 @@ from sacred.observers import FileStorageObserver
 from sacred.serializer import flatten
 
 from methods.checkpoint import atomic_write
+
+from .layout import pid_alive, read_record
 
 STALE_AFTER_S = 600  # sacred beats every 10 s; a record silent for 10 min on another host is dead
 
@@ -33,19 +36,23 @@ def write_json_atomic(obj, path: Path) -> None:
         os.fsync(f.fileno())
 
 
+BULKY_KEYS = ("captured_out", "fail_trace")  # what a record on a full disk gives up to be written at all
+
+
 class AtomicFileStorageObserver(FileStorageObserver):
     def save_json(self, obj, filename):
-        write_json_atomic(flatten(obj), Path(self.dir) / filename)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        path = Path(self.dir) / filename
+        try:
+            write_json_atomic(flatten(obj), path)
+        except OSError as exn:
+            if exn.errno not in (errno.ENOSPC, errno.EDQUOT) or not path.exists():
+                raise
+            # a full disk has no room for the temporary copy: rewrite the record in place, within the pages it
+            # holds (its status must say FAILED, not RUNNING), without the captured output and traceback
+            lean = {k: v for k, v in flatten(obj).items() if k not in BULKY_KEYS}
+            with open(path, "r+") as f:
+                f.write(json.dumps(lean, sort_keys=True))
+                f.truncate()
 
 
 def is_stale(run: dict, info: dict, now: dt.datetime | None = None) -> bool:
@@ -54,7 +61,7 @@ def is_stale(run: dict, info: dict, now: dt.datetime | None = None) -> bool:
         return False
     pid = info.get("pid", (run.get("meta") or {}).get("pid"))  # run.json's from the start, info.json's later
     if (run.get("host") or {}).get("hostname") == socket.gethostname() and isinstance(pid, int):
-        return pid != os.getpid() and not _alive(pid)
+        return pid != os.getpid() and not pid_alive(pid)
     beat = run.get("heartbeat") or run.get("start_time")
     if not beat:
         return True
@@ -74,8 +81,6 @@ def _config_fingerprint(path: Path) -> str | None:
 
 def mark_stale(runs_dir: Path, fingerprint: str, run_id) -> list[str]:
     """Mark every stale RUNNING record of this fingerprint INTERRUPTED (resumed_by=run_id); returns their ids."""
-    from .layout import read_record
-
     marked = []
     for run_json in Path(runs_dir).glob("*/run.json"):
         if run_json.parent.name == str(run_id):

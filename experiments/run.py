@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import sys
 import warnings
 from collections.abc import Callable
@@ -85,6 +86,10 @@ def parser(name: str, argv: list[str] = ()) -> argparse.ArgumentParser:
     return p
 
 
+# the errors of a path that cannot take the write: a file in a folder's place (or the reverse), no permission
+UNWRITABLE = (errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
@@ -102,6 +107,17 @@ def main(argv: list[str]) -> int:
     except Terminated as exn:  # sacred marked the run INTERRUPTED; the same command resumes it
         print(f"interrupted: {exn}; the same command resumes from the last checkpoint", file=sys.stderr)
         return 143
+    except OSError as exn:  # outside a run's own checks (reports, archive, data, locks): one line, outputs whole
+        where = f" {exn.filename}" if exn.filename else ""
+        if exn.errno in (errno.ENOSPC, errno.EDQUOT):
+            print(f"error: no space left on the device writing{where}: free space and rerun (files are replaced only "
+                  f"when complete: what was there before is whole)", file=sys.stderr)
+            return 1
+        if exn.errno in UNWRITABLE:
+            print(f"error: cannot write{where}: {exn.strerror} (a file where a folder belongs, a folder where a file "
+                  f"does, or a read-only place)", file=sys.stderr)
+            return 1
+        raise
 
 
 CHECKOUT = Path(__file__).resolve().parents[1]  # the source checkout this code runs from

@@ -51,8 +51,8 @@ def save_atomic(state: dict, path: Path, keep_previous: bool = False) -> None:
             os.replace(path, previous(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path, keep) as tmp:
-            torch.save(state, tmp)
+        with atomic_write(path, keep) as tmp, open(tmp, "wb") as f:  # closed on failure, so its space is freed
+            torch.save(state, f)
     except (OSError, RuntimeError) as exn:
         reason = getattr(exn, "strerror", None) or str(exn).splitlines()[0]
         raise CheckpointError(f"could not write checkpoint {path}: {reason} (disk full or not writable?); "

@@ -66,6 +66,27 @@ def test_a_record_whose_config_does_not_give_its_fingerprint_is_skipped_with_a_w
     assert len(load_runs(tmp_path / "runs")) == 0
 
 
+def test_an_export_on_a_full_disk_leaves_no_temporary_folder(archived, tmp_path, monkeypatch):
+    import errno
+
+    _, runs, _, _ = archived
+    (fp,) = load_runs(runs)["fingerprint"]
+    calls = []
+
+    def fill(folder, files):  # the run's files fit, the first curve point meets a full disk
+        calls.append(folder)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (folder / name).write_bytes(data)
+
+    monkeypatch.setattr(A, "_write", fill)
+    with pytest.raises(OSError):
+        A.export(runs, [fp], tmp_path / "store")
+    assert not list((tmp_path / "store").glob(".*")) and not (tmp_path / "store" / fp).exists()
+
+
 def test_only_completed_runs_are_archived(archived, tmp_path):
     _, runs, _, _ = archived
     assert A.export(runs, ["0123456789abcdef"], tmp_path / "store") == []
@@ -295,5 +316,5 @@ def test_pickled_attention_maps_are_skipped_not_loaded(tmp_path):
     (tmp_path / "1").mkdir()
     with open(tmp_path / "1" / "attention_maps.npz", "wb") as f:
         np.savez(f, images=np.array([{"a": 1}], dtype=object))  # stored as a pickle
-    with pytest.warns(UserWarning, match="skipping the attention maps of run 1"):
+    with pytest.warns(UserWarning, match="skipping the unreadable attention maps of run 1"):
         assert _maps(tmp_path, pd.DataFrame({"run_id": ["1"], "row": ["CLIP"]})) == {}

@@ -139,8 +139,14 @@ def encode_sample(key: str, img: Image.Image, cmap: np.ndarray, meta: dict, qual
 def _write(path: Path, samples) -> None:
     with atomic_write(path) as tmp, open(tmp, "wb") as f:  # two first uses of the benchmark never share a file
         w = wds.TarWriter(f, mtime=0, user="scenes", group="scenes")
-        for s in samples:
-            w.write(s)
+        try:
+            for s in samples:
+                w.write(s)
+        except BaseException:  # a full disk: the tar stream is dropped with its file, not flushed at exit
+            stream = getattr(w.tarstream, "fileobj", None)
+            if stream is not None and hasattr(stream, "closed"):
+                stream.closed = True  # tarfile's _Stream: nothing left to flush into the closed file
+            raise
         w.close()
 
 
