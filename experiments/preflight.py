@@ -12,7 +12,9 @@ from pathlib import Path
 from methods import METHODS
 from methods.data.scenes import data_root, preset, scenes_dir
 from methods.data.stream import expand_shards, recaption_share
+from methods.encoders.local_config import available_memory
 from methods.evals import check_paths
+from methods.step_memory import OVERCOUNT, step_bytes
 
 from .errors import ConfigError
 
@@ -61,11 +63,40 @@ def preflight(run, runs_dir) -> None:
             raise ConfigError("train.tensorboard needs the tensorboard package: pip install tensorboard (or "
                               "pip install -e .[tensorboard])")
         writable_folder(Path(run.train.tensorboard), "train.tensorboard folder")
+    if not run.checkpoint:
+        check_step_memory(run)
     uses_scenes = (run.data.dataset == "scenes" and not run.checkpoint) or any(
         s.endswith("/scenes") for s in run.eval.sets)
     if uses_scenes:
         if not (scenes_dir(preset(run.data.scenes)) / "meta.json").exists():  # to be generated: where?
             writable_folder(data_root(), "benchmark data folder ($SUITE_DATA)")
+
+
+def machine_memory() -> tuple[int, str]:
+    """(bytes, what) of the memory a training step here has: the first GPU's when CUDA is available, else RAM."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_properties(0).total_memory, "GPU"
+    return available_memory(), "RAM"
+
+
+def check_step_memory(run, memory: tuple[int, str] | None = None) -> None:
+    """A step's estimated memory (methods/step_memory.py, at the per-rank micro-batch) fits the machine's; else
+    a ConfigError naming the estimate and what lowers it."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    micro = max(run.train.batch_size // world // max(run.train.accum_freq, 1), 1)
+    have, kind = memory or machine_memory()
+    if not have:
+        return
+    need = step_bytes(run.method, run.method_config, run.encoder, micro, run.context_length, run.text_act,
+                      run.image_norm, run.train.grad_checkpointing) / OVERCOUNT
+    if need > have:
+        raise ConfigError(f"train.batch_size={run.train.batch_size} ({micro} per rank and micro-batch) with "
+                          f"{run.method}'s views on {run.encoder}: one training step needs about "
+                          f"{need / 2**30:.1f} GiB (the suite's estimate of its activations, weights and optimizer "
+                          f"state), more than this machine's {have / 2**30:.1f} GiB of {kind}; use a smaller batch, "
+                          f"train.accum_freq, train.grad_checkpointing=true or fewer / smaller views")
 
 
 def writable_folder(folder, what: str, shown=None) -> None:
