@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+from methods.errors import DataError
 import webdataset as wds
 from PIL import Image
 
@@ -153,3 +155,15 @@ def test_a_set_with_text_labels_or_no_samples_is_one_line(tmp_path):
         w.write({"__key__": "k0", "png": _png((1, 2, 3))})
     with pytest.raises(ValueError, match="no labelled sample"):
         classification_set(root)
+
+
+def test_a_set_whose_images_are_all_unreadable_is_one_line_not_a_nan_score(tmp_path):
+    from methods import build_method
+    from methods.clip import CLIPConfig
+    from methods.evals import EvalConfig, evaluate
+
+    root = _wds_set(tmp_path / "wds_colours", [{"__key__": f"{i:04d}", "png": b"not an image", "cls": b"0"}
+                                               for i in range(4)])
+    method = build_method("clip", CLIPConfig(), "ViT-Micro-8-32").eval()
+    with pytest.raises(DataError, match="0 of 4 items have their images"):
+        evaluate(method, EvalConfig(sets=("classification/wds",), paths={"wds_classification_dir": str(root)}))

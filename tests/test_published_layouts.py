@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+from methods.errors import DataError
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -63,7 +65,7 @@ def test_mmvp_evaluation_on_published_files_and_zero_images_is_one_line(tmp_path
     assert "MLLM_VLM Images" in formats["perception/mmvp"] and "protocol official" in formats["perception/mmvp"]
     for p in (tmp_path / "MLLM_VLM Images").rglob("*.jpg"):
         p.unlink()
-    with pytest.raises(FileNotFoundError, match="0 of 2 items have their images"):
+    with pytest.raises(DataError, match="0 of 2 items have their images"):
         evaluate(method, EvalConfig(sets=("perception/mmvp",), paths={"mmvp_dir": str(tmp_path)}))
 
 

@@ -81,16 +81,16 @@ def read_model_config(path: str | Path, memory: int | None = None) -> dict:
     return data
 
 
-def _check_model_cfg(cfg: dict, memory: int | None) -> None:
+def _check_model_cfg(model: dict, memory: int | None) -> None:
     for key in ("vision_cfg", "text_cfg"):
-        if not isinstance(cfg.get(key, {}), dict):
+        if not isinstance(model.get(key, {}), dict):
             raise ValueError(f"model_cfg.{key} is not an object")
-    vision, text = cfg.get("vision_cfg", {}), cfg.get("text_cfg", {})
+    vision, text = model.get("vision_cfg", {}), model.get("text_cfg", {})
     for key, what in _OUTSIDE.items():
         if vision.get(key) or text.get(key):
             raise ValueError(f"{what} ({key} = {vision.get(key) or text.get(key)!r}): the suite's encoders are "
                              f"open_clip ViT image towers with open_clip text Transformers")
-    _int_field(cfg, "embed_dim", (1, 16384), "model_cfg")
+    _int_field(model, "embed_dim", (1, 16384), "model_cfg")
     for key, bounds in _VISION.items():
         _int_field(vision, key, bounds, "model_cfg.vision_cfg")
     for key, bounds in _TEXT.items():
@@ -98,7 +98,7 @@ def _check_model_cfg(cfg: dict, memory: int | None) -> None:
     image, patch = vision.get("image_size", 224), vision.get("patch_size", 16)
     if isinstance(image, int) and patch > image:
         raise ValueError(f"model_cfg.vision_cfg.patch_size = {patch} is larger than image_size = {image}")
-    need, have = parameter_bytes(cfg), available_memory() if memory is None else memory
+    need, have = parameter_bytes(model), available_memory() if memory is None else memory
     if have and need > have // 2:
         raise ValueError(f"its parameters alone need about {need / 2**30:.1f} GiB (float32), more than half of this "
                          f"machine's {have / 2**30:.1f} GiB")

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from . import datasets, scenesets
-from .evaluator import Evaluator, group_mean, percent
+from .evaluator import Evaluator, group_mean, percent, require_images
 from .finite import require_finite
 
 
@@ -55,6 +55,7 @@ def run(method, data, cfg, items: dict) -> dict[str, float]:
     from .embed import embed_images, text_encoder
 
     img, ok = embed_images(method, data.images, cfg)
+    require_images(ok, "classification images")
     classes = class_embeddings(text_encoder(method), method.encoders.tokenizer(), data.classnames, data.templates)
     labels = torch.tensor(data.labels)[ok]
     rank = class_ranks(img[ok], classes, labels)

@@ -22,6 +22,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from ..errors import DataError
+
 
 @dataclasses.dataclass(frozen=True)
 class Evaluator:
@@ -64,9 +66,10 @@ def per_group_resample(metric: str, items: dict, weights: np.ndarray) -> np.ndar
 
 
 def require_images(ok: torch.Tensor, what: str) -> list[int]:
-    """The indices of the readable items; none at all is one line (FileNotFoundError), not an empty batch."""
+    """The indices of the readable items; none at all is one line (DataError: the run stops FAILED, the command
+    prints it), not an empty batch or a NaN score."""
     keep = ok.nonzero().squeeze(1).tolist()
     if not keep:
-        raise FileNotFoundError(f"{what}: 0 of {len(ok)} items have their images (every image missing or "
+        raise DataError(f"{what}: 0 of {len(ok)} items have their images (every image missing or "
                                 f"unreadable); check the images folder against the documented layout (docs/data.md)")
     return keep
