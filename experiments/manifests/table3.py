@@ -9,8 +9,9 @@ SugarCrepe-style hard-negative sets, its 6 MMVP-style patterns, and its relation
 (eval.paths.sugarcrepe_dir, eval.paths.mmvp_dir, eval.paths.coco_images).
 
 Command: python experiments/run.py table3 [--scale tiny|small|paper] [--seeds 0,1,2]
-Budget: tiny = 4 rows x 3 seeds of the tiny profile on this 2-core CPU (13.7 min from nothing, data included);
-small = 4 single-GPU runs; paper = 4 runs of the COSMOS recipe (CC3M-recap: 16 A100 x ~1 day each).
+Budget: tiny = 5 rows x 3 seeds of the tiny profile on this 2-core CPU (13.7 min from nothing for the first 4
+rows, data included; DreamLIP's 3 runs add 2.9 min on a faster Xeon, 18.1 min in all by the dry run's estimate);
+small = 5 single-GPU runs; paper = 5 runs of the COSMOS recipe (CC3M-recap: 16 A100 x ~1 day each).
 """
 
 from ._shared import V5_MMVP as _V5_MMVP
