@@ -35,8 +35,11 @@ from methods.train import optimisation_step  # noqa: E402
 
 # Paper configs (each Config's defaults are the paper's values) at ViT-B/16; the smoke mode shrinks them.
 # field_sizes: Config field -> value, set in every method whose Config has that field.
-PAPER = {"encoder": "ViT-B-16", "batches": (64, 32), "precisions": ("bf16", "fp16"), "steps": 20, "field_sizes": {}}
-SMOKE = {"encoder": "ViT-Micro-8-32", "batches": (4,), "precisions": ("fp32",), "steps": 2,
+# compiled: the methods also timed under torch.compile (inductor), at the first batch and precision only.
+PAPER = {"encoder": "ViT-B-16", "batches": (64, 32), "precisions": ("bf16", "fp16"), "steps": 20, "field_sizes": {},
+         "compiled": tuple(METHODS)}
+SMOKE = {"encoder": "ViT-Micro-8-32", "batches": (4,), "precisions": ("fp32", "bf16"), "steps": 2,
+         "compiled": ("clip",),
          "field_sizes": {"ssl_hidden": 64, "ssl_dim": 32, "local_size": 16, "local_crops": 2, "head_dim": 64,
                          "head_hidden": 64, "head_bottleneck": 32}}
 
@@ -75,26 +78,30 @@ def cuda_tests() -> dict:
     return {"summary": tail}
 
 
-def step_row(name: str, sizes: dict, encoder: str, batch: int, precision: str, steps: int, device) -> dict:
-    """One method's training step at one per-GPU batch and precision: time, throughput, memory, FLOPs, MFU."""
+def step_row(name: str, sizes: dict, encoder: str, batch: int, precision: str, steps: int, device,
+             compiled: bool = False) -> dict:
+    """One method's training step at one per-GPU batch and precision (torch.compile'd with `compiled`; the
+    compilation is paid in the warm-up steps): time, throughput, memory, FLOPs, MFU."""
     torch.manual_seed(0)
     fields = {f.name for f in dataclasses.fields(METHODS[name].Config)}
     cfg = METHODS[name].Config(**{k: v for k, v in sizes.items() if k in fields})
     method = build_method(name, cfg, encoder).to(device).train()
+    model = torch.compile(method) if compiled else method
     opt = torch.optim.AdamW(method.param_groups(0.1), lr=1e-4, betas=(0.9, 0.98), eps=1e-8)
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16" and device.type == "cuda")
     b = {k: v.to(device) for k, v in random_batch(method.views, batch, method.encoders.context_length).items()}
     flops = count_flops(method, b, precision, device)
 
     def step():
-        optimisation_step(method, method, b, opt, scaler, 1e-4, 0.0, precision, device, 0, 100)
+        optimisation_step(method, model, b, opt, scaler, 1e-4, 0.0, precision, device, 0, 100)
         method.on_step_end(0, 100)
 
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
     sec = time_steps(step, steps, device)
-    row = {"method": name, "batch": batch, "precision": precision, "step_ms": round(1000 * sec, 2),
+    row = {"method": name, "batch": batch, "precision": precision, "compiled": compiled,
+           "step_ms": round(1000 * sec, 2),
            "samples_per_s": round(batch / sec, 1), "gflops_per_step": round(flops / 1e9, 1)}
     if device.type == "cuda":
         row |= {"peak_mem_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2),
@@ -126,7 +133,8 @@ def markdown(results: dict) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         for r in rows:
             mfu = f"{100 * r['mfu']:.1f}%" if "mfu" in r else "-"
-            lines.append(f"| {r['method']} | {r['batch']} | {r['precision']} | {r['step_ms']} | {r['samples_per_s']} "
+            precision = r["precision"] + (" compiled" if r.get("compiled") else "")
+            lines.append(f"| {r['method']} | {r['batch']} | {precision} | {r['step_ms']} | {r['samples_per_s']} "
                          f"| {r['gflops_per_step']} | {r.get('peak_mem_gib', '-')} | {mfu} |")
         lines.append("")
     for name, v in results.items():
@@ -163,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
                 stage(results, f"step {name} b{batch} {precision}",
                       lambda n=name, b=batch, pr=precision: step_row(n, spec["field_sizes"], spec["encoder"], b, pr,
                                                                       spec["steps"], device), deadline)
+    for name in spec["compiled"]:
+        if name in args.methods:
+            b, pr = spec["batches"][0], spec["precisions"][-1]
+            stage(results, f"step {name} b{b} {pr} compiled",
+                  lambda n=name, b=b, pr=pr: step_row(n, spec["field_sizes"], spec["encoder"], b, pr, spec["steps"],
+                                                      device, compiled=True), deadline)
     stage(results, "augment=device", lambda: data_throughput(
         1.0 if args.cpu_smoke else 5.0, "device", device, scenes="test" if args.cpu_smoke else "tiny",
         device_batch=4 if args.cpu_smoke else 128), deadline)
