@@ -167,3 +167,12 @@ def test_a_set_whose_images_are_all_unreadable_is_one_line_not_a_nan_score(tmp_p
     method = build_method("clip", CLIPConfig(), "ViT-Micro-8-32").eval()
     with pytest.raises(DataError, match="0 of 4 items have their images"):
         evaluate(method, EvalConfig(sets=("classification/wds",), paths={"wds_classification_dir": str(root)}))
+
+
+def test_a_truncated_shard_is_one_line_not_a_partial_set(tmp_path):
+    root = _classification(tmp_path / "wds_colours")
+    shard = root / "test" / "1.tar"
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2 + 100])  # cut inside a member's header
+    with pytest.raises(ValueError, match=r"1\.tar: damaged or truncated tar after \d+ samples") as err:
+        classification_set(root)
+    assert "\n" not in str(err.value)

@@ -12,6 +12,7 @@ and `txt` (its captions, one per line). The suite scores them with its own evalu
 from __future__ import annotations
 
 import itertools
+import tarfile
 from pathlib import Path
 
 from ..data.stream import read_all
@@ -52,6 +53,20 @@ def is_retrieval(root: str | Path) -> bool:
     return kind.is_file() and kind.read_text().strip().lower() == "retrieval"
 
 
+def _samples(root: Path, split: str):
+    """The set's samples, shard by shard; a damaged or truncated tar is one line naming it (not a part read)."""
+    for shard in _shards(root, split):
+        n = 0
+        try:
+            for s in read_all([shard]):
+                n += 1
+                yield s
+        except (tarfile.TarError, OSError, EOFError) as exn:
+            reason = str(exn)[:80] or type(exn).__name__
+            raise ValueError(f"{shard}: damaged or truncated tar after {n} samples ({reason}); re-download the "
+                             "set") from None
+
+
 def classification_set(root: str | Path, split: str = "test") -> LabelledImages:
     """A CLIP_benchmark classification set: images, `cls` labels, its class names and templates."""
     root = require_path(root, "CLIP_benchmark classification folder", _LAYOUT)
@@ -68,7 +83,7 @@ def classification_set(root: str | Path, split: str = "test") -> LabelledImages:
     if not classnames or not templates:
         raise ValueError(f"{root}: classnames.txt and zeroshot_classification_templates.txt need a line each")
     images, labels = [], []
-    for s in read_all(_shards(root, split)):
+    for s in _samples(root, split):
         if "cls" in s:  # a sample without a label cannot be scored; one without an image is a counted skip
             raw = s["cls"].decode("utf-8", "replace").strip()
             if not raw.lstrip("-").isdigit():
@@ -87,7 +102,7 @@ def retrieval_set(root: str | Path, split: str = "test") -> ImageTextSet:
     """A CLIP_benchmark retrieval set: images and their captions (`txt`, one per line)."""
     root = require_path(root, "CLIP_benchmark retrieval folder", _LAYOUT)
     images, captions, owner = [], [], []
-    for s in read_all(_shards(root, split)):
+    for s in _samples(root, split):
         lines = [c.strip() for c in s.get("txt", b"").decode("utf-8", "replace").splitlines() if c.strip()]
         if not lines:
             continue
