@@ -208,3 +208,20 @@ def test_unknown_protocols_are_config_errors():
         EvalConfig(mmvp_protocol="mine")
     with pytest.raises(ValueError, match="svo_protocol"):
         EvalConfig(svo_protocol="mine")
+
+
+def test_a_wrong_layout_met_during_a_run_is_one_line_and_the_run_failed(scenes, tmp_path, capsys):
+    from experiments.run import main
+
+    (tmp_path / "mmvp").mkdir()
+    (tmp_path / "mmvp" / "Questions.csv").write_text("x\n")
+    from .conftest import tiny_overrides
+
+    sets = [f"{k}={v}" for k, v in tiny_overrides("clip", **{"train.steps": 1}).items() if k != "eval.sets"]
+    argv = ["train", *sets, "eval.sets=[perception/mmvp]", f"eval.paths.mmvp_dir={tmp_path / 'mmvp'}",
+            "--runs-dir", str(tmp_path / "runs")]
+    assert main(argv) == 1
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("ERROR - ")]
+    assert len(err) == 1 and err[0].startswith("error: perception/mmvp: ") and "Questions.csv" in err[0]
+    status = [json.loads(p.read_text())["status"] for p in (tmp_path / "runs").glob("*/run.json")]
+    assert status == ["FAILED"]

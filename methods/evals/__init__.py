@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from ..errors import DataError
 from ..progress import bar
 from . import classification, compositional, linear_probe, perception, retrieval, segmentation
 from .config import EvalConfig
@@ -68,7 +69,10 @@ def _evaluate_set(method, spec: str, cfg: EvalConfig, scenes, items, sets, forma
     sets.set_postfix_str(spec)
     task, name = spec.split("/")
     evaluator, found = EVALUATORS[task], {}
-    data = evaluator.readers[name](cfg, scenes)
+    try:
+        data = evaluator.readers[name](cfg, scenes)
+    except (ValueError, FileNotFoundError) as exn:  # data in a wrong layout: one line, the run stops FAILED
+        raise DataError(f"{spec}: {exn}") from None
     if formats is not None and getattr(data, "layout", ""):
         protocol = getattr(data, "protocol", "")
         formats[spec] = data.layout + (f"; protocol {protocol}" if protocol else "")
