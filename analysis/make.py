@@ -13,7 +13,7 @@ from pathlib import Path
 
 from experiments import manifests
 from experiments.errors import ConfigError
-from experiments.layout import MAPS, load_npz, pid_alive
+from experiments.layout import MAPS, STRING_MAPS, load_npz, pid_alive
 from experiments.plan import Cell, cells, reconfigured
 from methods.evals import chance_levels
 
@@ -270,7 +270,7 @@ def _maps(runs_dir: Path, runs) -> dict:
         path = Path(runs_dir) / str(r.run_id) / MAPS
         if path.exists() and r.row not in out:
             try:  # figures only: a damaged or pickled file is skipped with a warning, never executed
-                out[r.row] = load_npz(path, f"attention maps of run {r.run_id}")
+                out[r.row] = load_npz(path, f"attention maps of run {r.run_id}", STRING_MAPS)
             except ValueError as exn:
                 warnings.warn(f"skipping the {exn}", stacklevel=2)
     return out

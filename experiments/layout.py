@@ -78,12 +78,13 @@ def completed_runs(runs_dir: Path) -> dict[str, Path]:
 
 MAX_NPZ_BYTES = 1 << 30  # items and maps of any evaluation the suite runs are far below 1 GiB uncompressed
 STRING_ITEMS = ("group",)  # the item fields that hold labels (types, patterns); every other field is numeric
+STRING_MAPS = ("captions", "tokens")  # the attention maps' text fields (methods/evals/attention.py)
 
 
-def load_npz(source, what: str = "npz file") -> dict:
+def load_npz(source, what: str = "npz file", strings: tuple[str, ...] = STRING_ITEMS) -> dict:
     """The arrays of an .npz (a path or a file object) read as data: no pickle, members' uncompressed sizes summed
     from the zip directory before anything is inflated (a zip bomb is refused, not unpacked), and every field
-    numeric or boolean except label fields (STRING_ITEMS). ValueError, one line, otherwise."""
+    numeric or boolean except the text fields named in `strings`. ValueError, one line, otherwise."""
     import numpy as np
 
     try:
@@ -99,7 +100,7 @@ def load_npz(source, what: str = "npz file") -> dict:
         raise ValueError(f"unreadable {what}: {str(exn).splitlines()[0][:200] if str(exn) else type(exn).__name__}") \
             from None
     for k, v in arrays.items():
-        string_field = k.rsplit("/", 1)[-1] in STRING_ITEMS
+        string_field = k.rsplit("/", 1)[-1] in strings
         if v.dtype.kind not in ("biuf" + ("U" if string_field else "")):
             raise ValueError(f"unreadable {what}: field {k!r} holds {v.dtype} values")
     return arrays

@@ -122,9 +122,8 @@ def test_a_failed_checkpoint_write_is_one_line_and_leaves_the_previous_file(tmp_
     path = tmp_path / "last.pt"
     save_atomic({"step": 1}, path)
 
-    def full_disk(obj, f):
-        with open(f, "wb") as out:
-            out.write(b"x" * 4096)
+    def full_disk(obj, f):  # save_atomic hands torch.save an open file, closed on failure
+        f.write(b"x" * 4096)
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", full_disk)

@@ -95,3 +95,17 @@ def test_a_damaged_curve_point_is_left_out_and_named(tmp_path, bad):
     with pytest.warns(UserWarning, match="leaving out the curve point"):
         points = point_cells(runs, tmp_path)
     assert list(points[100].runs["row"]) == ["A"]
+
+
+def test_attention_maps_keep_their_text_fields(tmp_path):
+    from analysis.make import _maps
+    import pandas as pd
+
+    (tmp_path / "1").mkdir()
+    np.savez_compressed(tmp_path / "1" / "attention_maps.npz", images=np.zeros((2, 8, 8, 3), np.uint8),
+                        captions=np.array(["a red cube", "a blue ball"]), tokens=np.array(["a red cube"] * 2),
+                        patch_text=np.zeros((2, 4, 4), np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        maps = _maps(tmp_path, pd.DataFrame({"run_id": ["1"], "row": ["CLIP"]}))
+    assert list(maps["CLIP"]["captions"]) == ["a red cube", "a blue ball"]
