@@ -117,14 +117,17 @@ def _logger():
             super().emit(record)
 
     class _NoUserErrorTraceback(logging.Filter):  # a SuiteError's one line is the CLI's: not sacred's traceback
-        def filter(self, record):
+        def filter(self, record):  # nor sacred's "Failed after" (the CLI's error line follows; -v keeps it)
             text = record.getMessage()
+            if text.startswith("Failed after") and not os.environ.get("COSMOS_SUITE_VERBOSE"):
+                return False
             return not ("Traceback (most recent call last)" in text and "methods.errors." in text)
 
     log = logging.getLogger("cosmos-suite")
     if not log.handlers:
         log.addFilter(_NoUserErrorTraceback())
         handler = _CurrentStderr()
+        handler.addFilter(_NoUserErrorTraceback())  # the run's child logger ("cosmos-suite.<name>") too
         handler.setFormatter(logging.Formatter("%(levelname)s - %(name)s - %(message)s"))
         log.addHandler(handler)
         log.propagate = False

@@ -221,7 +221,7 @@ def test_a_wrong_layout_met_during_a_run_is_one_line_and_the_run_failed(scenes, 
     argv = ["train", *sets, "eval.sets=[perception/mmvp]", f"eval.paths.mmvp_dir={tmp_path / 'mmvp'}",
             "--runs-dir", str(tmp_path / "runs")]
     assert main(argv) == 1
-    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("ERROR - ")]
+    err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: perception/mmvp: ") and "Questions.csv" in err[0]
     status = [json.loads(p.read_text())["status"] for p in (tmp_path / "runs").glob("*/run.json")]
     assert status == ["FAILED"]
