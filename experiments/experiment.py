@@ -125,9 +125,8 @@ def _logger():
 
     log = logging.getLogger("cosmos-suite")
     if not log.handlers:
-        log.addFilter(_NoUserErrorTraceback())
         handler = _CurrentStderr()
-        handler.addFilter(_NoUserErrorTraceback())  # the run's child logger ("cosmos-suite.<name>") too
+        handler.addFilter(_NoUserErrorTraceback())  # on the handler: the run's child logger's records pass it too
         handler.setFormatter(logging.Formatter("%(levelname)s - %(name)s - %(message)s"))
         log.addHandler(handler)
         log.propagate = False

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from .clip import CLIP, CLIPConfig
 from .contrastive import diagnostics, image_text_loss
-from .data.views import ImageView, TextView
+from .data.views import TextView
 from .losses import GROUPING_NORMS, GROUPING_TEXTS, subcaption_grouping
 from .modules import LogitScale, encode_views, views_first
 
@@ -78,7 +78,6 @@ class DreamLIP(CLIP):
     # patch16-64 --methods clip dreamlip: 293 vs 127 ms with data.augment=workers, 305 vs 133 ms with =device,
     # nothing else running), applied to CLIP's reference value (experiments/scales.py)
     TINY_SECONDS_PER_STEP_B32 = 0.44
-    ADDED_DEFAULTS = CLIP.ADDED_DEFAULTS
 
     @classmethod
     def synthetic_captions_needed(cls, cfg: DreamLIPConfig) -> str:
@@ -91,8 +90,7 @@ class DreamLIP(CLIP):
 
     @property
     def views(self) -> dict[str, object]:
-        return {"image": ImageView(self.encoders.image_size, tuple(self.cfg.crop_scale),
-                                   interpolation=self.cfg.interpolation),
+        return {"image": super().views["image"],  # CLIP's one image view
                 "texts": TextView(self.cfg.caption, 1, self.cfg.num_text, local="subcaption")}
 
     def features(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

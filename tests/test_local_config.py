@@ -102,3 +102,11 @@ def test_the_command_line_refuses_a_bad_encoder_folder_in_one_line(tmp_path, cap
     assert main(["train", f"encoder=local-dir:{folder}", "train.steps=1", "--runs-dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "vision_cfg.width = 1000000" in err[0]
+
+
+@pytest.mark.parametrize("name", ["ViT-B-16", "ViT-L-14", "ViT-Tiny-16-64"])
+def test_the_parameter_estimate_matches_open_clips_count(name):
+    import open_clip
+
+    real = 4 * sum(p.numel() for p in open_clip.create_model(name).parameters())
+    assert parameter_bytes(open_clip.get_model_config(name)) == pytest.approx(real, rel=0.01)

@@ -91,17 +91,17 @@ def _json(path: Path, what: str, layout: str):
         raise ValueError(f"{path}: not {what} (not JSON); expected {layout}") from None
 
 
-def _resolver(images_dir: Path, candidates: list[list[str]]):
-    """A function from an annotation's candidate relative paths to the file: the first candidate under
-    `images_dir` that exists for the set's first image decides which form the whole set uses (one stat per set,
-    not per image); none existing keeps the first form (those images count as missing)."""
-    first = next((i for i, c in enumerate(candidates[0]) if (images_dir / c).exists()), 0) if candidates else 0
-    return lambda cands: str(images_dir / cands[min(first, len(cands) - 1)])
+def _resolver(images_dir: Path, first: list[str]):
+    """A function from an annotation's candidate relative paths to the file: the candidate form under `images_dir`
+    that exists for the set's first image (`first`: its candidates) is the form the whole set uses (one stat per
+    set, not per image); none existing keeps the first form (those images count as missing)."""
+    form = next((i for i, c in enumerate(first) if (images_dir / c).exists()), 0)
+    return lambda cands: str(images_dir / cands[min(form, len(cands) - 1)])
 
 
 def _image_captions(images_dir: Path, entries: list[tuple[list[str], list[str]]], layout: str) -> ImageTextSet:
     """Entries (candidate relative image paths, captions) -> an ImageTextSet."""
-    resolve = _resolver(images_dir, [c for c, _ in entries])
+    resolve = _resolver(images_dir, entries[0][0] if entries else [])
     images, captions, owner = [], [], []
     for cands, caps in entries:
         owner += [len(images)] * len(caps)
@@ -143,8 +143,11 @@ def coco_captions(images_dir: str | Path, captions_json: str | Path, split: str 
         except (KeyError, TypeError):
             raise ValueError(f"{path}: not a COCO captions file (images need id and file_name, annotations image_id "
                              f"and caption); expected {_COCO_LAYOUT}") from None
-        resolve = _resolver(images_dir, [[n, f"val2017/{n}", f"images/val2017/{n}"] for n in names[:1]])
-        images = [resolve([n, f"val2017/{n}", f"images/val2017/{n}"]) for n in names]
+        def forms(n: str) -> list[str]:  # the COCO root, its image folder, or the COSMOS datasets README's layout
+            return [n, f"val2017/{n}", f"images/val2017/{n}"]
+
+        resolve = _resolver(images_dir, forms(names[0]) if names else [])
+        images = [resolve(forms(n)) for n in names]
         return ImageTextSet(images, [c.strip() for _, c in caps], [i for i, _ in caps], "COCO captions (official)")
     layout = "Karpathy dataset_coco.json" if isinstance(data, dict) else "BLIP coco_karpathy json"
     return _image_captions(images_dir, _caption_list(data, path, "a COCO annotation file", _COCO_LAYOUT, split),
