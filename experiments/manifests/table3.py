@@ -11,7 +11,8 @@ SugarCrepe-style hard-negative sets, its 6 MMVP-style patterns, and its relation
 Command: python experiments/run.py table3 [--scale tiny|small|paper] [--seeds 0,1,2]
 Budget: tiny = 5 rows x 3 seeds of the tiny profile on this 2-core CPU (13.7 min from nothing for the first 4
 rows, data included; DreamLIP's 3 runs took 2.9 min of wall time on a faster Xeon with other work running; 18.1 min
-in all by the dry run's estimate); small = 5 single-GPU runs; paper = 5 runs of the COSMOS recipe (CC3M-recap: 16 A100 x ~1 day each).
+in all by the dry run's estimate); small = 5 single-GPU runs; paper = 5 runs of the COSMOS recipe (CC3M-recap:
+16 A100 x ~1 day each).
 """
 
 from ._shared import V5_MMVP as _V5_MMVP
