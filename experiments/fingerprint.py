@@ -39,7 +39,7 @@ NON_SEMANTIC = {("data", "split"), ("train", "ckpt_every"), ("train", "log_every
 # A method's own are its ADDED_DEFAULTS.
 # A top-level key is (key, None).
 ADDED_KEYS = {("context_length", None): 0, ("text_act", None): "gelu", ("image_norm", None): "openai",
-              ("data", "augment"): "workers", ("data", "max_pixels"): MAX_PIXELS,
+              ("data", "augment"): "workers", ("data", "max_pixels"): MAX_PIXELS, ("data", "view_ops"): "pil",
               ("train", "warmup_start"): 0.0, ("train", "tf32"): False, ("train", "lock_image"): False,
               ("train", "lock_text"): False, ("train", "accum_freq"): 1, ("train", "grad_checkpointing"): False,
               ("eval", "imagenet_templates"): "openai80", ("eval", "seg_names"): "dataset",
@@ -47,6 +47,10 @@ ADDED_KEYS = {("context_length", None): 0, ("text_act", None): "gelu", ("image_n
               # protocols, the new defaults, reproduce every record; the benchmark's own sets do not read them
               ("eval", "mmvp_protocol"): "official", ("eval", "svo_protocol"): "official"} | \
     {(name, field): old for name, cls in METHODS.items() for field, old in cls.ADDED_DEFAULTS.items()}
+
+# Values that build the same tensors as another value of their key (tested bit for bit in tests/test_fast_views.py
+# and tests/test_on_device.py): the same experiment.
+SAME_AS = {("data", "view_ops"): {"exact": "pil"}, ("data", "augment"): {"device": "workers"}}
 
 
 def fingerprint(cfg) -> str:
@@ -56,6 +60,8 @@ def fingerprint(cfg) -> str:
     record = cfg if isinstance(cfg, Mapping) else cfg.to_dict()
 
     def kept(k, f, v):
+        if (k, f) in SAME_AS:
+            v = SAME_AS[(k, f)].get(v, v)
         return (k, f) not in NON_SEMANTIC and ADDED_KEYS.get((k, f), object()) != v
 
     sem = {k: ({f: v for f, v in val.items() if kept(k, f, v)} if isinstance(val, dict) else val)

@@ -23,6 +23,7 @@ import torch.distributed as dist
 from . import distributed
 from .base import Method
 from .checkpoint import RunCheckpoint
+from .data.fast_ops import VIEW_OPS
 from .data.on_device import to_device
 from .data.stream import MAX_PIXELS, ShardStream, make_loader
 from .data.views import AUGMENT_ON
@@ -104,6 +105,10 @@ class DataConfig:
     # data workers, as the papers' code) or "device" (batched on the training device, from parameters the workers
     # draw; methods/data/on_device.py): for GPU nodes with few CPU cores per GPU.
     augment: str = "workers"
+    # How the workers run their ops (methods/data/fast_ops.py): "pil" (torchvision's PIL transforms, as the papers'
+    # code), "exact" (the same tensors, faster: table-driven hue, each sentence tokenised once), "fast" ("exact"
+    # with crops resized by torch's uint8 antialiased kernel: near-equal pixels, benchmarks/README.md).
+    view_ops: str = "pil"
     max_pixels: int = MAX_PIXELS  # a training image larger than this (width x height) is a counted skip
 
     def __post_init__(self):
@@ -113,6 +118,8 @@ class DataConfig:
             raise ValueError(f"unknown data.split {self.split!r}; valid choices: {', '.join(SPLITS)}")
         if self.augment not in AUGMENT_ON:
             raise ValueError(f"unknown data.augment {self.augment!r}; valid choices: {', '.join(AUGMENT_ON)}")
+        if self.view_ops not in VIEW_OPS:
+            raise ValueError(f"unknown data.view_ops {self.view_ops!r}; valid choices: {', '.join(VIEW_OPS)}")
 
 
 def _check_ranges(cfg, positive=(), non_negative=(), unit=(), at_most=None) -> None:
@@ -346,7 +353,8 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
     workers = data.workers
     stream = ShardStream(urls, method.views, method.encoders.tokenizer(), cfg.batch_size // world, seed=seed,
                          shuffle_buffer=data.shuffle_buffer, resampled=data.resampled, rank=rank, world_size=world,
-                         interleave=data.split == "samples", augment=data.augment, max_pixels=data.max_pixels,
+                         interleave=data.split == "samples", augment=data.augment, view_ops=data.view_ops,
+                         max_pixels=data.max_pixels,
                          start=state.positions, rotation=state.step % max(workers, 1))
     batches = iter(make_loader(stream, workers)) if state.step < cfg.steps else iter(())
     bar = progress_bar(total=cfg.steps, initial=state.step, desc=f"train {method.name}",

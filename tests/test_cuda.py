@@ -48,11 +48,11 @@ def test_photometric_ops_on_the_gpu_equal_the_cpu_ops():
     from methods.data.views import DINO_GLOBAL2
 
     torch.manual_seed(0)
-    x = torch.rand(16, 3, 32, 32)
+    x = torch.randint(0, 256, (16, 3, 32, 32)).float()
     params = on_device.draw(DINO_GLOBAL2, 16)
     cpu = on_device.photometric(x, params)
     gpu = on_device.photometric(x.cuda(), params.cuda()).cpu()
-    assert torch.allclose(cpu, gpu, atol=1e-4)
+    assert torch.equal(cpu, gpu)  # Pillow's arithmetic, one IEEE op per kernel: the same integers
 
 
 def test_evaluation_on_the_gpu_equals_the_cpu(scenes):

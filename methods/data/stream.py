@@ -198,11 +198,11 @@ class ShardStream(IterableDataset):
     def __init__(self, urls: list[str], views: dict, tokenizer, batch_size: int, *, seed: int = 0,
                  shuffle_buffer: int = 1000, resampled: bool = False, rank: int = 0, world_size: int = 1,
                  start: dict[int, int] | None = None, rotation: int = 0, interleave: bool = False,
-                 augment: str = "workers", max_pixels: int = MAX_PIXELS):
+                 augment: str = "workers", view_ops: str = "pil", max_pixels: int = MAX_PIXELS):
         if not urls:
             raise ValueError("no training shards given")
         self.urls, self.batch_size, self.seed = sorted(local_files(urls)), batch_size, seed
-        self.builder = ViewBuilder(views, tokenizer, augment)
+        self.builder = ViewBuilder(views, tokenizer, augment, view_ops)
         self.shuffle_buffer, self.resampled = shuffle_buffer, resampled
         self.rank, self.world_size = rank, world_size
         self.start, self.rotation = dict(start or {}), rotation

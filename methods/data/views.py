@@ -19,8 +19,9 @@ import torch
 from PIL import Image, ImageFilter
 from torchvision import transforms as T
 
-from . import on_device
+from . import fast_ops, on_device
 from .text import CAPTION_MODES, all_captions, caption_pool, join_sentences, pick_caption
+from .token_cache import SentenceTokenizer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,18 +208,25 @@ class PILGaussianBlur:
 AUGMENT_ON = ("workers", "device")
 
 
-def image_pipeline(spec: ImageView, photometric: bool = True):
+def image_pipeline(spec: ImageView, photometric: bool = True, ops: str = "pil"):
     """The torchvision transform of one crop of `spec`, a uint8 tensor normalised on the device (on_device): when
-    training a crop and flip, then with `photometric` the PIL colour ops; for eval open_clip's resize + centre crop."""
+    training a crop and flip, then with `photometric` the PIL colour ops; for eval open_clip's resize + centre crop.
+    `ops` (fast_ops.VIEW_OPS): "pil" = torchvision's transforms; "exact" / "fast" = fast_ops' drop-ins for the crop
+    and the colour jitter (same draws; the training pipeline then takes a fast_ops.Source)."""
     if not spec.train:
         return T.Compose([T.Resize(spec.size, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(spec.size),
                           T.PILToTensor()])
-    a = spec.augment
-    ops = [T.RandomResizedCrop(spec.size, scale=spec.scale, interpolation=T.InterpolationMode(spec.interpolation))]
+    if ops not in fast_ops.VIEW_OPS:
+        raise ValueError(f"unknown view ops {ops!r}; valid choices: {', '.join(fast_ops.VIEW_OPS)}")
+    a, mode = spec.augment, T.InterpolationMode(spec.interpolation)
+    pil = ops == "pil"
+    crop = T.RandomResizedCrop(spec.size, scale=spec.scale, interpolation=mode) if pil else \
+        fast_ops.ResizedCrop(spec.size, scale=spec.scale, interpolation=mode, tensor=ops == "fast")
+    ops = [crop]
     if a.flip:
         ops.append(T.RandomHorizontalFlip(a.flip))
     if photometric and a.jitter:
-        ops.append(T.RandomApply([T.ColorJitter(*a.jitter)], p=a.jitter_p))
+        ops.append(T.RandomApply([(T.ColorJitter if pil else fast_ops.FastColorJitter)(*a.jitter)], p=a.jitter_p))
     if photometric and a.gray:
         ops.append(T.RandomGrayscale(a.gray))
     if photometric and a.blur:
@@ -232,31 +240,44 @@ class ViewBuilder:
     """Builds a dict of view tensors from a decoded sample {"image": PIL, "captions": record}.
 
     augment: where the photometric augmentations run, "workers" (PIL, here) or "device" (here only their
-    parameters are drawn; methods.data.on_device applies them to the batch)."""
+    parameters are drawn; methods.data.on_device applies them to the batch).
+    ops: how the worker-side ops run (fast_ops.VIEW_OPS): "pil" (torchvision's transforms, tokenising every text),
+    "exact" (the same tensors, faster: fast_ops' crop and hue, each sentence tokenised once), "fast" (exact with
+    torch's uint8 resize; near-equal pixels)."""
 
-    def __init__(self, views: dict[str, object], tokenizer, augment: str = "workers"):
+    def __init__(self, views: dict[str, object], tokenizer, augment: str = "workers", ops: str = "pil"):
         if augment not in AUGMENT_ON:
             raise ValueError(f"unknown augment placement {augment!r}; valid choices: {', '.join(AUGMENT_ON)}")
-        self.views, self.tokenizer = dict(views), tokenizer
+        if ops not in fast_ops.VIEW_OPS:
+            raise ValueError(f"unknown view ops {ops!r}; valid choices: {', '.join(fast_ops.VIEW_OPS)}")
+        self.views, self.ops = dict(views), ops
+        self.tokenizer = tokenizer if ops == "pil" or tokenizer is None else SentenceTokenizer(tokenizer)
         for key, spec in self.views.items():  # a bad spec is a programming error: fail here, not per sample
             if not isinstance(spec, (ImageView, TextView)):
                 raise TypeError(f"view {key!r}: unknown spec type {type(spec).__name__}")
         images = {k: v for k, v in self.views.items() if isinstance(v, ImageView)}
         self._device_params = {k for k, v in images.items() if augment == "device" and v.train}
-        self._transforms = {k: image_pipeline(v, photometric=k not in self._device_params) for k, v in images.items()}
+        self._transforms = {k: image_pipeline(v, k not in self._device_params, ops if v.train else "pil")
+                            for k, v in images.items()}
 
     def __call__(self, sample: dict, seed: int) -> dict[str, torch.Tensor]:
         rng = random.Random(seed)
         out = {}
+        image = sample["image"]
+        source = fast_ops.Source(image) if self.ops != "pil" else image  # one tensor of the image for every crop
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             for key, spec in self.views.items():
                 if isinstance(spec, ImageView):
-                    crops = [self._transforms[key](sample["image"]) for _ in range(spec.n)]
+                    src = source if spec.train else image
+                    crops, params = [], []
+                    for _ in range(spec.n):  # each crop's photometric draws right after its box and flip
+                        crops.append(self._transforms[key](src))
+                        if key in self._device_params:
+                            params.append(on_device.draw(spec.augment)[0])
                     out[key] = crops[0] if spec.n == 1 else torch.stack(crops)
-                    if key in self._device_params:
-                        params = on_device.draw(spec.augment, spec.n)
-                        out[key + on_device.PARAM_SUFFIX] = params[0] if spec.n == 1 else params
+                    if params:
+                        out[key + on_device.PARAM_SUFFIX] = params[0] if spec.n == 1 else torch.stack(params)
                 else:
                     tokens = self.tokenizer(build_texts(sample["captions"], spec, rng))
                     out[key] = tokens[0] if spec.n == 1 else tokens
