@@ -259,6 +259,9 @@ class ViewBuilder:
         self._device_params = {k for k, v in images.items() if augment == "device" and v.train}
         self._transforms = {k: image_pipeline(v, k not in self._device_params, ops if v.train else "pil")
                             for k, v in images.items()}
+        if ops != "pil" and any(v.train and v.augment.jitter and k not in self._device_params
+                                for k, v in images.items()):
+            fast_ops.hue_tables()  # built before the loader forks its workers, which then share them
 
     def __call__(self, sample: dict, seed: int) -> dict[str, torch.Tensor]:
         rng = random.Random(seed)
