@@ -102,8 +102,9 @@ class DataConfig:
     # hence the run are the same for any number of ranks (torchrun matches one process), at world x the reading.
     split: str = "shards"
     # Where the photometric augmentations (colour jitter, grayscale, blur, solarize) run: "workers" (PIL, in the
-    # data workers, as the papers' code) or "device" (batched on the training device, from parameters the workers
-    # draw; methods/data/on_device.py): for GPU nodes with few CPU cores per GPU.
+    # data workers, as the papers' code) or "device" (batched on the training device with Pillow's arithmetic, from
+    # parameters the workers draw as the worker path does: the same batch bit for bit; methods/data/on_device.py):
+    # for GPU nodes with few CPU cores per GPU.
     augment: str = "workers"
     # How the workers run their ops (methods/data/fast_ops.py): "pil" (torchvision's PIL transforms, as the papers'
     # code), "exact" (the same tensors, faster: table-driven hue, each sentence tokenised once), "fast" ("exact"

@@ -93,7 +93,10 @@ def test_keys_added_later_keep_logged_runs_fingerprints_at_their_old_default():
     for method in ("clip", "slip", "silc", "cosmos"):
         base = C.resolve({"method": method})
         assert C.fingerprint(base) != C.fingerprint(_as_logged_before_the_keys_existed(base.to_dict()))
-    assert C.fingerprint(C.resolve({"method": "clip"})) != C.fingerprint(C.resolve({"data.augment": "device"}))
+    assert C.fingerprint(C.resolve({"method": "clip"})) != C.fingerprint(C.resolve({"data.view_ops": "fast"}))
+    # a value that builds the same tensors (experiments.fingerprint.SAME_AS) is the same experiment
+    assert C.fingerprint(C.resolve({"method": "clip"})) == C.fingerprint(C.resolve({"data.augment": "device",
+                                                                                     "data.view_ops": "exact"}))
 
 
 def test_values_parse_to_the_field_types():
