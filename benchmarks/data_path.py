@@ -14,9 +14,11 @@ Samples: 64 photo-like 512 x 384 JPEGs (quality 90) with caption records of CC3M
 texts from a decoded image; the same with JPEG decoding included; the text side alone. Each round runs every
 variant once in a fresh process (rotating the order), `--seconds` each after a warm-up; a ratio is a variant's
 samples/s over the official's of the same round; the table gives medians over `--rounds` rounds. Run it with
-nothing else on the machine.
+nothing else on the machine. `--pixels` (no timing) measures how far view_ops=fast lands from the PIL path on the
+same samples and seeds: the resize alone (each crop box of 4 seeds per sample, both crop sizes) and whole views.
 
     python benchmarks/data_path.py --official /path/to/cosmos/src [--rounds 5] [--seconds 8] [--out FILE]
+    python benchmarks/data_path.py --official /path/to/cosmos/src --parts --pixels --out FILE
 """
 
 from __future__ import annotations
@@ -135,6 +137,41 @@ def child(args) -> None:
     print(json.dumps({"samples_per_s": n / (time.perf_counter() - t0)}))
 
 
+def pixel_difference() -> dict:
+    """view_ops=fast against the PIL path on the benchmark's samples: |difference| in grey levels."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    from torchvision import transforms as T
+
+    sys.path.insert(0, str(ROOT))
+    from methods.data import fast_ops
+
+    images = [Image.open(io.BytesIO(d)).convert("RGB") for d in jpegs()]
+    resize = []
+    for i, image in enumerate(images):
+        src = fast_ops.Source(image)
+        for seed in range(4):
+            for size, scale in ((224, (0.4, 1.0)), (96, (0.05, 0.4))):
+                mode = T.InterpolationMode.BICUBIC
+                torch.manual_seed(seed * 1000 + i)
+                a = T.RandomResizedCrop(size, scale=scale, interpolation=mode)(image)
+                torch.manual_seed(seed * 1000 + i)
+                b = fast_ops.ResizedCrop(size, scale=scale, interpolation=mode, tensor=True)(src)
+                resize.append(np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16)).ravel())
+    pil, fast = our_builder("pil/workers"), our_builder("fast/workers")
+    recs, views = records(), []
+    for i, image in enumerate(images):
+        a, b = pil(image, recs[i], i, "views"), fast(image, recs[i], i, "views")
+        views += [(a[k].short() - b[k].short()).abs().flatten().numpy() for k in a if a[k].dtype == torch.uint8]
+
+    def summary(parts):
+        d = np.concatenate(parts)
+        return {"values": int(d.size), "equal": float((d == 0).mean()), "over_1": float((d > 1).mean()),
+                "mean": float(d.mean()), "max": int(d.max())}
+    return {"resize": summary(resize), "views": summary(views)}
+
+
 def run_one(official: Path, variant: str, part: str, seconds: float) -> float:
     cmd = [sys.executable, __file__, "--child", variant, "--part", part, "--seconds", str(seconds),
            "--official", str(official)]
@@ -155,6 +192,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--parts", nargs="*", default=list(PARTS), choices=list(PARTS))
+    ap.add_argument("--pixels", action="store_true", help="also measure view_ops=fast's pixel difference")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--part", default="views", help=argparse.SUPPRESS)
@@ -178,6 +216,9 @@ def main() -> None:
             result["rows"].append({"part": part, "variant": v, "official_per_s": statistics.median(rates["official"]),
                                    "ours_per_s": statistics.median(rates[v]), "ratio": statistics.median(ratios),
                                    "ratio_min": min(ratios), "ratio_max": max(ratios)})
+    if args.pixels:
+        result["fast_vs_pil_pixels"] = pixel_difference()
+        print(json.dumps(result["fast_vs_pil_pixels"]))
     print(markdown(result))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -37,8 +37,14 @@ def draw(augment, n: int = 1) -> torch.Tensor:
     ColorJitter.get_params, RandomGrayscale, RandomApply + the blur's sigma, RandomSolarize). Drawn right after
     each crop's box and flip, the rows are the ones the worker path applies for the same seed: a sample's views
     differ between the placements only by how the ops compute. An op that is off draws nothing (as there)."""
-    jitter = ColorJitter(*augment.jitter) if augment.jitter else None
+    jitter = _jitter(tuple(augment.jitter)) if augment.jitter else None
     return torch.stack([_draw_one(augment, jitter) for _ in range(n)])
+
+
+@functools.lru_cache(maxsize=64)
+def _jitter(strengths: tuple[float, ...]) -> ColorJitter:
+    """ColorJitter's factor ranges for jitter strengths (built once: draws happen per crop)."""
+    return ColorJitter(*strengths)
 
 
 def _draw_one(augment, jitter) -> torch.Tensor:

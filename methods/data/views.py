@@ -222,18 +222,18 @@ def image_pipeline(spec: ImageView, photometric: bool = True, ops: str = "pil"):
     pil = ops == "pil"
     crop = T.RandomResizedCrop(spec.size, scale=spec.scale, interpolation=mode) if pil else \
         fast_ops.ResizedCrop(spec.size, scale=spec.scale, interpolation=mode, tensor=ops == "fast")
-    ops = [crop]
+    steps = [crop]
     if a.flip:
-        ops.append(T.RandomHorizontalFlip(a.flip))
+        steps.append(T.RandomHorizontalFlip(a.flip))
     if photometric and a.jitter:
-        ops.append(T.RandomApply([(T.ColorJitter if pil else fast_ops.FastColorJitter)(*a.jitter)], p=a.jitter_p))
+        steps.append(T.RandomApply([(T.ColorJitter if pil else fast_ops.FastColorJitter)(*a.jitter)], p=a.jitter_p))
     if photometric and a.gray:
-        ops.append(T.RandomGrayscale(a.gray))
+        steps.append(T.RandomGrayscale(a.gray))
     if photometric and a.blur:
-        ops.append(T.RandomApply([PILGaussianBlur(a.blur_scale)], p=a.blur))
+        steps.append(T.RandomApply([PILGaussianBlur(a.blur_scale)], p=a.blur))
     if photometric and a.solarize:
-        ops.append(T.RandomSolarize(128, p=a.solarize))
-    return T.Compose([*ops, T.PILToTensor()])
+        steps.append(T.RandomSolarize(128, p=a.solarize))
+    return T.Compose([*steps, T.PILToTensor()])
 
 
 class ViewBuilder:
