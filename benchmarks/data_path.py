@@ -1,4 +1,4 @@
-"""The COSMOS data path per CPU core, side by side with the official pipeline (issue 40's benchmark).
+"""The COSMOS data path per CPU core, side by side with the official pipeline.
 
 Both sides build COSMOS's CC3M training views of the same samples, one after another, on one thread each:
 2 global 224-px + 6 local 96-px DINO crops (crop split 0.4) and 8 text crops (2 global of 1-5 sentences, 6 single

@@ -90,7 +90,7 @@ def step_table(names, scale, encoder, batch, steps, device, precision) -> list[d
 
 
 def data_throughput(seconds: float, augment: str, device, local_size: int = 96, global_size: int = 224,
-                    scenes: str = "tiny", device_batch: int = 128) -> dict:
+                    scenes: str = "tiny", device_batch: int = 128, ops: str = "pil") -> dict:
     """COSMOS views at paper resolution (2x224 + 6x96 crops, DINO augmentations, text crops, tokenisation),
     built from decoded benchmark samples in this single-threaded process: samples/s per CPU core. With
     augment="device" the workers only crop, flip and draw parameters; the batched photometric ops are timed
@@ -111,13 +111,13 @@ def data_throughput(seconds: float, augment: str, device, local_size: int = 96, 
     cfg = COSMOSConfig(local_size=local_size)
     views = multicrop_views(cfg, global_size, 16) | {
         "texts": TextView(cfg.caption, cfg.global_texts, cfg.local_texts, cfg.max_sentences)}
-    builder = ViewBuilder(views, open_clip.get_tokenizer("ViT-B-16"), augment=augment)
+    builder = ViewBuilder(views, open_clip.get_tokenizer("ViT-B-16"), augment=augment, ops=ops)
     built, t0 = [], time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         built.append(builder(samples[len(built) % len(samples)], len(built)))
     rate = len(built) / (time.perf_counter() - t0)
     torch.set_num_threads(threads)
-    out = {"augment": augment, "samples_per_s_per_core": rate,
+    out = {"augment": augment, "view_ops": ops, "samples_per_s_per_core": rate,
            "views": {k: dataclasses.asdict(v) for k, v in views.items()}}
     if augment == "device":
         batch = {k: torch.stack([b[k] for b in built[:device_batch]]) for k in built[0]}

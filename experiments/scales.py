@@ -45,11 +45,12 @@ _PROFILES: dict[str, dict] = {
     "small": {
         "encoder": "ViT-S-16",
         "train.steps": 20_000, "train.batch_size": 256, "train.warmup": 1000, "train.ckpt_every": 1000,
-        "data.scenes": "small", "data.workers": 8, "eval.sets": COMPARISON_EVALS,
+        "data.scenes": "small", "data.workers": 8, "data.view_ops": "exact", "eval.sets": COMPARISON_EVALS,
     },
     "paper": {
         "encoder": "ViT-B-16",
         "data.dataset": "shards", "data.workers": 8, "data.shuffle_buffer": 5000, "train.ckpt_every": 2000,
+        "data.view_ops": "exact",  # the PIL path's tensors bit for bit, faster (benchmarks/README.md)
         "eval.sets": ("retrieval/coco", "retrieval/flickr30k", "classification/imagenet"),
     },
 }
