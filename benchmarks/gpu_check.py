@@ -87,7 +87,8 @@ def step_row(name: str, sizes: dict, encoder: str, batch: int, precision: str, s
     cfg = METHODS[name].Config(**{k: v for k, v in sizes.items() if k in fields})
     method = build_method(name, cfg, encoder).to(device).train()
     model = torch.compile(method) if compiled else method
-    opt = torch.optim.AdamW(method.param_groups(0.1), lr=1e-4, betas=(0.9, 0.98), eps=1e-8)
+    opt = torch.optim.AdamW(method.param_groups(0.1), lr=1e-4, betas=(0.9, 0.98), eps=1e-8,
+                            fused=True if device.type == "cuda" else None)  # as methods/train.py
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16" and device.type == "cuda")
     b = {k: v.to(device) for k, v in random_batch(method.views, batch, method.encoders.context_length).items()}
     flops = count_flops(method, b, precision, device)

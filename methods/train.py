@@ -336,8 +336,9 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
     lock_towers(method, cfg)
     if cfg.grad_checkpointing:
         method.encoders.model.set_grad_checkpointing(True)
+    # fused AdamW (one kernel for all parameters) on CUDA; elsewhere torch's default, which the logged CPU runs used
     opt = torch.optim.AdamW(method.param_groups(cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
-                            eps=cfg.eps)
+                            eps=cfg.eps, fused=True if device.type == "cuda" else None)
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16" and device.type == "cuda")
 
     ckpt = RunCheckpoint(ckpt_dir, rank, world, readers=world * max(data.workers, 1))
