@@ -40,6 +40,7 @@ NON_SEMANTIC = {("data", "split"), ("train", "ckpt_every"), ("train", "log_every
 # A top-level key is (key, None).
 ADDED_KEYS = {("context_length", None): 0, ("text_act", None): "gelu", ("image_norm", None): "openai",
               ("data", "augment"): "workers", ("data", "max_pixels"): MAX_PIXELS, ("data", "view_ops"): "pil",
+              ("data", "jpeg_draft"): False,
               ("train", "warmup_start"): 0.0, ("train", "tf32"): False, ("train", "lock_image"): False,
               ("train", "lock_text"): False, ("train", "accum_freq"): 1, ("train", "grad_checkpointing"): False,
               ("eval", "imagenet_templates"): "openai80", ("eval", "seg_names"): "dataset",

@@ -110,6 +110,10 @@ class DataConfig:
     # code), "exact" (the same tensors, faster: table-driven hue, each sentence tokenised once), "fast" ("exact"
     # with crops resized by torch's uint8 antialiased kernel: near-equal pixels, benchmarks/README.md).
     view_ops: str = "pil"
+    # Decode a JPEG at a reduced size (the decoder's 1/2, 1/4 or 1/8 DCT scaling, PIL's draft) when its shorter
+    # side stays at least twice the largest training crop: faster decoding, different pixels and crop boxes (the
+    # measured effect: benchmarks/README.md). Off: every image decoded whole, as the papers' code.
+    jpeg_draft: bool = False
     max_pixels: int = MAX_PIXELS  # a training image larger than this (width x height) is a counted skip
 
     def __post_init__(self):
@@ -356,7 +360,7 @@ def train(method: Method, urls: list[str], cfg: TrainConfig, data: DataConfig, *
     stream = ShardStream(urls, method.views, method.encoders.tokenizer(), cfg.batch_size // world, seed=seed,
                          shuffle_buffer=data.shuffle_buffer, resampled=data.resampled, rank=rank, world_size=world,
                          interleave=data.split == "samples", augment=data.augment, view_ops=data.view_ops,
-                         max_pixels=data.max_pixels,
+                         max_pixels=data.max_pixels, jpeg_draft=data.jpeg_draft,
                          start=state.positions, rotation=state.step % max(workers, 1))
     batches = iter(make_loader(stream, workers)) if state.step < cfg.steps else iter(())
     bar = progress_bar(total=cfg.steps, initial=state.step, desc=f"train {method.name}",

@@ -205,3 +205,28 @@ def test_pillow_gaussian_blur_in_torch_equals_pillow():
         out = P.gaussian_blur(x, sigmas)
         for i, s in enumerate(sigmas.tolist()):
             assert torch.equal(out[i:i + 1], _as_tensor(img.filter(ImageFilter.GaussianBlur(s)))), s
+
+
+def _encoded(img: Image.Image, fmt: str) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def test_jpeg_draft_decodes_large_jpegs_at_a_reduced_size_only():
+    from methods.data.stream import ShardStream, decode_sample
+
+    img = photo(0, (1024, 768))
+    jpg, png = _encoded(img, "JPEG"), _encoded(img, "PNG")
+    assert decode_sample({"jpg": jpg, "txt": b"a"})["image"].size == (1024, 768)  # off: decoded whole
+    assert decode_sample({"jpg": jpg, "txt": b"a"}, draft_side=448)["image"].size == (1024, 768)  # 768 < 2 x 448
+    assert decode_sample({"jpg": jpg, "txt": b"a"}, draft_side=384)["image"].size == (512, 384)
+    assert decode_sample({"jpg": jpg, "txt": b"a"}, draft_side=192)["image"].size == (256, 192)
+    assert decode_sample({"png": png, "txt": b"a"}, draft_side=192)["image"].size == (1024, 768)  # JPEG only
+    stream = ShardStream(["x.tar"], COSMOS, None, 4, jpeg_draft=True)
+    assert stream.draft_side == 2 * 64  # twice the largest training crop
+    assert ShardStream(["x.tar"], COSMOS, None, 4).draft_side == 0
+    assert fingerprint(C.resolve({"method": "cosmos", "data.jpeg_draft": "true"})) != \
+        fingerprint(C.resolve({"method": "cosmos"}))

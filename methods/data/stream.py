@@ -19,6 +19,7 @@ import io
 import itertools
 import json
 import logging
+import math
 import random
 import re
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..errors import DataError
 from .text import has_recaptions, normalise_record, split_sentences, validate_record
-from .views import ViewBuilder
+from .views import ImageView, ViewBuilder
 
 log = logging.getLogger(__name__)
 IMAGE_KEYS = ("jpg", "jpeg", "png", "webp")
@@ -44,14 +45,19 @@ MAX_PIXELS = 50_000_000
 MAX_SHARDS = 1_000_000  # a data.shards listing longer than this is a typo, not a dataset (LAION-5B: ~500k shards)
 
 
-def decode_sample(raw: dict, max_pixels: int = MAX_PIXELS) -> dict:
-    """{"image": RGB PIL image, "captions": caption record}; raises on a corrupt sample (the stream counts it)."""
+def decode_sample(raw: dict, max_pixels: int = MAX_PIXELS, draft_side: int = 0) -> dict:
+    """{"image": RGB PIL image, "captions": caption record}; raises on a corrupt sample (the stream counts it).
+    draft_side > 0: a JPEG whose shorter side is at least twice draft_side is decoded at the largest of the
+    decoder's 1/2, 1/4, 1/8 scales that keeps that side >= draft_side (PIL's draft; data.jpeg_draft)."""
     key = next((k for k in IMAGE_KEYS if k in raw), None)
     if key is None:
         raise ValueError("no image member")
     img = Image.open(io.BytesIO(raw[key]))
     if img.width * img.height > max_pixels:
         raise ValueError(f"image of {img.width}x{img.height} pixels exceeds data.max_pixels={max_pixels}")
+    if draft_side and img.format == "JPEG" and min(img.size) >= 2 * draft_side:
+        k = draft_side / min(img.size)
+        img.draft("RGB", (math.ceil(img.width * k), math.ceil(img.height * k)))
     img.load()
     return {"image": to_rgb(img), "captions": caption_record(raw), "key": raw.get("__key__")}
 
@@ -198,7 +204,8 @@ class ShardStream(IterableDataset):
     def __init__(self, urls: list[str], views: dict, tokenizer, batch_size: int, *, seed: int = 0,
                  shuffle_buffer: int = 1000, resampled: bool = False, rank: int = 0, world_size: int = 1,
                  start: dict[int, int] | None = None, rotation: int = 0, interleave: bool = False,
-                 augment: str = "workers", view_ops: str = "pil", max_pixels: int = MAX_PIXELS):
+                 augment: str = "workers", view_ops: str = "pil", max_pixels: int = MAX_PIXELS,
+                 jpeg_draft: bool = False):
         if not urls:
             raise ValueError("no training shards given")
         self.urls, self.batch_size, self.seed = sorted(local_files(urls)), batch_size, seed
@@ -208,6 +215,9 @@ class ShardStream(IterableDataset):
         self.start, self.rotation = dict(start or {}), rotation
         self.interleave = interleave  # every rank reads the same stream and keeps samples pos = rank (mod world)
         self.max_pixels = max_pixels
+        # data.jpeg_draft: decode large JPEGs at a reduced size, keeping twice the largest training crop
+        sizes = [v.size for v in views.values() if isinstance(v, ImageView) and v.train]
+        self.draft_side = 2 * max(sizes) if jpeg_draft and sizes else 0
 
     def _shards(self, slot: int, n_slots: int, read=lambda: 0) -> Iterator[dict]:
         """This reader's endless sequence of shards. `read()`: how many samples the reader has taken from them so
@@ -278,7 +288,7 @@ class ShardStream(IterableDataset):
             if pos <= start or (self.interleave and (pos - 1) % self.world_size != self.rank):
                 continue
             try:
-                views = self.builder(decode_sample(sample, self.max_pixels), sample_seed(self.seed, stream_slot, pos))
+                views = self.builder(decode_sample(sample, self.max_pixels, self.draft_side), sample_seed(self.seed, stream_slot, pos))
             except Exception as exn:  # noqa: BLE001 - any failure of one sample (a decompression bomb, JSON nested
                 # past the recursion limit, ...) is a counted skip; a run of them still stops the run below
                 skipped[0] += 1
