@@ -33,9 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(ROOT / "benchmarks"))
 
-from methods.data.stream import decode_sample  # noqa: E402
 from data_path import our_builder, records  # noqa: E402
 from paper_scale import photo  # noqa: E402
+
+from methods.data.stream import decode_sample  # noqa: E402
 
 SIZE = (1536, 1152)
 CROPS = ((224, (0.4, 1.0), 2), (96, (0.05, 0.4), 6))
