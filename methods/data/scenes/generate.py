@@ -23,7 +23,7 @@ from ...progress import bar as progress_bar
 from .captions import caption_record
 from .probes import COMPOSITIONAL_TYPES, PERCEPTION_PATTERNS, hard_negative, hard_negative_v5, perception_pair
 from .render import Scene, rebind, render, sample_scene
-from .vocab import CATEGORIES, COLOURS, V5_COLOURS, check_choice
+from .vocab import CATEGORIES, COLOURS, check_choice
 
 SPLITS = ("train", "val", "test")
 # The benchmark's version (ScenesConfig.version) enters the fingerprint, so a cached benchmark made by other code is
