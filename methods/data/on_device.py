@@ -54,7 +54,7 @@ def _draw_one(augment, jitter) -> torch.Tensor:
     if jitter is not None and not augment.jitter_p < torch.rand(1):
         order, *factors = ColorJitter.get_params(jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue)
         p[JITTER], p[ORDER] = 1.0, order.float()
-        p[FACTORS] = torch.tensor([p[5 + i].item() if f is None else f for i, f in enumerate(factors)])
+        p[FACTORS] = torch.tensor([p[FACTORS.start + i].item() if f is None else f for i, f in enumerate(factors)])
     if augment.gray and torch.rand(1) < augment.gray:
         p[GRAY] = 1.0
     if augment.blur and not augment.blur < torch.rand(1):
