@@ -99,6 +99,22 @@ def test_two_runs_of_one_config_give_bit_identical_weights_and_metrics(scenes, t
         assert torch.equal(a, b), k
 
 
+@pytest.mark.parametrize("method", ["cosmos", "slip"])
+def test_settings_the_fingerprint_calls_the_same_experiment_train_the_same_weights(scenes, tmp_path, method):
+    """data.view_ops=exact with data.augment=device (photometric ops on the training device, Pillow's arithmetic)
+    trains, with 2 data workers, the weights of the default worker path to the bit: what lets
+    experiments.fingerprint.SAME_AS call them one experiment."""
+    base = C.resolve(tiny_overrides(method, **{"data.workers": 2}))
+    moved = C.resolve(tiny_overrides(method, **{"data.workers": 2, "data.view_ops": "exact",
+                                                "data.augment": "device"}))
+    assert C.fingerprint(base) == C.fingerprint(moved)
+    first, m_first = _run(base, tmp_path / "a")
+    second, m_second = _run(moved, tmp_path / "b")
+    assert m_first == m_second
+    for (k, a), b in zip(first.state_dict().items(), second.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
 @pytest.mark.parametrize("method,augment,workers,contrastive",
                          [(m, "workers", 0, "softmax") for m in METHODS] + [(m, "workers", 2, "softmax") for m in METHODS]
                          + [(m, "workers", 0, "sigmoid") for m in METHODS] + [("cosmos", "device", 0, "softmax")])
