@@ -5,14 +5,16 @@ Per method at `recipe=cc3m` (ViT-B/16, the recipe's per-GPU batch):
 - training FLOPs per sample: torch's FlopCounterMode over one forward + backward of the method on the meta device
   (shapes only: nothing is computed or allocated; every view, the teacher's forward included);
 - views per second on one core: the method's own view builder (crops, augmentations, text views, tokenisation) on
-  one decoded 512 x 384 image with a recaptioned caption record, in this process with one torch thread; and with
-  the JPEG decoding of that image (quality 90) added, as a worker pays it;
+  one decoded 512 x 384 image with CC3M-shaped recaptioned records (64, every sentence new), in this process with
+  one torch thread; and with the JPEG decoding of that image (quality 90) added, as a worker pays it; `--setup`
+  names the workers' data.view_ops/data.augment (default pil/workers; exact/device leaves the photometric ops to
+  the GPU, whose time is not counted);
 - the samples/s a GPU consumes at `--mfu` of the dense bf16 peak (989 TFLOP/s for H100 SXM and H200: NVIDIA's
   datasheets), and the cores that feed it: consumed / per-core rate.
 Timings are only meaningful with nothing else running on the machine (the README's rule); the FLOPs do not depend
 on the machine.
 
-Command: python benchmarks/paper_scale.py [--seconds 10] [--mfu 0.4] [--out benchmarks/results/paper_scale.json]
+Command: python benchmarks/paper_scale.py [--seconds 10] [--mfu 0.4] [--setup exact/device] [--out FILE]
 """
 
 from __future__ import annotations
@@ -25,22 +27,22 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from data_path import records  # noqa: E402
 from PIL import Image  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from experiments import config as C  # noqa: E402
 from methods import METHODS  # noqa: E402
+from methods.data.text import normalise_record  # noqa: E402
 from methods.data.views import ViewBuilder, random_batch  # noqa: E402
 from methods.encoders import build_encoders  # noqa: E402
 
 PEAK_BF16_FLOPS = {"H100 SXM": 989e12, "H200": 989e12}  # dense bf16, NVIDIA's datasheets
-RECORD = {"raw_caption": ["a dog on the grass near a red ball"],
-          "short_captions": [["A brown dog sits on green grass"], ["A dog and a red ball outdoors"]],
-          "long_captions": [[f"Sentence {i} of a long synthetic caption describes the scene in some detail"
-                             for i in range(8)] for _ in range(3)]}
+RECORDS = [normalise_record(r) for r in records()]  # CC3M-shaped recaptions, every sentence new (data_path.py)
 
 
 def meta_method(name: str, recipe: str):
@@ -70,12 +72,14 @@ def photo(seed: int = 0) -> Image.Image:
     return Image.fromarray(np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8))
 
 
-def views_per_second(method, seconds: float, image: Image.Image, jpeg: bytes | None) -> float:
-    builder = ViewBuilder(method.views, method.encoders.tokenizer(), augment="workers")
+def views_per_second(method, seconds: float, image: Image.Image, jpeg: bytes | None, setup: str) -> float:
+    ops, augment = setup.split("/")
+    builder = ViewBuilder(method.views, method.encoders.tokenizer(), augment=augment, ops=ops)
+    builder({"image": image, "captions": RECORDS[0]}, 0)  # warm-up (tables, first calls)
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         img = Image.open(io.BytesIO(jpeg)).convert("RGB") if jpeg is not None else image
-        builder({"image": img, "captions": RECORD}, n)
+        builder({"image": img, "captions": RECORDS[n % len(RECORDS)]}, n)
         n += 1
     return n / (time.perf_counter() - t0)
 
@@ -86,6 +90,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="timing per method and row")
     ap.add_argument("--mfu", type=float, default=0.4)
     ap.add_argument("--methods", nargs="*", default=list(METHODS))
+    ap.add_argument("--setup", default="pil/workers", help="data.view_ops/data.augment of the workers timed")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -97,7 +102,7 @@ def main() -> None:
         rc, method = meta_method(name, args.recipe)
         per_gpu = rc.train.batch_size // 16 if args.recipe == "cc3m" else rc.train.batch_size
         fps = flops_per_sample(method, per_gpu)
-        bare, decoded = (views_per_second(method, args.seconds, image, j) for j in (None, buf.getvalue()))
+        bare, decoded = (views_per_second(method, args.seconds, image, j, args.setup) for j in (None, buf.getvalue()))
         row = {"method": name, "encoder": rc.encoder, "per_gpu_batch": per_gpu, "gflops_per_sample": fps / 1e9,
                "views_per_s_per_core": bare, "with_decode_per_s_per_core": decoded}
         for card, peak in PEAK_BF16_FLOPS.items():
@@ -108,7 +113,8 @@ def main() -> None:
         print(json.dumps(row), flush=True)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                "?") if Path("/proc/cpuinfo").exists() else "?"
-    result = {"recipe": args.recipe, "mfu": args.mfu, "cpu": cpu, "torch": torch.__version__, "rows": rows}
+    result = {"recipe": args.recipe, "mfu": args.mfu, "setup": args.setup, "cpu": cpu, "torch": torch.__version__,
+              "rows": rows}
     print(markdown(result))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
