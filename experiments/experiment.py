@@ -23,7 +23,7 @@ from sacred import SETTINGS, Experiment
 from sacred.utils import apply_backspaces_and_linefeeds
 
 from methods import build_method
-from methods.checkpoint import atomic_write
+from methods.checkpoint import atomic_write, run_or_defer
 from methods.data.scenes import ensure_scenes, preset
 from methods.data.stream import expand_shards
 from methods.errors import DiskFullError
@@ -370,7 +370,9 @@ def interrupted_by_sigterm():
         return
 
     def stop(signum, frame):
-        raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
+        def terminate():
+            raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
+        run_or_defer(terminate)  # never inside a checkpoint write: right after it
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:

@@ -41,9 +41,38 @@ def atomic_write(path: Path, before_replace=None):
         tmp.unlink(missing_ok=True)
 
 
+_writing = 0  # checkpoint writes in progress in this process
+_deferred: list = []  # what a signal handler asked for during one, run when it has finished
+
+
+def run_or_defer(action) -> None:
+    """A signal handler's action (e.g. raising Terminated on SIGTERM): now, or, if it lands inside a checkpoint
+    write, right after the write. Raised inside torch.save, the exception would reach the zip writer's file callback
+    and come back as a write error; deferred, the run stops with a complete checkpoint and its own exit status."""
+    if _writing:
+        _deferred.append(action)
+    else:
+        action()
+
+
+@contextlib.contextmanager
+def _uninterrupted():
+    global _writing
+    _writing += 1
+    try:
+        yield
+    finally:
+        _writing -= 1
+        if not _writing and _deferred:
+            action = _deferred[0]
+            _deferred.clear()
+            action()
+
+
 def save_atomic(state: dict, path: Path, keep_previous: bool = False) -> None:
     """torch.save to a temporary file, then os.replace onto path; keep_previous: the old file becomes
-    path.prev first. A failed write (disk full, unwritable folder) raises CheckpointError naming the path."""
+    path.prev first. A failed write (disk full, unwritable folder) raises CheckpointError naming the path. A
+    signal handler's action that lands mid-write (run_or_defer) runs once the write has finished."""
     path = Path(path)
 
     def keep() -> None:
@@ -51,7 +80,7 @@ def save_atomic(state: dict, path: Path, keep_previous: bool = False) -> None:
             os.replace(path, previous(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path, keep) as tmp, open(tmp, "wb") as f:  # closed on failure, so its space is freed
+        with _uninterrupted(), atomic_write(path, keep) as tmp, open(tmp, "wb") as f:  # closed on failure
             torch.save(state, f)
     except (OSError, RuntimeError) as exn:
         reason = getattr(exn, "strerror", None) or str(exn).splitlines()[0]

@@ -133,6 +133,33 @@ def test_a_failed_checkpoint_write_is_one_line_and_leaves_the_previous_file(tmp_
     assert load(path)["step"] == 1
 
 
+def test_sigterm_during_a_checkpoint_write_stops_the_run_after_it(tmp_path, monkeypatch):
+    """The signal lands inside torch.save (the zip writer's file callback): the write finishes, the run then stops
+    with Terminated (exit 143, INTERRUPTED), not with a misleading write error (a race seen in CI)."""
+    import signal
+
+    from experiments.errors import Terminated
+    from experiments.experiment import interrupted_by_sigterm
+
+    real_save = torch.save
+
+    def save_with_a_signal(obj, f):
+        f.write(b"")
+        os.kill(os.getpid(), signal.SIGTERM)  # handled at the next bytecode: inside the write
+        for _ in range(1000):
+            pass
+        real_save(obj, f)
+
+    monkeypatch.setattr(torch, "save", save_with_a_signal)
+    with interrupted_by_sigterm(), pytest.raises(Terminated):
+        save_atomic({"step": 7}, tmp_path / "last.pt")
+    assert load(tmp_path / "last.pt")["step"] == 7  # the checkpoint was completed before the stop
+    with interrupted_by_sigterm(), pytest.raises(Terminated):  # outside a write the signal stops at once
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):
+            pass
+
+
 def test_concurrent_saves_to_one_path_never_collide(tmp_path):
     code = ("import sys; sys.path.insert(0, {!r})\n"
             "from methods.checkpoint import save_atomic\n"
