@@ -98,7 +98,6 @@ def our_builder(variant: str):
     from methods.cosmos import COSMOSConfig
     from methods.data.text import normalise_record
     from methods.data.views import TextView, ViewBuilder
-    from methods.encoders import build_encoders  # noqa: F401  (the suite's open_clip import order)
     from methods.multicrop import multicrop_views
 
     ops, augment = variant.split("/")

@@ -43,10 +43,7 @@ CROPS = ((224, (0.4, 1.0), 2), (96, (0.05, 0.4), 6))
 
 
 def noisy(seed: int) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:SIZE[1], 0:SIZE[0]] / 3
-    base = np.stack([128 + 100 * np.sin(x / (40 + 10 * c) + y / (55 + 7 * c) + c) for c in range(3)], -1)
-    return Image.fromarray(np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8))
+    return photo(seed, SIZE)
 
 
 def smooth(seed: int) -> Image.Image:

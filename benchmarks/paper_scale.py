@@ -64,10 +64,11 @@ def flops_per_sample(method, batch: int) -> float:
     return counter.get_total_flops() / batch
 
 
-def photo(seed: int = 0) -> Image.Image:
-    """A 512 x 384 image with photo-like smooth structure and noise (what JPEG decoding and the crops see)."""
+def photo(seed: int = 0, size: tuple[int, int] = (512, 384)) -> Image.Image:
+    """An image with photo-like smooth structure and per-pixel noise (what JPEG decoding and the crops see); the
+    structure scales with the size (512 x 384 by default)."""
     rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:384, 0:512]
+    y, x = np.mgrid[0:size[1], 0:size[0]] * (512 / size[0])
     base = np.stack([128 + 100 * np.sin(x / (40 + 10 * c) + y / (55 + 7 * c) + c) for c in range(3)], -1)
     return Image.fromarray(np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8))
 

@@ -29,6 +29,7 @@ PARAM_SUFFIX = "@photometric"
 JITTER, ORDER, FACTORS, GRAY, BLUR, SIGMA, SOLARIZE = 0, slice(1, 5), slice(5, 9), 9, 10, 11, 12
 N_PARAMS = 13
 SIGMA_RANGE = (0.1, 2.0)
+NEUTRAL = (1.0, 1.0, 1.0, 0.0)  # jitter factors that leave a crop unchanged (an op torchvision leaves out)
 
 
 def draw(augment, n: int = 1) -> torch.Tensor:
@@ -50,11 +51,11 @@ def _jitter(strengths: tuple[float, ...]) -> ColorJitter:
 def _draw_one(augment, jitter) -> torch.Tensor:
     p = torch.zeros(N_PARAMS)
     p[ORDER] = torch.arange(4.0)
-    p[FACTORS] = torch.tensor([1.0, 1.0, 1.0, 0.0])  # neutral factors (an op torchvision leaves out is identity)
+    p[FACTORS] = torch.tensor(NEUTRAL)
     if jitter is not None and not augment.jitter_p < torch.rand(1):
         order, *factors = ColorJitter.get_params(jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue)
         p[JITTER], p[ORDER] = 1.0, order.float()
-        p[FACTORS] = torch.tensor([p[FACTORS.start + i].item() if f is None else f for i, f in enumerate(factors)])
+        p[FACTORS] = torch.tensor([n if f is None else f for n, f in zip(NEUTRAL, factors)])
     if augment.gray and torch.rand(1) < augment.gray:
         p[GRAY] = 1.0
     if augment.blur and not augment.blur < torch.rand(1):

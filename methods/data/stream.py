@@ -288,7 +288,8 @@ class ShardStream(IterableDataset):
             if pos <= start or (self.interleave and (pos - 1) % self.world_size != self.rank):
                 continue
             try:
-                views = self.builder(decode_sample(sample, self.max_pixels, self.draft_side), sample_seed(self.seed, stream_slot, pos))
+                decoded = decode_sample(sample, self.max_pixels, self.draft_side)
+                views = self.builder(decoded, sample_seed(self.seed, stream_slot, pos))
             except Exception as exn:  # noqa: BLE001 - any failure of one sample (a decompression bomb, JSON nested
                 # past the recursion limit, ...) is a counted skip; a run of them still stops the run below
                 skipped[0] += 1
